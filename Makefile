@@ -1,0 +1,129 @@
+# cstorfs - one readable Makefile.
+#
+#   make              the library, cstorfsd, cstorfs-ctl, cstorfs (mount)
+#   make test         dependencies, build, unit tests (plain, then ASan+UBSan),
+#                     integration tests (pytest, real FUSE mounts)
+#   make check-asan   only the unit tests under AddressSanitizer + UBSan
+#   make run          set up a store in ./store-demo and mount volume "demo" at ./mnt
+#   make clean        remove build/
+#   V=1               show the commands
+#
+# Layout of sources (wildcards, so adding a file needs no edit here):
+#   store/*.c         libcstore.a    the store library (no FUSE, no HTTP)
+#   ctl/*.c           libcsclient.a  the control API client, except main_*.c
+#   ctl/main_ctl.c    cstorfs-ctl;   ctl/main_mount.c  cstorfs (mount command)
+#   fs/*.c            cstorfsd       FUSE sessions and the control API server
+#   tests/unit/test_*.c  one cmocka program each, linked with libcstore.a
+
+CC      ?= cc
+B       := build
+PKGS_STORE  := rocksdb libzstd libcrypto
+PKGS_FS     := fuse3 libmicrohttpd libcjson
+PKGS_CLIENT := libcurl libcjson
+CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Istore -Ictl -Ifs
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+pc = $(shell pkg-config --$(1) $(2) 2>/dev/null)
+# Debian's rocksdb.pc lists no libs for static deps; name them here.
+LIBS_STORE  := $(call pc,libs,rocksdb libzstd libcrypto) -lrocksdb -lzstd -lcrypto -lpthread
+LIBS_FS     := $(call pc,libs,fuse3 libmicrohttpd libcjson)
+LIBS_CLIENT := $(call pc,libs,libcurl libcjson)
+CPPFLAGS    += $(call pc,cflags,fuse3 libmicrohttpd libcjson libcurl)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+STORE_SRC  := $(wildcard store/*.c)
+CLIENT_SRC := $(filter-out ctl/main_%.c,$(wildcard ctl/*.c))
+FS_SRC     := $(wildcard fs/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_HELP  := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
+
+obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+PROGS := $(B)/cstorfsd $(B)/cstorfs-ctl $(B)/cstorfs
+UNIT  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+UNIT_ASAN := $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
+
+.PHONY: all test unit check-asan integration run clean deps bench fmt
+all: $(B)/libcstore.a $(PROGS)
+
+deps:
+	@scripts/deps.sh test
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-SAN  $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+$(B)/libcstore.a: $(call obj,$(B),$(STORE_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/libcsclient.a: $(call obj,$(B),$(CLIENT_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/asan/libcstore.a: $(call obj,$(B)/asan,$(STORE_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/cstorfsd: $(call obj,$(B),$(FS_SRC)) $(B)/libcstore.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_FS) $(LIBS_STORE)
+$(B)/cstorfs-ctl: $(B)/obj/ctl/main_ctl.o $(B)/libcsclient.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT)
+$(B)/cstorfs: $(B)/obj/ctl/main_mount.o $(B)/libcsclient.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(call obj,$(B),$(UNIT_HELP)) $(B)/libcstore.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ -lcmocka $(LIBS_STORE)
+$(B)/asan/tests/%: $(B)/asan/obj/tests/unit/%.o $(call obj,$(B)/asan,$(UNIT_HELP)) $(B)/asan/libcstore.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD-SAN  $@")
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka $(LIBS_STORE)
+
+# Each unit program runs in its own temporary directory (CS_TEST_TMP).
+define run_units
+	@set -e; for t in $(1); do \
+		echo "== $$t"; \
+		$(2) $$t; \
+	done
+endef
+
+unit: $(UNIT)
+	$(call run_units,$(UNIT),)
+
+check-asan: $(UNIT_ASAN)
+	$(call run_units,$(UNIT_ASAN),ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+
+integration: all
+	/usr/bin/python3 -m pytest -q tests/integration
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) check-asan
+	$(MAKE) integration
+
+run:
+	@scripts/deps.sh build
+	$(MAKE) all
+	scripts/run-demo.sh
+
+fmt:
+	clang-format -i store/*.[ch] fs/*.[ch] ctl/*.[ch] tests/unit/*.[ch]
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

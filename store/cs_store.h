@@ -1,0 +1,440 @@
+/*
+ * cs_store.h - the cstorfs store library: the public interface.
+ *
+ * This header is the manual of the library. A *store* is one directory
+ * holding one RocksDB database; inside it live many *volumes*, each an
+ * independent POSIX namespace with its own inode numbers and its own root
+ * (inode CS_ROOT_INO). File data is cut into fixed, aligned chunks
+ * (CS_CHUNK_SIZE), each stored once per store under the SHA-256 of its raw
+ * bytes, zstd-compressed when that shrinks it. The library has no FUSE and
+ * no HTTP in it: fs/ adapts it to FUSE, the control API serves it.
+ *
+ * Conventions (every function below follows them):
+ *  - Functions return 0 (or a non-negative count) on success and a negative
+ *    errno on failure. After a failure, cs_last_error() returns a message
+ *    for the calling thread naming the volume, inode or chunk involved.
+ *  - Every mutating call is one atomic RocksDB write batch: after a crash it
+ *    is either fully there or not at all. Nothing is synced to disk until
+ *    cs_store_sync() / cs_vol_sync(); a sync makes everything before it
+ *    durable.
+ *  - Names (volume names, directory entries, xattr names) are validated
+ *    here too: 1..255 bytes, and for volumes and entries no '/', no NUL,
+ *    not "." or "..". Invalid: -EINVAL; too long: -ENAMETOOLONG.
+ *  - Handles are thread-safe: any number of threads may call into one
+ *    cs_store and its cs_vol handles at once.
+ *  - Memory the library returns is owned by the caller when the function
+ *    says so (free with the named function); cs_*_free(NULL) does nothing.
+ *  - The library never checks permissions (the kernel does, through
+ *    default_permissions); it does apply setgid-directory inheritance.
+ *
+ * Errors common to every call: -EIO (RocksDB I/O error or a corrupted
+ * record: the message names it), -ENOMEM.
+ */
+#ifndef CS_STORE_H
+#define CS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CS_ROOT_INO 1ULL               /* root directory of every volume */
+#define CS_CHUNK_SIZE (64u * 1024u)    /* data chunk size, bytes */
+#define CS_INLINE_MAX 2048u            /* files up to this size live inline */
+#define CS_NAME_MAX 255u               /* longest name (entry, volume, xattr) */
+#define CS_XATTR_VALUE_MAX (64u * 1024u)
+#define CS_SYMLINK_MAX 4095u           /* longest symlink target */
+#define CS_MAX_FILE_SIZE (1ULL << 50)  /* 1 PiB: -EFBIG beyond */
+
+typedef struct cs_store cs_store;
+typedef struct cs_vol cs_vol;
+
+/* The message describing the calling thread's last failure ("" if none).
+ * Owned by the library; valid until the thread's next call. */
+const char *cs_last_error(void);
+
+/* ------------------------------------------------------------------ */
+/* Store                                                              */
+/* ------------------------------------------------------------------ */
+
+#define CS_STORE_CREATE 0x1 /* create the store if DIR holds none */
+
+/*
+ * cs_store_open - open (or with CS_STORE_CREATE create) the store in @dir.
+ * Only one process may hold a store open: the store keeps an exclusive lock
+ * (fcntl) on DIR/cstorfs.lock holding the owner's pid.
+ * On open, orphan inodes left by a crash (unlinked while open) are purged.
+ * Returns 0 and sets *@out (caller owns; release with cs_store_close).
+ * Errors: -ENOENT  @dir has no store and CS_STORE_CREATE was not given
+ *                  (also when @dir does not exist);
+ *         -ENOTDIR @dir is not a directory;
+ *         -EBUSY   another process holds it ("store in use by pid N");
+ *         -EINVAL  @dir holds something that is not a cstorfs store, or a
+ *                  store of an unknown format version;
+ *         -EACCES, -EIO.
+ */
+int cs_store_open(const char *dir, int flags, cs_store **out);
+
+/* Flush and close. Every open cs_vol of the store must be closed first
+ * (asserted). cs_store_close(NULL) does nothing. */
+void cs_store_close(cs_store *st);
+
+/* Make every write so far durable (syncs RocksDB's WAL). */
+int cs_store_sync(cs_store *st);
+
+/* The store directory path given at open (owned by the store). */
+const char *cs_store_path(const cs_store *st);
+
+struct cs_store_stats {
+	uint64_t volumes;      /* number of volumes */
+	uint64_t chunks;       /* distinct chunks stored */
+	uint64_t chunk_refs;   /* references to chunks from file extents */
+	uint64_t raw_bytes;    /* uncompressed bytes of the distinct chunks */
+	uint64_t stored_bytes; /* bytes of the distinct chunks as stored */
+	uint64_t logical_bytes;/* sum of every volume's logical_bytes */
+	uint64_t inodes;       /* sum of every volume's inodes */
+};
+
+/* Counters kept with every write (exact, O(1)). */
+int cs_store_stats(cs_store *st, struct cs_store_stats *out);
+
+/*
+ * cs_store_recount - recompute every counter from scratch by scanning the
+ * whole store (store-wide into @out, and each volume's counters, compared
+ * with the kept ones). Returns 0 when every kept counter matches the
+ * recount, -EUCLEAN when one differs (cs_last_error names it), or an error.
+ * Slow (reads every key); for tests and fsck. It also verifies that every
+ * extent names a chunk that exists and every chunk's reference count.
+ */
+int cs_store_recount(cs_store *st, struct cs_store_stats *out);
+
+/* ------------------------------------------------------------------ */
+/* Volumes                                                            */
+/* ------------------------------------------------------------------ */
+
+struct cs_volume_opts {
+	int compression; /* zstd level 1..19, 0 for none, -1 for default */
+	uint64_t quota;  /* bytes of logical data, 0 for none */
+};
+
+#define CS_DEFAULT_ZSTD_LEVEL 1
+
+struct cs_volume_stats {
+	uint64_t inodes;        /* live inodes, the root included */
+	uint64_t logical_bytes; /* data bytes held (holes excluded; inline incl.) */
+	uint64_t apparent_bytes;/* sum of st_size of regular files and symlinks */
+	uint64_t chunk_refs;    /* extents (chunk references) */
+	uint64_t raw_bytes;     /* uncompressed bytes of the referenced chunks,
+	                           each reference counted */
+	uint64_t stored_bytes;  /* bytes as stored of the referenced chunks,
+	                           each reference counted (before store-wide
+	                           dedup; after compression) plus inline data */
+};
+
+struct cs_volume_info {
+	char name[CS_NAME_MAX + 1];
+	uint8_t uuid[16];      /* random, stable for the volume's life */
+	uint64_t id;           /* store-local number (never reused) */
+	int64_t ctime_ns;      /* creation time, ns since the epoch */
+	int compression;       /* 0 none, else the zstd level */
+	uint64_t quota;        /* 0: none */
+	uint64_t epoch;        /* current epoch (snapshot generation) */
+	int open_rw;           /* currently open read-write in this process */
+	int open_count;        /* open handles in this process */
+	struct cs_volume_stats stats;
+};
+
+/* Format a uuid as the usual 36-character string into @buf (>= 37 bytes). */
+void cs_uuid_format(const uint8_t uuid[16], char *buf);
+
+/* Check a volume or entry name: 0, -EINVAL or -ENAMETOOLONG. */
+int cs_name_check(const char *name);
+
+/*
+ * cs_volume_create - create an empty volume: a root directory (mode 0755,
+ * owned by @uid/@gid). @opts may be NULL for the defaults.
+ * Fills @out when not NULL.
+ * Errors: -EEXIST a volume has that name; -EINVAL bad name or options
+ *         (compression outside 0..19); -ENAMETOOLONG.
+ */
+int cs_volume_create(cs_store *st, const char *name,
+                     const struct cs_volume_opts *opts, uid_t uid, gid_t gid,
+                     struct cs_volume_info *out);
+
+/* Look a volume up by name. Errors: -ENOENT, -EINVAL. */
+int cs_volume_get(cs_store *st, const char *name, struct cs_volume_info *out);
+
+/* List every volume, sorted by name. *@out is a malloc'd array the caller
+ * frees with free(); *@n its length (0 and NULL when there is none). */
+int cs_volume_list(cs_store *st, struct cs_volume_info **out, size_t *n);
+
+/* Rename. Errors: -ENOENT no volume @from; -EEXIST @to exists;
+ * -EBUSY @from is open; -EINVAL, -ENAMETOOLONG. Renaming to the same name
+ * succeeds and does nothing. */
+int cs_volume_rename(cs_store *st, const char *from, const char *to);
+
+/* Change options (compression applies to data written from now on; a
+ * quota below the data held is accepted: later writes fail with EDQUOT).
+ * Errors: -ENOENT, -EINVAL. */
+int cs_volume_set_opts(cs_store *st, const char *name,
+                       const struct cs_volume_opts *opts);
+
+/*
+ * cs_volume_delete - delete a volume and every chunk that nothing else
+ * references. Atomic: the volume disappears at once (one batch); its keys
+ * and chunks are then removed in batches (a crash in between leaves only
+ * unreachable keys, which the next open removes).
+ * Errors: -ENOENT; -EBUSY the volume is open.
+ */
+int cs_volume_delete(cs_store *st, const char *name);
+
+#define CS_VOL_RDONLY 0x1
+
+/*
+ * cs_vol_open - open a volume for namespace and data calls.
+ * Any number of read-only handles; at most one read-write handle per
+ * volume at a time.
+ * Errors: -ENOENT; -EBUSY already open read-write (for a read-write open).
+ * Caller owns *@out; release with cs_vol_close().
+ */
+int cs_vol_open(cs_store *st, const char *name, int flags, cs_vol **out);
+
+/* Flush buffered data and release the handle. NULL does nothing. */
+void cs_vol_close(cs_vol *vol);
+
+/* Information on an open volume (name follows renames). */
+int cs_vol_info(cs_vol *vol, struct cs_volume_info *out);
+
+/* Make every write to the store durable (same as cs_store_sync). */
+int cs_vol_sync(cs_vol *vol);
+
+/* ------------------------------------------------------------------ */
+/* Inodes and attributes                                              */
+/* ------------------------------------------------------------------ */
+
+struct cs_attr {
+	uint64_t ino;
+	uint32_t mode;   /* type and permission bits, as st_mode */
+	uint32_t nlink;
+	uint32_t uid, gid;
+	uint64_t rdev;
+	uint64_t size;
+	uint64_t blocks; /* 512-byte blocks of data held (holes excluded) */
+	struct timespec atime, mtime, ctime, btime;
+	uint64_t generation;
+};
+
+/* Who makes a new inode: owner and the moment. */
+struct cs_cred {
+	uint32_t uid, gid;
+};
+
+/* Get an inode's attributes. Errors: -ENOENT no such inode. */
+int cs_getattr(cs_vol *vol, uint64_t ino, struct cs_attr *out);
+
+#define CS_SET_MODE      0x001
+#define CS_SET_UID       0x002
+#define CS_SET_GID       0x004
+#define CS_SET_SIZE      0x008
+#define CS_SET_ATIME     0x010 /* to attr->atime */
+#define CS_SET_MTIME     0x020 /* to attr->mtime */
+#define CS_SET_ATIME_NOW 0x040
+#define CS_SET_MTIME_NOW 0x080
+#define CS_SET_CTIME     0x100 /* to attr->ctime */
+
+/*
+ * cs_setattr - change the attributes named by @mask, taking values from
+ * @in; ctime becomes now for any change (unless CS_SET_CTIME). Changing the
+ * size truncates or extends (a hole) as truncate(2). Only permission bits
+ * (07777) of mode are taken. Fills @out with the result when not NULL.
+ * Errors: -ENOENT; -EISDIR size on a directory; -EINVAL size on another
+ *         non-regular file; -EFBIG size beyond CS_MAX_FILE_SIZE;
+ *         -EDQUOT; -EROFS read-only handle.
+ */
+int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *in,
+               unsigned mask, struct cs_attr *out);
+
+/* ------------------------------------------------------------------ */
+/* Directories                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Look @name up in directory @parent. "." and ".." are resolved too.
+ * Errors: -ENOENT; -ENOTDIR @parent is not a directory; -ENAMETOOLONG. */
+int cs_lookup(cs_vol *vol, uint64_t parent, const char *name,
+              struct cs_attr *out);
+
+/*
+ * cs_mknod - create a regular file, FIFO, socket, character or block
+ * device (by the type bits of @mode; 0 type bits mean a regular file) named
+ * @name in @parent. uid/gid from @cred, except that a setgid @parent gives
+ * its group. Fills @out.
+ * Errors: -EEXIST; -ENOENT no @parent; -ENOTDIR; -EINVAL bad name or type
+ *         (directories and symlinks have their own calls); -ENAMETOOLONG;
+ *         -EROFS; -EMLINK/-ENOSPC never.
+ */
+int cs_mknod(cs_vol *vol, uint64_t parent, const char *name, uint32_t mode,
+             uint64_t rdev, const struct cs_cred *cred, struct cs_attr *out);
+
+/* Create a directory (setgid parents pass on their group and the setgid
+ * bit). Errors as cs_mknod. */
+int cs_mkdir(cs_vol *vol, uint64_t parent, const char *name, uint32_t mode,
+             const struct cs_cred *cred, struct cs_attr *out);
+
+/* Create a symlink to @target (1..CS_SYMLINK_MAX bytes, else
+ * -ENAMETOOLONG / -EINVAL for empty). Errors as cs_mknod. */
+int cs_symlink(cs_vol *vol, uint64_t parent, const char *name,
+               const char *target, const struct cs_cred *cred,
+               struct cs_attr *out);
+
+/* Copy a symlink's target into @buf (NUL-terminated when it fits).
+ * Returns the target's length. Errors: -EINVAL not a symlink; -ERANGE
+ * @size too small for target and NUL; -ENOENT. */
+ssize_t cs_readlink(cs_vol *vol, uint64_t ino, char *buf, size_t size);
+
+/* Hard link @ino as @newparent/@newname; fills @out (nlink raised).
+ * Errors: -EPERM @ino is a directory; -EEXIST; -ENOENT; -ENOTDIR;
+ *         -EMLINK more than 65000 links. */
+int cs_link(cs_vol *vol, uint64_t ino, uint64_t newparent,
+            const char *newname, struct cs_attr *out);
+
+/*
+ * cs_unlink - remove the entry @name (not a directory) from @parent. When
+ * that was the inode's last link, the inode becomes an *orphan*: it keeps
+ * its data and stays readable and writable by number until
+ * cs_orphan_release() (call it when nothing holds the inode open), and
+ * *@orphan is set to its number; otherwise *@orphan is 0. @orphan may be
+ * NULL: then an orphan is released at once.
+ * Errors: -ENOENT; -EISDIR @name is a directory; -ENOTDIR; -EROFS.
+ */
+int cs_unlink(cs_vol *vol, uint64_t parent, const char *name,
+              uint64_t *orphan);
+
+/* Remove the empty directory @name. Errors: -ENOTEMPTY; -ENOTDIR @name is
+ * not a directory; -EINVAL @name is "."; -EBUSY @name is ".." or the root;
+ * -ENOENT. */
+int cs_rmdir(cs_vol *vol, uint64_t parent, const char *name);
+
+#define CS_RENAME_NOREPLACE 0x1 /* as RENAME_NOREPLACE */
+#define CS_RENAME_EXCHANGE  0x2 /* as RENAME_EXCHANGE */
+
+/*
+ * cs_rename - rename @parent/@name to @newparent/@newname with rename(2)
+ * and renameat2(2) semantics. A replaced file that loses its last link
+ * becomes an orphan reported in *@orphan (see cs_unlink; may be NULL).
+ * Errors: -ENOENT; -EEXIST target exists with NOREPLACE; -ENOENT target
+ * missing with EXCHANGE; -EINVAL both flags, or moving a directory into its
+ * own subtree; -ENOTDIR / -EISDIR type mismatch with an existing target;
+ * -ENOTEMPTY replacing a non-empty directory; -EBUSY renaming "." or "..".
+ */
+int cs_rename(cs_vol *vol, uint64_t parent, const char *name,
+              uint64_t newparent, const char *newname, unsigned flags,
+              uint64_t *orphan);
+
+/*
+ * cs_readdir - list directory @ino from offset @off (0 to start). Calls
+ * @fn once per entry, in a stable order: ".", "..", then the entries in the
+ * order they were created. @next is the offset to pass to resume *after*
+ * that entry. Offsets stay valid while entries are added and removed: an
+ * entry present during the whole listing is reported exactly once; one
+ * added or removed meanwhile at most once. @fn returns 0 to go on, non-zero
+ * to stop (the listing then returns 0).
+ * @type is the entry's file type (mode & S_IFMT).
+ * Errors: -ENOTDIR; -ENOENT.
+ */
+typedef int (*cs_readdir_fn)(void *ctx, const char *name, uint64_t ino,
+                             uint32_t type, uint64_t next);
+int cs_readdir(cs_vol *vol, uint64_t ino, uint64_t off, cs_readdir_fn fn,
+               void *ctx);
+
+/* Release an orphan reported by cs_unlink/cs_rename: its data and record
+ * are deleted. Releasing an inode that has links again or is not an
+ * orphan does nothing and returns 0. */
+int cs_orphan_release(cs_vol *vol, uint64_t ino);
+
+/* ------------------------------------------------------------------ */
+/* Extended attributes (any namespace: user., trusted., security., ...) */
+/* ------------------------------------------------------------------ */
+
+#define CS_XATTR_CREATE  0x1 /* as XATTR_CREATE */
+#define CS_XATTR_REPLACE 0x2 /* as XATTR_REPLACE */
+
+/* Set @name to @value (0..CS_XATTR_VALUE_MAX bytes).
+ * Errors: -EEXIST (CREATE); -ENODATA (REPLACE, absent); -ERANGE name empty
+ * or over CS_NAME_MAX; -E2BIG value too big; -ENOENT; -EROFS. */
+int cs_setxattr(cs_vol *vol, uint64_t ino, const char *name,
+                const void *value, size_t size, int flags);
+
+/* Get @name's value. With @size 0 returns its length only. Returns the
+ * length. Errors: -ENODATA; -ERANGE @size too small; -ENOENT. */
+ssize_t cs_getxattr(cs_vol *vol, uint64_t ino, const char *name, void *buf,
+                    size_t size);
+
+/* List names as NUL-terminated strings back to back. With @size 0 returns
+ * the length needed. Errors: -ERANGE @size too small; -ENOENT. */
+ssize_t cs_listxattr(cs_vol *vol, uint64_t ino, char *buf, size_t size);
+
+/* Errors: -ENODATA; -ENOENT; -EROFS. */
+int cs_removexattr(cs_vol *vol, uint64_t ino, const char *name);
+
+/* ------------------------------------------------------------------ */
+/* File data                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Read up to @size bytes at @off of regular file @ino into @buf; holes
+ * read as zeros; returns the count (0 at or past the end of file).
+ * Errors: -EISDIR; -EINVAL not a regular file; -ENOENT;
+ *         -EIO a chunk failed its hash check (message names the chunk). */
+ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *buf,
+                size_t size);
+
+/* Write @size bytes at @off into regular file @ino (extending it, holes
+ * between); mtime and ctime become now; the setuid bit and the setgid bit
+ * (with group execute) are cleared as the kernel asks with a setattr, not
+ * here. Returns @size.
+ * Errors: -EFBIG past CS_MAX_FILE_SIZE; -EDQUOT over the quota (nothing
+ * written); -EISDIR; -EINVAL not regular; -ENOENT; -EROFS. */
+ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *buf,
+                 size_t size);
+
+#define CS_FALLOC_KEEP_SIZE  0x1 /* as FALLOC_FL_KEEP_SIZE */
+#define CS_FALLOC_PUNCH_HOLE 0x2 /* as FALLOC_FL_PUNCH_HOLE */
+
+/* fallocate(2): mode 0 (or KEEP_SIZE) extends the size to @off+@len as
+ * needed (space is not reserved: chunks are written on demand, the quota
+ * is checked); PUNCH_HOLE|KEEP_SIZE turns the range into a hole.
+ * Errors: -EOPNOTSUPP other modes (PUNCH_HOLE without KEEP_SIZE too);
+ * -EINVAL @len 0; -EFBIG; -EDQUOT; -ENOENT; -EROFS. */
+int cs_fallocate(cs_vol *vol, uint64_t ino, int mode, uint64_t off,
+                 uint64_t len);
+
+#define CS_SEEK_DATA 3 /* as SEEK_DATA */
+#define CS_SEEK_HOLE 4 /* as SEEK_HOLE */
+
+/* lseek(2) SEEK_DATA / SEEK_HOLE at chunk granularity. Returns the
+ * offset. Errors: -ENXIO @off at or past the end (or no data after it for
+ * SEEK_DATA); -EINVAL other whence. */
+int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence);
+
+struct cs_statfs {
+	uint64_t bsize;    /* block size reported (4096) */
+	uint64_t blocks;   /* total blocks: the quota, or the disk's size */
+	uint64_t bfree;    /* free blocks */
+	uint64_t bavail;   /* free blocks for unprivileged users */
+	uint64_t files;    /* inodes: used + free */
+	uint64_t ffree;    /* free inodes */
+	uint64_t namemax;  /* CS_NAME_MAX */
+};
+
+/* Filesystem figures for statfs(2): from the quota when the volume has
+ * one, else from the disk holding the store. */
+int cs_statfs(cs_vol *vol, struct cs_statfs *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CS_STORE_H */
