@@ -1,0 +1,126 @@
+/*
+ * cs_chunk.c - chunk values: hashing, compression, verification.
+ *
+ * A chunk is at most CS_CHUNK_SIZE raw bytes, keyed by the SHA-256 of those
+ * bytes. Its stored value is a 6-byte header followed by the payload:
+ *
+ *   byte 0     format (1)
+ *   byte 1     codec: 0 raw, 1 zstd
+ *   bytes 2-5  raw length, big-endian
+ *   payload    the raw bytes, or their zstd frame
+ *
+ * zstd is used only when it saves at least 1/32 of the chunk; otherwise
+ * the raw bytes are kept (random data costs no decompression on read).
+ * Every read decompresses and re-hashes: corruption is an error (-EIO with
+ * the chunk named), never data.
+ */
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <zstd.h>
+
+#include "cs_priv.h"
+
+#define CHUNK_FORMAT 1
+#define CODEC_RAW 0
+#define CODEC_ZSTD 1
+#define HDR 6
+
+void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < CS_HASH_LEN; i++) {
+		buf[2 * i] = hex[hash[i] >> 4];
+		buf[2 * i + 1] = hex[hash[i] & 15];
+	}
+	buf[2 * CS_HASH_LEN] = 0;
+}
+
+int cs_chunk_encode(const void *raw, size_t len, int level,
+                    uint8_t hash[CS_HASH_LEN], char **value, size_t *vlen)
+{
+	size_t bound = ZSTD_compressBound(len);
+	char *v;
+
+	CS_ASSERT(len > 0 && len <= CS_CHUNK_SIZE);
+	SHA256(raw, len, hash);
+	v = malloc(HDR + (bound > len ? bound : len));
+	if (!v)
+		return -ENOMEM;
+	v[0] = CHUNK_FORMAT;
+	be32_put((uint8_t *)v + 2, (uint32_t)len);
+	if (level > 0) {
+		size_t n = ZSTD_compress(v + HDR, bound, raw, len, level);
+
+		if (!ZSTD_isError(n) && n < len - len / 32) {
+			v[1] = CODEC_ZSTD;
+			*value = v;
+			*vlen = HDR + n;
+			return 0;
+		}
+	}
+	v[1] = CODEC_RAW;
+	memcpy(v + HDR, raw, len);
+	*value = v;
+	*vlen = HDR + len;
+	return 0;
+}
+
+static int chunk_bad(const uint8_t hash[CS_HASH_LEN], const char *why)
+{
+	char hex[2 * CS_HASH_LEN + 1];
+
+	cs_hash_hex(hash, hex);
+	return cs_fail(-EIO, "chunk %s: %s", hex, why);
+}
+
+int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out)
+{
+	uint8_t check[CS_HASH_LEN];
+	char *v = NULL;
+	size_t vlen = 0, raw;
+	int rc;
+
+	rc = cs_kv_get(st, st->cf_chunks, hash, CS_HASH_LEN, &v, &vlen);
+	if (rc == -ENOENT)
+		return chunk_bad(hash, "missing from the store");
+	if (rc)
+		return rc;
+	rc = -EIO;
+	if (vlen < HDR || v[0] != CHUNK_FORMAT) {
+		rc = chunk_bad(hash, "bad header");
+		goto out;
+	}
+	raw = be32_get((uint8_t *)v + 2);
+	if (raw == 0 || raw > CS_CHUNK_SIZE) {
+		rc = chunk_bad(hash, "bad length");
+		goto out;
+	}
+	if (v[1] == CODEC_RAW) {
+		if (vlen - HDR != raw) {
+			rc = chunk_bad(hash, "length mismatch");
+			goto out;
+		}
+		memcpy(out, v + HDR, raw);
+	} else if (v[1] == CODEC_ZSTD) {
+		size_t n = ZSTD_decompress(out, CS_CHUNK_SIZE, v + HDR, vlen - HDR);
+
+		if (ZSTD_isError(n) || n != raw) {
+			rc = chunk_bad(hash, "does not decompress");
+			goto out;
+		}
+	} else {
+		rc = chunk_bad(hash, "unknown codec");
+		goto out;
+	}
+	SHA256(out, raw, check);
+	if (memcmp(check, hash, CS_HASH_LEN) != 0) {
+		rc = chunk_bad(hash, "content does not match its SHA-256 (corrupted)");
+		goto out;
+	}
+	rc = (int)raw;
+out:
+	free(v);
+	return rc;
+}

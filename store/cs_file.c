@@ -1,0 +1,550 @@
+/*
+ * cs_file.c - file data: read, write, truncate, fallocate, lseek.
+ *
+ * Keys owned: 'E' VID ino idx ~E -> extent: SHA-256 of the chunk (32),
+ * raw length (4), stored length (4). Chunk idx covers bytes
+ * [idx * CS_CHUNK_SIZE, (idx + 1) * CS_CHUNK_SIZE). A chunk's raw bytes are
+ * stored without their trailing zeros: bytes past the raw length read as
+ * zeros, and an all-zero chunk is a hole (no extent at all).
+ *
+ * Files of size <= CS_INLINE_MAX keep their bytes in the inode record
+ * instead (invariant 3 in cs_priv.h); crossing that size moves the data
+ * between the two forms inside the same transaction.
+ *
+ * Writes are read-modify-write of whole chunks, hashed and compressed in
+ * the calling thread while the volume is locked, and committed in one
+ * batch with the inode (size, times) and the counters.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "cs_priv.h"
+
+#define EXT_LEN (CS_HASH_LEN + 8)
+
+struct ext {
+	uint8_t hash[CS_HASH_LEN];
+	uint32_t raw_len, stored_len;
+};
+
+static int ext_decode(struct ext *e, const uint8_t *v, size_t vlen)
+{
+	if (vlen != EXT_LEN)
+		return cs_fail(-EIO, "corrupt extent record");
+	memcpy(e->hash, v, CS_HASH_LEN);
+	e->raw_len = be32_get(v + CS_HASH_LEN);
+	e->stored_len = be32_get(v + CS_HASH_LEN + 4);
+	if (e->raw_len == 0 || e->raw_len > CS_CHUNK_SIZE)
+		return cs_fail(-EIO, "corrupt extent record");
+	return 0;
+}
+
+/* The extent of chunk @idx as of the view: 0, -ENOENT (a hole), -EIO. */
+static int ext_get(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
+                   uint64_t idx, struct ext *e)
+{
+	uint8_t k[CS_KEY_MAX];
+	const uint8_t *v;
+	size_t vlen;
+	char *buf;
+	int rc;
+
+	rc = cs_kv_getv(st, rec, k, cs_key_extent(k, rec->id, ino, idx), &buf, &v, &vlen);
+	if (rc)
+		return rc;
+	rc = ext_decode(e, v, vlen);
+	free(buf);
+	return rc;
+}
+
+/* Replace chunk @idx's extent @old (NULL: a hole) by @new (NULL: make it a
+ * hole), with its encoded chunk @value; counters follow. */
+static int ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
+                       const struct ext *old, const struct ext *new, char *value,
+                       size_t vlen)
+{
+	struct cs_volume_stats *s = &t->rec.stats;
+	uint8_t k[CS_KEY_MAX], v[EXT_LEN];
+	size_t klen = cs_key_extent(k, t->rec.id, in->ino, idx);
+	int rc;
+
+	if (old) {
+		rc = cs_txn_chunk_ref(t, old->hash, -1, old->raw_len, old->stored_len, NULL, 0);
+		if (rc)
+			goto fail;
+		s->chunk_refs--;
+		s->raw_bytes -= old->raw_len;
+		s->stored_bytes -= old->stored_len;
+		in->data_bytes -= old->raw_len;
+	}
+	if (!new) {
+		if (old)
+			cs_txn_delv(t, k, klen);
+		return 0;
+	}
+	rc = cs_txn_chunk_ref(t, new->hash, 1, new->raw_len, new->stored_len, value, vlen);
+	value = NULL; /* owned by the txn now, even on failure */
+	if (rc)
+		return rc;
+	s->chunk_refs++;
+	s->raw_bytes += new->raw_len;
+	s->stored_bytes += new->stored_len;
+	in->data_bytes += new->raw_len;
+	memcpy(v, new->hash, CS_HASH_LEN);
+	be32_put(v + CS_HASH_LEN, new->raw_len);
+	be32_put(v + CS_HASH_LEN + 4, new->stored_len);
+	cs_txn_putv(t, k, klen, v, EXT_LEN);
+	return 0;
+fail:
+	free(value);
+	return rc;
+}
+
+/* Fill @buf (CS_CHUNK_SIZE) with chunk @idx's bytes: zeros past its raw
+ * length, all zeros for a hole. *@e / *@have tell what extent was found. */
+static int chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
+                      uint64_t idx, uint8_t *buf, struct ext *e, int *have)
+{
+	int rc = ext_get(st, rec, ino, idx, e);
+
+	*have = 0;
+	if (rc == -ENOENT) {
+		memset(buf, 0, CS_CHUNK_SIZE);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	rc = cs_chunk_read(st, e->hash, buf);
+	if (rc < 0)
+		return rc;
+	if ((uint32_t)rc != e->raw_len) {
+		char hex[2 * CS_HASH_LEN + 1];
+
+		cs_hash_hex(e->hash, hex);
+		return cs_fail(-EIO, "inode %llu chunk %llu: chunk %s has %d bytes, extent says %u",
+		               (unsigned long long)ino, (unsigned long long)idx, hex, rc,
+		               e->raw_len);
+	}
+	memset(buf + e->raw_len, 0, CS_CHUNK_SIZE - e->raw_len);
+	*have = 1;
+	return 0;
+}
+
+/* Store @buf as chunk @idx (trailing zeros trimmed; all zeros: a hole). */
+static int chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
+                       const uint8_t *buf, const struct ext *old)
+{
+	struct ext e;
+	size_t len = CS_CHUNK_SIZE;
+	char *value;
+	size_t vlen;
+	int rc;
+
+	while (len > 0 && buf[len - 1] == 0)
+		len--;
+	if (len == 0)
+		return ext_replace(t, in, idx, old, NULL, NULL, 0);
+	rc = cs_chunk_encode(buf, len, t->rec.compression, e.hash, &value, &vlen);
+	if (rc)
+		return rc;
+	if (old && old->raw_len == len && !memcmp(old->hash, e.hash, CS_HASH_LEN)) {
+		free(value); /* unchanged */
+		return 0;
+	}
+	e.raw_len = (uint32_t)len;
+	e.stored_len = (uint32_t)vlen;
+	return ext_replace(t, in, idx, old, &e, value, vlen);
+}
+
+static int file_check(const struct cs_inode *in)
+{
+	if (S_ISDIR(in->mode))
+		return cs_fail(-EISDIR, "inode %llu is a directory", (unsigned long long)in->ino);
+	if (!S_ISREG(in->mode))
+		return cs_fail(-EINVAL, "inode %llu is not a regular file",
+		               (unsigned long long)in->ino);
+	return 0;
+}
+
+ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
+{
+	struct cs_volrec rec = vol->vs->rec;
+	struct cs_inode in;
+	uint8_t *buf = NULL;
+	uint64_t end, pos;
+	int rc;
+
+	rc = cs_inode_load(vol, ino, &in);
+	if (rc == 0)
+		rc = file_check(&in);
+	if (rc)
+		return rc;
+	if (off >= in.size || size == 0)
+		return 0;
+	end = in.size - off < size ? in.size : off + size;
+	if (in.size <= CS_INLINE_MAX) {
+		memcpy(out, in.data + off, end - off);
+		return (ssize_t)(end - off);
+	}
+	buf = malloc(CS_CHUNK_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	for (pos = off; pos < end;) {
+		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
+		uint64_t n = CS_CHUNK_SIZE - co;
+		struct ext e;
+		int have;
+
+		if (n > end - pos)
+			n = end - pos;
+		rc = chunk_load(vol->st, &rec, ino, idx, buf, &e, &have);
+		if (rc)
+			break;
+		memcpy((uint8_t *)out + (pos - off), buf + co, n);
+		pos += n;
+	}
+	free(buf);
+	return rc ? rc : (ssize_t)(end - off);
+}
+
+/* Apply @size bytes of @src at @off to the chunked file @in (size already
+ * > CS_INLINE_MAX, data not inline). */
+static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
+                        const uint8_t *src, size_t size, uint8_t *buf)
+{
+	uint64_t pos = off, end = off + size;
+	int rc = 0;
+
+	while (pos < end && rc == 0) {
+		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
+		uint64_t n = CS_CHUNK_SIZE - co;
+		struct ext e;
+		int have = 0;
+
+		if (n > end - pos)
+			n = end - pos;
+		if (n == CS_CHUNK_SIZE)
+			rc = ext_get(t->st, &t->rec, in->ino, idx, &e), have = rc == 0,
+			rc = rc == -ENOENT ? 0 : rc;
+		else
+			rc = chunk_load(t->st, &t->rec, in->ino, idx, buf, &e, &have);
+		if (rc)
+			break;
+		if (src)
+			memcpy(buf + co, src + (pos - off), n);
+		else
+			memset(buf + co, 0, n);
+		rc = chunk_store(t, in, idx, buf, have ? &e : NULL);
+		pos += n;
+	}
+	return rc;
+}
+
+/* Move inline data (size <= CS_INLINE_MAX) into chunk 0. */
+static int inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf)
+{
+	uint32_t len = in->data_len;
+
+	memset(buf, 0, CS_CHUNK_SIZE);
+	memcpy(buf, in->data, len);
+	in->data_len = 0;
+	in->data_bytes -= len;
+	return len ? chunk_store(t, in, 0, buf, NULL) : 0;
+}
+
+static int quota_check(struct cs_txn *t, const struct cs_inode *in, uint64_t before)
+{
+	uint64_t q = t->rec.quota;
+
+	if (q && in->data_bytes > before &&
+	    t->rec.stats.logical_bytes + (in->data_bytes - before) > q)
+		return cs_fail(-EDQUOT, "volume '%s' is over its quota of %llu bytes",
+		               t->rec.name, (unsigned long long)q);
+	return 0;
+}
+
+ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
+                 size_t size)
+{
+	struct cs_inode in;
+	struct cs_txn t;
+	uint8_t *buf = NULL;
+	uint64_t new_size, before;
+	int rc;
+
+	if (size == 0)
+		return 0;
+	if (off > CS_MAX_FILE_SIZE || size > CS_MAX_FILE_SIZE - off)
+		return cs_fail(-EFBIG, "write past the largest file size");
+	rc = cs_txn_begin(&t, vol->st, vol);
+	if (rc)
+		return rc;
+	rc = cs_inode_load(vol, ino, &in);
+	if (rc == 0)
+		rc = file_check(&in);
+	if (rc)
+		return cs_txn_abort(&t, rc);
+	before = in.data_bytes;
+	new_size = in.size > off + size ? in.size : off + size;
+	if (new_size <= CS_INLINE_MAX) {
+		if (off > in.data_len)
+			memset(in.data + in.data_len, 0, off - in.data_len);
+		memcpy(in.data + off, src, size);
+		in.data_len = (uint32_t)new_size;
+		in.data_bytes = new_size;
+	} else {
+		buf = malloc(CS_CHUNK_SIZE);
+		if (!buf)
+			return cs_txn_abort(&t, -ENOMEM);
+		rc = in.size <= CS_INLINE_MAX ? inline_to_chunks(&t, &in, buf) : 0;
+		if (rc == 0)
+			rc = write_chunks(&t, &in, off, src, size, buf);
+		free(buf);
+		if (rc)
+			return cs_txn_abort(&t, rc);
+	}
+	rc = quota_check(&t, &in, before);
+	if (rc)
+		return cs_txn_abort(&t, rc);
+	in.size = new_size;
+	in.mtime = in.ctime = t.now;
+	cs_txn_put_inode(&t, &in);
+	rc = cs_txn_commit(&t);
+	return rc ? rc : (ssize_t)size;
+}
+
+struct drop_ctx {
+	struct cs_txn *t;
+	struct cs_inode *in;
+	int rc;
+};
+
+static int drop_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                   size_t vlen)
+{
+	struct drop_ctx *d = ctx;
+	struct ext e;
+
+	d->rc = ext_decode(&e, v, vlen);
+	if (d->rc == 0)
+		d->rc = ext_replace(d->t, d->in, be64_get(k + 17), &e, NULL, NULL, 0);
+	return d->rc;
+}
+
+/* Drop every extent of @in from chunk @from on. */
+static int drop_from(struct cs_txn *t, struct cs_inode *in, uint64_t from)
+{
+	struct drop_ctx d = { t, in, 0 };
+	uint8_t prefix[17], start[8];
+	int rc;
+
+	prefix[0] = 'E';
+	be64_put(prefix + 1, t->rec.id);
+	be64_put(prefix + 9, in->ino);
+	be64_put(start, from);
+	rc = cs_kv_scanv(t->st, &t->rec, prefix, 17, start, 8, drop_fn, &d);
+	return rc ? rc : d.rc;
+}
+
+int cs_file_drop_extents(struct cs_txn *t, const struct cs_inode *in)
+{
+	struct cs_inode copy = *in;
+
+	return drop_from(t, &copy, 0);
+}
+
+int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t size)
+{
+	uint8_t *buf;
+	int rc = 0;
+
+	if (size <= CS_INLINE_MAX && in->size <= CS_INLINE_MAX) {
+		if (size > in->data_len)
+			memset(in->data + in->data_len, 0, size - in->data_len);
+		in->data_len = (uint32_t)size;
+		in->data_bytes = size;
+		in->size = size;
+		return 0;
+	}
+	buf = malloc(CS_CHUNK_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	if (size <= CS_INLINE_MAX) { /* chunked -> inline */
+		struct ext e;
+		int have;
+
+		rc = chunk_load(t->st, &t->rec, in->ino, 0, buf, &e, &have);
+		if (rc == 0)
+			rc = drop_from(t, in, 0);
+		if (rc == 0) {
+			memcpy(in->data, buf, size);
+			in->data_len = (uint32_t)size;
+			in->data_bytes += size;
+		}
+	} else if (in->size <= CS_INLINE_MAX) { /* inline -> chunked */
+		rc = inline_to_chunks(t, in, buf);
+	} else if (size < in->size) { /* shrink: drop and trim */
+		uint64_t last = (size - 1) / CS_CHUNK_SIZE;
+		uint64_t keep = size - last * CS_CHUNK_SIZE;
+		struct ext e;
+		int have;
+
+		rc = drop_from(t, in, last + 1);
+		if (rc == 0)
+			rc = ext_get(t->st, &t->rec, in->ino, last, &e);
+		if (rc == -ENOENT)
+			rc = 0;
+		else if (rc == 0 && e.raw_len > keep) {
+			rc = chunk_load(t->st, &t->rec, in->ino, last, buf, &e, &have);
+			if (rc == 0) {
+				memset(buf + keep, 0, CS_CHUNK_SIZE - keep);
+				rc = chunk_store(t, in, last, buf, &e);
+			}
+		}
+	}
+	free(buf);
+	if (rc == 0)
+		in->size = size;
+	return rc;
+}
+
+static int punch(struct cs_txn *t, struct cs_inode *in, uint64_t off, uint64_t end)
+{
+	uint8_t *buf;
+	int rc = 0;
+
+	if (end > in->size)
+		end = in->size;
+	if (off >= end)
+		return 0;
+	if (in->size <= CS_INLINE_MAX) {
+		memset(in->data + off, 0, end - off);
+		return 0;
+	}
+	buf = malloc(CS_CHUNK_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t pos = off; pos < end && rc == 0;) {
+		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
+		uint64_t n = CS_CHUNK_SIZE - co;
+		struct ext e;
+		int have;
+
+		if (n > end - pos)
+			n = end - pos;
+		rc = chunk_load(t->st, &t->rec, in->ino, idx, buf, &e, &have);
+		if (rc == 0 && have) {
+			memset(buf + co, 0, n);
+			rc = chunk_store(t, in, idx, buf, &e);
+		}
+		pos += n;
+	}
+	free(buf);
+	return rc;
+}
+
+int cs_fallocate(cs_vol *vol, uint64_t ino, int mode, uint64_t off, uint64_t len)
+{
+	struct cs_inode in;
+	struct cs_txn t;
+	int rc;
+
+	if (mode != 0 && mode != CS_FALLOC_KEEP_SIZE &&
+	    mode != (CS_FALLOC_PUNCH_HOLE | CS_FALLOC_KEEP_SIZE))
+		return cs_fail(-EOPNOTSUPP, "fallocate mode 0x%x is not supported", mode);
+	if (len == 0)
+		return cs_fail(-EINVAL, "fallocate of length 0");
+	if (off > CS_MAX_FILE_SIZE || len > CS_MAX_FILE_SIZE - off)
+		return cs_fail(-EFBIG, "fallocate past the largest file size");
+	rc = cs_txn_begin(&t, vol->st, vol);
+	if (rc)
+		return rc;
+	rc = cs_inode_load(vol, ino, &in);
+	if (rc == 0)
+		rc = file_check(&in);
+	if (rc)
+		return cs_txn_abort(&t, rc);
+	if (mode & CS_FALLOC_PUNCH_HOLE) {
+		rc = punch(&t, &in, off, off + len);
+		in.mtime = t.now;
+	} else if (!(mode & CS_FALLOC_KEEP_SIZE) && off + len > in.size) {
+		uint64_t grow = off + len - in.size;
+
+		if (t.rec.quota && t.rec.stats.logical_bytes + grow > t.rec.quota)
+			rc = cs_fail(-EDQUOT, "volume '%s' is over its quota", t.rec.name);
+		else
+			rc = cs_file_resize(&t, vol, &in, off + len);
+	}
+	if (rc)
+		return cs_txn_abort(&t, rc);
+	in.ctime = t.now;
+	cs_txn_put_inode(&t, &in);
+	return cs_txn_commit(&t);
+}
+
+struct seek_ctx {
+	uint64_t want, found; /* next chunk index expected; result */
+	int hole;             /* looking for a hole (else data) */
+	int done;
+};
+
+static int seek_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                   size_t vlen)
+{
+	struct seek_ctx *s = ctx;
+	uint64_t idx = be64_get(k + 17);
+
+	if (!s->hole) { /* first extent at or after want */
+		s->found = idx;
+		s->done = 1;
+		return 1;
+	}
+	if (idx != s->want) { /* a gap: the hole starts at want */
+		s->found = s->want;
+		s->done = 1;
+		return 1;
+	}
+	s->want++;
+	return 0;
+}
+
+int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence)
+{
+	struct seek_ctx s = { 0 };
+	struct cs_inode in;
+	uint8_t prefix[17], start[8];
+	uint64_t res;
+	int rc;
+
+	if (whence != CS_SEEK_DATA && whence != CS_SEEK_HOLE)
+		return cs_fail(-EINVAL, "lseek whence %d", whence);
+	rc = cs_inode_load(vol, ino, &in);
+	if (rc)
+		return rc;
+	if (off >= in.size)
+		return cs_fail(-ENXIO, "offset past the end of the file");
+	if (in.size <= CS_INLINE_MAX)
+		return whence == CS_SEEK_DATA ? (int64_t)off : (int64_t)in.size;
+	s.hole = whence == CS_SEEK_HOLE;
+	s.want = off / CS_CHUNK_SIZE;
+	prefix[0] = 'E';
+	be64_put(prefix + 1, vol->vs->rec.id);
+	be64_put(prefix + 9, ino);
+	be64_put(start, s.want);
+	rc = cs_kv_scanv(vol->st, &vol->vs->rec, prefix, 17, start, 8, seek_fn, &s);
+	if (rc)
+		return rc;
+	if (!s.hole) {
+		if (!s.done)
+			return cs_fail(-ENXIO, "no data past the offset");
+		res = s.found * CS_CHUNK_SIZE;
+		if (res < off)
+			res = off;
+		return res >= in.size ? cs_fail(-ENXIO, "no data past the offset") : (int64_t)res;
+	}
+	res = (s.done ? s.found : s.want) * CS_CHUNK_SIZE;
+	if (res < off)
+		res = off;
+	return (int64_t)(res < in.size ? res : in.size);
+}

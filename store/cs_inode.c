@@ -1,0 +1,372 @@
+/*
+ * cs_inode.c - inode records: encoding, loading, attributes, setattr,
+ * orphans and purging.
+ *
+ * Keys owned: 'I' VID ino ~E (the record), 'O' VID ino (orphan marker).
+ * Record: version byte, then fixed fields (mode, nlink, uid, gid, rdev,
+ * size, data_bytes, atime/mtime/ctime/btime, generation, parent,
+ * next_cookie, nentries), then data_len bytes of inline data (regular
+ * files of size <= CS_INLINE_MAX) or the symlink target.
+ * Every put of a record adds the change in its logical, apparent and inline
+ * bytes (and in the inode count) to the volume's counters: the counters
+ * follow the records by construction.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "cs_priv.h"
+
+#define INODE_VERSION 1
+
+static uint8_t *put_ts(uint8_t *p, const struct timespec *ts)
+{
+	be64_put(p, (uint64_t)ts->tv_sec);
+	be32_put(p + 8, (uint32_t)ts->tv_nsec);
+	return p + 12;
+}
+
+static const uint8_t *get_ts(const uint8_t *p, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(int64_t)be64_get(p);
+	ts->tv_nsec = (long)be32_get(p + 8);
+	return p + 12;
+}
+
+static size_t inode_encode(const struct cs_inode *in, uint8_t *b)
+{
+	uint8_t *p = b;
+
+	*p++ = INODE_VERSION;
+	be32_put(p, in->mode), p += 4;
+	be32_put(p, in->nlink), p += 4;
+	be32_put(p, in->uid), p += 4;
+	be32_put(p, in->gid), p += 4;
+	be64_put(p, in->rdev), p += 8;
+	be64_put(p, in->size), p += 8;
+	be64_put(p, in->data_bytes), p += 8;
+	p = put_ts(p, &in->atime);
+	p = put_ts(p, &in->mtime);
+	p = put_ts(p, &in->ctime);
+	p = put_ts(p, &in->btime);
+	be64_put(p, in->generation), p += 8;
+	be64_put(p, in->parent), p += 8;
+	be64_put(p, in->next_cookie), p += 8;
+	be64_put(p, in->nentries), p += 8;
+	be32_put(p, in->data_len), p += 4;
+	memcpy(p, in->data, in->data_len);
+	return (size_t)(p - b) + in->data_len;
+}
+
+static uint64_t apparent_of(const struct cs_inode *in)
+{
+	return (S_ISREG(in->mode) || S_ISLNK(in->mode)) ? in->size : 0;
+}
+
+static uint64_t inline_of(const struct cs_inode *in)
+{
+	return S_ISREG(in->mode) ? in->data_len : 0;
+}
+
+static void acct_set(struct cs_inode *in)
+{
+	in->acct_live = 1;
+	in->acct_logical = in->data_bytes;
+	in->acct_apparent = apparent_of(in);
+	in->acct_inline = inline_of(in);
+}
+
+static int inode_decode(struct cs_inode *in, uint64_t ino, const uint8_t *b,
+                        size_t len)
+{
+	const uint8_t *p = b + 1;
+
+	if (len < CS_INODE_FIXED || b[0] != INODE_VERSION)
+		goto bad;
+	in->ino = ino;
+	in->mode = be32_get(p), p += 4;
+	in->nlink = be32_get(p), p += 4;
+	in->uid = be32_get(p), p += 4;
+	in->gid = be32_get(p), p += 4;
+	in->rdev = be64_get(p), p += 8;
+	in->size = be64_get(p), p += 8;
+	in->data_bytes = be64_get(p), p += 8;
+	p = get_ts(p, &in->atime);
+	p = get_ts(p, &in->mtime);
+	p = get_ts(p, &in->ctime);
+	p = get_ts(p, &in->btime);
+	in->generation = be64_get(p), p += 8;
+	in->parent = be64_get(p), p += 8;
+	in->next_cookie = be64_get(p), p += 8;
+	in->nentries = be64_get(p), p += 8;
+	in->data_len = be32_get(p), p += 4;
+	if (in->data_len > CS_SYMLINK_MAX || CS_INODE_FIXED + in->data_len != len)
+		goto bad;
+	memcpy(in->data, p, in->data_len);
+	acct_set(in);
+	return 0;
+bad:
+	return cs_fail(-EIO, "inode %llu: corrupt record", (unsigned long long)ino);
+}
+
+int cs_inode_load_rec(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
+                      struct cs_inode *out)
+{
+	uint8_t k[CS_KEY_MAX];
+	const uint8_t *v;
+	size_t klen, vlen;
+	char *buf;
+	int rc;
+
+	klen = cs_key_inode(k, rec->id, ino);
+	rc = cs_kv_getv(st, rec, k, klen, &buf, &v, &vlen);
+	if (rc == -ENOENT)
+		return cs_fail(-ENOENT, "volume '%s': no inode %llu", rec->name,
+		               (unsigned long long)ino);
+	if (rc)
+		return rc;
+	rc = inode_decode(out, ino, v, vlen);
+	free(buf);
+	return rc;
+}
+
+int cs_inode_load(cs_vol *vol, uint64_t ino, struct cs_inode *out)
+{
+	return cs_inode_load_rec(vol->st, &vol->vs->rec, ino, out);
+}
+
+void cs_txn_put_inode(struct cs_txn *t, struct cs_inode *in)
+{
+	uint8_t k[CS_KEY_MAX], v[CS_INODE_FIXED + CS_SYMLINK_MAX + 1];
+	struct cs_volume_stats *s = &t->rec.stats;
+
+	if (!in->acct_live)
+		s->inodes++;
+	s->logical_bytes += in->data_bytes - in->acct_logical;
+	s->apparent_bytes += apparent_of(in) - in->acct_apparent;
+	s->stored_bytes += inline_of(in) - in->acct_inline;
+	acct_set(in);
+	cs_txn_putv(t, k, cs_key_inode(k, t->rec.id, in->ino), v, inode_encode(in, v));
+}
+
+void cs_inode_init(struct cs_txn *t, struct cs_inode *in, uint32_t mode,
+                   uint32_t uid, uint32_t gid)
+{
+	memset(in, 0, offsetof(struct cs_inode, data));
+	in->ino = t->rec.next_ino++;
+	in->mode = mode;
+	in->nlink = S_ISDIR(mode) ? 2 : 1;
+	in->uid = uid;
+	in->gid = gid;
+	in->atime = in->mtime = in->ctime = in->btime = t->now;
+	in->generation = 1;
+	in->next_cookie = 3; /* 0: ".", 1: "..", then entries */
+}
+
+void cs_inode_to_attr(const struct cs_inode *in, struct cs_attr *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ino = in->ino;
+	out->mode = in->mode;
+	out->nlink = in->nlink;
+	out->uid = in->uid;
+	out->gid = in->gid;
+	out->rdev = in->rdev;
+	out->size = in->size;
+	out->blocks = (in->data_bytes + 511) / 512;
+	out->atime = in->atime;
+	out->mtime = in->mtime;
+	out->ctime = in->ctime;
+	out->btime = in->btime;
+	out->generation = in->generation;
+}
+
+int cs_getattr(cs_vol *vol, uint64_t ino, struct cs_attr *out)
+{
+	struct cs_inode in;
+	int rc = cs_inode_load(vol, ino, &in);
+
+	if (rc == 0)
+		cs_inode_to_attr(&in, out);
+	return rc;
+}
+
+int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *a,
+               unsigned mask, struct cs_attr *out)
+{
+	struct cs_inode in;
+	struct cs_txn t;
+	int rc;
+
+	rc = cs_txn_begin(&t, vol->st, vol);
+	if (rc)
+		return rc;
+	rc = cs_inode_load(vol, ino, &in);
+	if (rc)
+		return cs_txn_abort(&t, rc);
+	if (mask & CS_SET_SIZE) {
+		if (S_ISDIR(in.mode))
+			return cs_txn_abort(&t, cs_fail(-EISDIR, "inode %llu is a directory",
+			                                (unsigned long long)ino));
+		if (!S_ISREG(in.mode))
+			return cs_txn_abort(&t, cs_fail(-EINVAL, "inode %llu is not a regular file",
+			                                (unsigned long long)ino));
+		if (a->size > CS_MAX_FILE_SIZE)
+			return cs_txn_abort(&t, cs_fail(-EFBIG, "size %llu is too large",
+			                                (unsigned long long)a->size));
+		if (a->size != in.size) {
+			rc = cs_file_resize(&t, vol, &in, a->size);
+			if (rc)
+				return cs_txn_abort(&t, rc);
+			in.mtime = t.now;
+		}
+	}
+	if (mask & CS_SET_MODE)
+		in.mode = (in.mode & S_IFMT) | (a->mode & 07777);
+	if (mask & CS_SET_UID)
+		in.uid = a->uid;
+	if (mask & CS_SET_GID)
+		in.gid = a->gid;
+	if (mask & CS_SET_ATIME)
+		in.atime = a->atime;
+	if (mask & CS_SET_MTIME)
+		in.mtime = a->mtime;
+	if (mask & CS_SET_ATIME_NOW)
+		in.atime = t.now;
+	if (mask & CS_SET_MTIME_NOW)
+		in.mtime = t.now;
+	in.ctime = (mask & CS_SET_CTIME) ? a->ctime : t.now;
+	cs_txn_put_inode(&t, &in);
+	rc = cs_txn_commit(&t);
+	if (rc == 0 && out)
+		cs_inode_to_attr(&in, out);
+	return rc;
+}
+
+struct xdel_ctx {
+	struct cs_txn *t;
+};
+
+static int xattr_del_fn(void *ctx, const uint8_t *k, size_t klen,
+                        const uint8_t *v, size_t vlen)
+{
+	struct xdel_ctx *x = ctx;
+
+	cs_txn_delv(x->t, k, klen);
+	return 0;
+}
+
+static void orphan_key(uint8_t *k, uint64_t vid, uint64_t ino)
+{
+	k[0] = 'O';
+	be64_put(k + 1, vid);
+	be64_put(k + 9, ino);
+}
+
+int cs_inode_purge(struct cs_txn *t, struct cs_inode *in)
+{
+	struct cs_volume_stats *s = &t->rec.stats;
+	struct xdel_ctx x = { t };
+	uint8_t k[CS_KEY_MAX];
+	int rc = 0;
+
+	if (S_ISREG(in->mode)) {
+		rc = cs_file_drop_extents(t, in);
+		if (rc)
+			return rc;
+	}
+	k[0] = 'X';
+	be64_put(k + 1, t->rec.id);
+	be64_put(k + 9, in->ino);
+	rc = cs_kv_scanv(t->st, &t->rec, k, 17, NULL, 0, xattr_del_fn, &x);
+	if (rc)
+		return rc;
+	cs_txn_delv(t, k, cs_key_inode(k, t->rec.id, in->ino));
+	orphan_key(k, t->rec.id, in->ino);
+	cs_txn_del(t, k, 17);
+	if (in->acct_live) {
+		s->inodes--;
+		s->logical_bytes -= in->acct_logical;
+		s->apparent_bytes -= in->acct_apparent;
+		s->stored_bytes -= in->acct_inline;
+		in->acct_live = 0;
+	}
+	return 0;
+}
+
+void cs_txn_orphan(struct cs_txn *t, uint64_t ino)
+{
+	uint8_t k[17];
+
+	orphan_key(k, t->rec.id, ino);
+	cs_txn_put(t, k, 17, "", 0);
+}
+
+int cs_orphan_release(cs_vol *vol, uint64_t ino)
+{
+	struct cs_inode in;
+	struct cs_txn t;
+	int rc;
+
+	rc = cs_txn_begin(&t, vol->st, vol);
+	if (rc)
+		return rc;
+	rc = cs_inode_load(vol, ino, &in);
+	if (rc == -ENOENT || (rc == 0 && in.nlink > 0))
+		return cs_txn_abort(&t, 0);
+	if (rc == 0)
+		rc = cs_inode_purge(&t, &in);
+	if (rc)
+		return cs_txn_abort(&t, rc);
+	return cs_txn_commit(&t);
+}
+
+struct orphan_list {
+	uint64_t (*v)[2];
+	size_t n, cap;
+};
+
+static int orphan_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                     size_t vlen)
+{
+	struct orphan_list *l = ctx;
+
+	if (klen != 17)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		void *nv = realloc(l->v, cap * sizeof(*l->v));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n][0] = be64_get(k + 1);
+	l->v[l->n][1] = be64_get(k + 9);
+	l->n++;
+	return 0;
+}
+
+int cs_store_purge_orphans(cs_store *st)
+{
+	struct orphan_list l = { 0 };
+	int rc;
+
+	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"O", 1, orphan_fn, &l);
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		cs_vol *vol;
+
+		rc = cs_vol_open_id(st, l.v[i][0], 0, &vol);
+		if (rc == -ENOENT) {
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			break;
+		rc = cs_orphan_release(vol, l.v[i][1]);
+		cs_vol_close(vol);
+	}
+	free(l.v);
+	return rc;
+}

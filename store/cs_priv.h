@@ -1,0 +1,313 @@
+/*
+ * cs_priv.h - the store library's private structures, shared by the store/
+ * sources only (never installed, never included outside store/).
+ *
+ * Key layout (column family "meta"; all integers big-endian, so keys sort
+ * numerically; VID is the volume's 8-byte id, ~E is the inverted epoch
+ * UINT64_MAX - epoch, so the newest version of a key sorts first):
+ *
+ *   "\0SB"                        superblock (format, next volume id, chunk counters)
+ *   'N' name                      volume name -> VID
+ *   'V' VID                       volume record (struct cs_volrec)
+ *   'I' VID ino ~E                inode record                      [versioned]
+ *   'D' VID dir name '\0' ~E      entry by name: ino, type, cookie  [versioned]
+ *   'C' VID dir cookie ~E         entry by cookie: ino, type, name  [versioned]
+ *   'X' VID ino name '\0' ~E      extended attribute value          [versioned]
+ *   'E' VID ino chunkidx ~E       extent: chunk hash, raw and stored length [versioned]
+ *   'O' VID ino                   orphan: inode with no links, still open
+ *   'R' hash                      chunk reference count, raw and stored length
+ *
+ * Column family "chunks": hash (32 bytes, SHA-256 of the raw bytes) ->
+ * chunk value (cs_chunk.h). Versioned values start with a tag byte:
+ * 1 = live record, 0 = tombstone (deleted at that epoch).
+ *
+ * Invariants (every committed batch keeps them):
+ *  1. Every 'D' entry has its 'C' twin with the same ino, type and cookie,
+ *     and names an inode whose 'I' record exists.
+ *  2. A directory's nentries is the number of its entries; its nlink is
+ *     2 + the number of its subdirectories; a file's nlink is the number of
+ *     entries naming it, and an inode with nlink 0 has an 'O' key.
+ *  3. A regular file of size <= CS_INLINE_MAX holds its data inline and has
+ *     no extent; a larger one holds no inline data. No extent lies at or past
+ *     the chunk holding byte size-1, and an extent's raw length never reaches
+ *     past the end of the file.
+ *  4. 'R' hash's count is the number of extent versions naming the chunk;
+ *     the chunk exists in "chunks" exactly when its count is positive.
+ *  5. The superblock's and each volume record's counters equal what a
+ *     recount of the keys gives (cs_store_recount checks it).
+ */
+#ifndef CS_PRIV_H
+#define CS_PRIV_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "cs_store.h"
+
+/* An assertion that stays on in release builds. */
+#define CS_ASSERT(c) \
+	do { if (!(c)) cs_assert_fail(#c, __FILE__, __LINE__); } while (0)
+void cs_assert_fail(const char *what, const char *file, int line)
+	__attribute__((noreturn));
+
+#define CS_HASH_LEN 32
+#define CS_FORMAT_VERSION 1
+
+/* ---- errors (cs_err.c) ---- */
+
+/* Record a message for cs_last_error() and return @err (negative errno). */
+int cs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Turn a RocksDB error string into -EIO with a message; frees @errstr. */
+int cs_rocks_fail(char *errstr, const char *what);
+
+/* ---- byte order ---- */
+
+static inline void be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+static inline uint64_t be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+static inline void be32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+static inline uint32_t be32_get(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	       ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* ---- records ---- */
+
+struct cs_sb {
+	uint64_t next_vol_id;
+	uint64_t chunks, chunk_refs, raw_bytes, stored_bytes;
+};
+
+#define CS_VOL_DELETING 0x1
+
+struct cs_volrec {
+	uint64_t id;
+	char name[CS_NAME_MAX + 1];
+	uint8_t uuid[16];
+	int64_t ctime_ns;
+	int compression;
+	uint64_t quota;
+	uint64_t epoch;      /* current epoch: writes go here */
+	uint64_t base_epoch; /* epoch at creation: no key is older */
+	uint64_t next_ino;
+	uint32_t flags;
+	struct cs_volume_stats stats;
+};
+
+/* Shared state of one volume opened in this process (by any handles). */
+struct cs_volstate {
+	struct cs_volstate *next;
+	uint64_t id;
+	pthread_mutex_t lock; /* serialises mutations; taken before st->lock */
+	struct cs_volrec rec; /* current record; written under lock + st->lock */
+	int nopen;
+	int rw_open;
+};
+
+struct cs_vol {
+	cs_store *st;
+	struct cs_volstate *vs;
+	int rdonly;
+};
+
+struct cs_store {
+	char *path;
+	int lock_fd;
+	rocksdb_t *db;
+	rocksdb_options_t *opts, *meta_opts, *chunk_opts;
+	rocksdb_block_based_table_options_t *bbto;
+	rocksdb_cache_t *cache;
+	rocksdb_column_family_handle_t *cf_default, *cf_meta, *cf_chunks;
+	rocksdb_readoptions_t *ro;
+	rocksdb_writeoptions_t *wo;
+	/* Lock order: vlock, then a volume's vs->lock, then lock. */
+	pthread_mutex_t vlock; /* volume names, records, the open-volume table */
+	pthread_mutex_t lock;  /* superblock, refcounts, commits */
+	struct cs_sb sb;
+	struct cs_volstate *vols; /* open volumes, under vlock */
+};
+
+/* Bytes of an inode record before its inline data (cs_inode.c). */
+#define CS_INODE_FIXED (1 + 4 * 4 + 8 * 3 + 4 * 12 + 8 * 4 + 4)
+
+/* Decoded inode. Symlink targets and inline file data live in data[]. */
+struct cs_inode {
+	uint64_t ino;
+	uint32_t mode, nlink, uid, gid;
+	uint64_t rdev, size;
+	uint64_t data_bytes; /* bytes of data held: inline + extents' raw */
+	struct timespec atime, mtime, ctime, btime;
+	uint64_t generation;
+	uint64_t parent;      /* directories: the parent directory */
+	uint64_t next_cookie; /* directories: next readdir cookie */
+	uint64_t nentries;    /* directories: number of entries */
+	uint32_t data_len;    /* bytes in data[] */
+	/* What the volume's counters hold for this inode (set by load and
+	 * by cs_txn_put_inode, which adds the difference to the counters). */
+	int acct_live;
+	uint64_t acct_logical, acct_apparent, acct_inline;
+	uint8_t data[CS_SYMLINK_MAX + 1];
+};
+
+/* ---- key/value access (cs_kv.c) ---- */
+
+#define CS_KEY_MAX (1 + 8 + 8 + CS_NAME_MAX + 1 + 8)
+
+/* Build keys; return their length. */
+size_t cs_key_vol(uint8_t *k, char tag, uint64_t vid, uint64_t a);
+size_t cs_key_inode(uint8_t *k, uint64_t vid, uint64_t ino);
+size_t cs_key_dirent(uint8_t *k, uint64_t vid, uint64_t dir, const char *name);
+size_t cs_key_cookie(uint8_t *k, uint64_t vid, uint64_t dir, uint64_t cookie);
+size_t cs_key_xattr(uint8_t *k, uint64_t vid, uint64_t ino, const char *name);
+size_t cs_key_extent(uint8_t *k, uint64_t vid, uint64_t ino, uint64_t idx);
+/* Append the version suffix (inverted epoch) to a logical key. */
+size_t cs_key_version(uint8_t *k, size_t len, uint64_t epoch);
+
+/* Plain (unversioned) get from meta. *val is malloc'd (free()).
+ * Returns 0, -ENOENT or -EIO. */
+int cs_kv_get(cs_store *st, rocksdb_column_family_handle_t *cf,
+              const uint8_t *key, size_t klen, char **val, size_t *vlen);
+
+/* Versioned get of logical key @key as of @rec's current epoch: the newest
+ * version at or below it; a tombstone reads as -ENOENT. On success *val
+ * points past the tag byte inside *buf (free *buf). */
+int cs_kv_getv(cs_store *st, const struct cs_volrec *rec, const uint8_t *key,
+               size_t klen, char **buf, const uint8_t **val, size_t *vlen);
+
+/* Scan the logical keys starting with @prefix, from @prefix+@start on,
+ * as of @rec's epoch. @fn gets the logical key and the live value (no tag);
+ * returns 0 to continue, > 0 to stop (scan returns 0), < 0 error (returned). */
+typedef int (*cs_scan_fn)(void *ctx, const uint8_t *key, size_t klen,
+                          const uint8_t *val, size_t vlen);
+int cs_kv_scanv(cs_store *st, const struct cs_volrec *rec,
+                const uint8_t *prefix, size_t plen, const uint8_t *start,
+                size_t slen, cs_scan_fn fn, void *ctx);
+
+/* Plain scan of raw keys with @prefix in @cf (every version). */
+int cs_kv_scan(cs_store *st, rocksdb_column_family_handle_t *cf,
+               const uint8_t *prefix, size_t plen, cs_scan_fn fn, void *ctx);
+
+/* ---- transactions (cs_txn.c) ---- */
+
+struct cs_chunk_delta {
+	uint8_t hash[CS_HASH_LEN];
+	int64_t delta;
+	uint32_t raw_len, stored_len;
+	char *value; /* encoded chunk (owned) when this delta adds a reference */
+	size_t value_len;
+};
+
+/* One atomic batch on one volume (or none): the volume record is copied
+ * in at begin and written back at commit with the batch. */
+struct cs_txn {
+	cs_store *st;
+	struct cs_volstate *vs; /* locked by cs_txn_begin; NULL for store-level */
+	struct cs_volrec rec;   /* working copy of vs->rec */
+	rocksdb_writebatch_t *wb;
+	struct cs_chunk_delta *deltas;
+	size_t ndeltas, cap;
+	struct timespec now;
+};
+
+/* Begin: lock the volume (when @vol is not NULL) and snapshot its record.
+ * Fails with -EROFS on a read-only handle. */
+int cs_txn_begin(struct cs_txn *t, cs_store *st, cs_vol *vol);
+/* Commit the batch atomically (chunks, refcounts, counters, records) and
+ * unlock. On failure nothing was written. Always ends the txn. */
+int cs_txn_commit(struct cs_txn *t);
+/* Abandon: nothing is written; unlock. Returns @err for convenience. */
+int cs_txn_abort(struct cs_txn *t, int err);
+
+/* Write a versioned record at the txn's epoch (tag 1 + @val). */
+void cs_txn_putv(struct cs_txn *t, const uint8_t *key, size_t klen,
+                 const void *val, size_t vlen);
+/* Delete a versioned key at the txn's epoch (tombstone when older
+ * versions may exist, else a plain delete). */
+void cs_txn_delv(struct cs_txn *t, const uint8_t *key, size_t klen);
+/* Plain put/delete in meta. */
+void cs_txn_put(struct cs_txn *t, const uint8_t *key, size_t klen,
+                const void *val, size_t vlen);
+void cs_txn_del(struct cs_txn *t, const uint8_t *key, size_t klen);
+/* Record a reference change on a chunk; @value (encoded, ownership taken)
+ * is required when @delta > 0. */
+int cs_txn_chunk_ref(struct cs_txn *t, const uint8_t *hash, int64_t delta,
+                     uint32_t raw_len, uint32_t stored_len, char *value,
+                     size_t value_len);
+/* Does @rec have versions older than its current epoch (snapshots)? */
+int cs_rec_has_history(const struct cs_volrec *rec);
+
+/* ---- chunks (cs_chunk.c) ---- */
+
+/* Encode @len raw bytes: hash them and compress with zstd @level (0 = none,
+ * or when compression does not shrink them). *value is malloc'd. */
+int cs_chunk_encode(const void *raw, size_t len, int level,
+                    uint8_t hash[CS_HASH_LEN], char **value, size_t *vlen);
+/* Fetch chunk @hash, decompress into @out (room for CS_CHUNK_SIZE) and
+ * verify the hash against @hash. Returns the raw length, -EIO on any
+ * mismatch or corruption (message names the chunk). */
+int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out);
+/* Format a hash as 64 hex digits into @buf (>= 65 bytes). */
+void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf);
+
+/* ---- records (cs_volume.c, cs_inode.c, cs_store.c) ---- */
+
+size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *buf);
+int cs_volrec_decode(struct cs_volrec *r, const uint8_t *buf, size_t len);
+void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r);
+size_t cs_sb_encode(const struct cs_sb *sb, uint8_t *buf);
+
+/* Load an inode as of the volume's epoch. -ENOENT when absent. */
+int cs_inode_load(cs_vol *vol, uint64_t ino, struct cs_inode *out);
+int cs_inode_load_rec(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
+                      struct cs_inode *out);
+/* Queue the inode record into the txn. */
+void cs_txn_put_inode(struct cs_txn *t, struct cs_inode *in);
+/* Mark inode @ino an orphan (no links, still open). */
+void cs_txn_orphan(struct cs_txn *t, uint64_t ino);
+void cs_inode_to_attr(const struct cs_inode *in, struct cs_attr *out);
+/* Initialise a new inode (number from the txn's volume record). */
+void cs_inode_init(struct cs_txn *t, struct cs_inode *in, uint32_t mode,
+                   uint32_t uid, uint32_t gid);
+
+/* Delete an inode with everything it holds (xattrs, extents, orphan key),
+ * updating counters. */
+int cs_inode_purge(struct cs_txn *t, struct cs_inode *in);
+
+/* ---- file data (cs_file.c) ---- */
+
+/* Truncate (or extend) @in to @size inside txn @t, dropping or trimming
+ * extents, moving data between inline and chunked forms. */
+int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in,
+                   uint64_t size);
+/* Drop every extent of @in (purge). */
+int cs_file_drop_extents(struct cs_txn *t, const struct cs_inode *in);
+
+/* ---- store internals (cs_store.c, cs_volume.c) ---- */
+
+/* Open a volume by id (recovery); as cs_vol_open. */
+int cs_vol_open_id(cs_store *st, uint64_t vid, int flags, cs_vol **out);
+
+/* Release an orphan inside the store (used at open). */
+int cs_store_purge_orphans(cs_store *st);
+/* Delete every key of a volume being deleted, then its record. */
+int cs_volume_finish_delete(cs_store *st, uint64_t vid);
+
+#endif /* CS_PRIV_H */

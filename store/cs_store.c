@@ -1,0 +1,434 @@
+/*
+ * cs_store.c - opening, locking, syncing and checking a store.
+ *
+ * A store is a directory:  DIR/db/  (RocksDB: column families "default",
+ * "meta", "chunks")  and  DIR/cstorfs.lock  (holds the owner's pid under
+ * an fcntl write lock, so a second process gets "store in use by pid N").
+ * The superblock key "\0SB" in "meta" marks a cstorfs database and holds
+ * the format version and the store-wide chunk counters.
+ *
+ * RocksDB options (why):
+ *  - "meta": small keys read at random -> block cache (32 MiB, shared),
+ *    bloom filters (10 bits/key) so point gets of absent keys skip files,
+ *    LZ4 on blocks; 16 MiB write buffers.
+ *  - "chunks": values of up to 64 KiB, already compressed -> integrated
+ *    blob files (values >= 1 KiB live in blob files and do not ride
+ *    through every compaction), blob GC on, no compression; 32 MiB write
+ *    buffers.
+ *  - at most 2 write buffers per family and 2 background jobs: memory stays
+ *    bounded (about 32 + 2*16 + 2*32 MiB) whatever the store's size.
+ *  - writes go to the WAL without fsync; cs_store_sync() syncs the WAL.
+ *
+ * Open does recovery: volumes whose deletion was cut short are finished,
+ * orphan inodes (unlinked while open when the process died) are purged.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cs_priv.h"
+
+static const char SB_MAGIC[8] = "CSTORFS";
+
+/* Stores open in this process (fcntl locks do not exclude ourselves). */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+struct open_entry {
+	struct open_entry *next;
+	dev_t dev;
+	ino_t ino;
+};
+static struct open_entry *open_list;
+
+size_t cs_sb_encode(const struct cs_sb *sb, uint8_t *buf)
+{
+	memcpy(buf, SB_MAGIC, 8);
+	be32_put(buf + 8, CS_FORMAT_VERSION);
+	be64_put(buf + 12, sb->next_vol_id);
+	be64_put(buf + 20, sb->chunks);
+	be64_put(buf + 28, sb->chunk_refs);
+	be64_put(buf + 36, sb->raw_bytes);
+	be64_put(buf + 44, sb->stored_bytes);
+	return 52;
+}
+
+static int sb_decode(struct cs_sb *sb, const uint8_t *buf, size_t len)
+{
+	if (len != 52 || memcmp(buf, SB_MAGIC, 8) != 0)
+		return cs_fail(-EINVAL, "not a cstorfs store (bad superblock)");
+	if (be32_get(buf + 8) != CS_FORMAT_VERSION)
+		return cs_fail(-EINVAL, "store format %u is not supported (this build reads %d)",
+		               be32_get(buf + 8), CS_FORMAT_VERSION);
+	sb->next_vol_id = be64_get(buf + 12);
+	sb->chunks = be64_get(buf + 20);
+	sb->chunk_refs = be64_get(buf + 28);
+	sb->raw_bytes = be64_get(buf + 36);
+	sb->stored_bytes = be64_get(buf + 44);
+	return 0;
+}
+
+/* What DIR holds: 1 a store (db/), 0 nothing (empty), -EINVAL other. */
+static int dir_kind(const char *dir)
+{
+	struct dirent *de;
+	int kind = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strcmp(de->d_name, "cstorfs.lock"))
+			continue;
+		if (!strcmp(de->d_name, "db")) {
+			kind = 1;
+			break;
+		}
+		kind = -EINVAL;
+	}
+	closedir(d);
+	return kind;
+}
+
+static int take_lock(cs_store *st)
+{
+	char path[PATH_MAX], pid[32];
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int n;
+
+	snprintf(path, sizeof(path), "%s/cstorfs.lock", st->path);
+	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->lock_fd < 0)
+		return cs_fail(-errno, "store %s: cannot open %s: %s", st->path, path,
+		               strerror(errno));
+	if (fcntl(st->lock_fd, F_SETLK, &fl) < 0) {
+		int err = errno;
+		struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+		if (err == EAGAIN || err == EACCES) {
+			if (fcntl(st->lock_fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK)
+				return cs_fail(-EBUSY, "store %s in use by pid %d", st->path,
+				               (int)q.l_pid);
+			return cs_fail(-EBUSY, "store %s in use by another process", st->path);
+		}
+		return cs_fail(-err, "store %s: cannot lock: %s", st->path, strerror(err));
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(st->lock_fd, 0) < 0 || pwrite(st->lock_fd, pid, n, 0) != n)
+		return cs_fail(-errno, "store %s: cannot write lock file", st->path);
+	return 0;
+}
+
+static int registry_add(cs_store *st, struct stat *sb)
+{
+	struct open_entry *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&open_lock);
+	for (e = open_list; e; e = e->next)
+		if (e->dev == sb->st_dev && e->ino == sb->st_ino) {
+			rc = cs_fail(-EBUSY, "store %s in use by pid %d", st->path,
+			             (int)getpid());
+			goto out;
+		}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	e->dev = sb->st_dev;
+	e->ino = sb->st_ino;
+	e->next = open_list;
+	open_list = e;
+out:
+	pthread_mutex_unlock(&open_lock);
+	return rc;
+}
+
+static void registry_del(const char *path)
+{
+	struct open_entry **p, *e;
+	struct stat sb;
+
+	if (stat(path, &sb) < 0)
+		return;
+	pthread_mutex_lock(&open_lock);
+	for (p = &open_list; (e = *p); p = &e->next)
+		if (e->dev == sb.st_dev && e->ino == sb.st_ino) {
+			*p = e->next;
+			free(e);
+			break;
+		}
+	pthread_mutex_unlock(&open_lock);
+}
+
+static int open_db(cs_store *st)
+{
+	const char *names[3] = { "default", "meta", "chunks" };
+	const rocksdb_options_t *cfo[3];
+	rocksdb_column_family_handle_t *h[3];
+	rocksdb_filterpolicy_t *bloom;
+	char path[PATH_MAX], *err = NULL;
+
+	st->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(st->opts, 1);
+	rocksdb_options_set_create_missing_column_families(st->opts, 1);
+	rocksdb_options_set_max_background_jobs(st->opts, 2);
+	rocksdb_options_set_keep_log_file_num(st->opts, 3);
+	rocksdb_options_set_max_log_file_size(st->opts, 1 << 20);
+	rocksdb_options_set_info_log_level(st->opts, 2 /* WARN */);
+	rocksdb_options_set_max_open_files(st->opts, 512);
+
+	st->cache = rocksdb_cache_create_lru(32 << 20);
+	st->bbto = rocksdb_block_based_options_create();
+	bloom = rocksdb_filterpolicy_create_bloom_full(10);
+	rocksdb_block_based_options_set_filter_policy(st->bbto, bloom);
+	rocksdb_block_based_options_set_block_cache(st->bbto, st->cache);
+
+	st->meta_opts = rocksdb_options_create_copy(st->opts);
+	rocksdb_options_set_block_based_table_factory(st->meta_opts, st->bbto);
+	rocksdb_options_set_write_buffer_size(st->meta_opts, 16 << 20);
+	rocksdb_options_set_max_write_buffer_number(st->meta_opts, 2);
+	rocksdb_options_set_compression(st->meta_opts, rocksdb_lz4_compression);
+
+	st->chunk_opts = rocksdb_options_create_copy(st->opts);
+	rocksdb_options_set_block_based_table_factory(st->chunk_opts, st->bbto);
+	rocksdb_options_set_write_buffer_size(st->chunk_opts, 32 << 20);
+	rocksdb_options_set_max_write_buffer_number(st->chunk_opts, 2);
+	rocksdb_options_set_compression(st->chunk_opts, rocksdb_no_compression);
+	rocksdb_options_set_enable_blob_files(st->chunk_opts, 1);
+	rocksdb_options_set_min_blob_size(st->chunk_opts, 1024);
+	rocksdb_options_set_blob_file_size(st->chunk_opts, 256 << 20);
+	rocksdb_options_set_blob_compression_type(st->chunk_opts, rocksdb_no_compression);
+	rocksdb_options_set_enable_blob_gc(st->chunk_opts, 1);
+
+	cfo[0] = st->opts;
+	cfo[1] = st->meta_opts;
+	cfo[2] = st->chunk_opts;
+	snprintf(path, sizeof(path), "%s/db", st->path);
+	st->db = rocksdb_open_column_families(st->opts, path, 3, names, cfo, h, &err);
+	if (err)
+		return cs_rocks_fail(err, "open database");
+	st->cf_default = h[0];
+	st->cf_meta = h[1];
+	st->cf_chunks = h[2];
+	st->ro = rocksdb_readoptions_create();
+	st->wo = rocksdb_writeoptions_create();
+	return 0;
+}
+
+static int load_sb(cs_store *st, int fresh)
+{
+	char *v = NULL, *err = NULL;
+	size_t vlen;
+	uint8_t buf[64];
+	int rc;
+
+	rc = cs_kv_get(st, st->cf_meta, (const uint8_t *)"\0SB", 3, &v, &vlen);
+	if (rc == 0) {
+		rc = sb_decode(&st->sb, (uint8_t *)v, vlen);
+		free(v);
+		return rc;
+	}
+	if (rc != -ENOENT)
+		return rc;
+	if (!fresh)
+		return cs_fail(-EINVAL, "%s is not a cstorfs store (no superblock)", st->path);
+	memset(&st->sb, 0, sizeof(st->sb));
+	st->sb.next_vol_id = 1;
+	vlen = cs_sb_encode(&st->sb, buf);
+	rocksdb_put_cf(st->db, st->wo, st->cf_meta, "\0SB", 3, (const char *)buf, vlen, &err);
+	if (err)
+		return cs_rocks_fail(err, "write superblock");
+	return cs_store_sync(st);
+}
+
+static int finish_deletes_fn(void *ctx, const uint8_t *k, size_t klen,
+                             const uint8_t *v, size_t vlen)
+{
+	struct cs_volrec r;
+	uint64_t *ids = ctx;
+
+	if (klen != 9 || cs_volrec_decode(&r, v, vlen) != 0)
+		return 0;
+	if ((r.flags & CS_VOL_DELETING) && ids[0] < 63)
+		ids[++ids[0]] = r.id;
+	return 0;
+}
+
+static int recover(cs_store *st)
+{
+	uint64_t ids[64] = { 0 };
+	int rc;
+
+	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"V", 1, finish_deletes_fn, ids);
+	for (uint64_t i = 1; rc == 0 && i <= ids[0]; i++)
+		rc = cs_volume_finish_delete(st, ids[i]);
+	if (rc == 0)
+		rc = cs_store_purge_orphans(st);
+	return rc;
+}
+
+int cs_store_open(const char *dir, int flags, cs_store **out)
+{
+	struct stat sb;
+	cs_store *st;
+	int kind, rc, registered = 0;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		return cs_fail(-EINVAL, "no store directory given");
+	if (stat(dir, &sb) < 0) {
+		if (errno != ENOENT || !(flags & CS_STORE_CREATE))
+			return cs_fail(-errno, "store %s: %s", dir, strerror(errno));
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return cs_fail(-errno, "store %s: cannot create: %s", dir, strerror(errno));
+		if (stat(dir, &sb) < 0)
+			return cs_fail(-errno, "store %s: %s", dir, strerror(errno));
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return cs_fail(-ENOTDIR, "store %s is not a directory", dir);
+	kind = dir_kind(dir);
+	if (kind < 0)
+		return cs_fail(kind == -EINVAL ? -EINVAL : kind,
+		               kind == -EINVAL ? "%s is not a cstorfs store (it holds other files)"
+		                               : "store %s: cannot read", dir);
+	if (kind == 0 && !(flags & CS_STORE_CREATE))
+		return cs_fail(-ENOENT, "%s holds no cstorfs store", dir);
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->lock_fd = -1;
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->vlock, NULL);
+	st->path = realpath(dir, NULL);
+	if (!st->path) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = registry_add(st, &sb);
+	if (rc)
+		goto fail;
+	registered = 1;
+	rc = take_lock(st);
+	if (rc)
+		goto fail;
+	rc = open_db(st);
+	if (rc)
+		goto fail;
+	rc = load_sb(st, kind == 0);
+	if (rc)
+		goto fail;
+	rc = recover(st);
+	if (rc)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	{
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", cs_last_error());
+		if (!registered)
+			st->path = (free(st->path), NULL);
+		cs_store_close(st);
+		cs_fail(rc, "%s", msg);
+	}
+	return rc;
+}
+
+void cs_store_close(cs_store *st)
+{
+	if (!st)
+		return;
+	CS_ASSERT(st->vols == NULL);
+	if (st->db) {
+		char *err = NULL;
+
+		rocksdb_flush_wal(st->db, 1, &err);
+		rocksdb_free(err);
+		rocksdb_column_family_handle_destroy(st->cf_default);
+		rocksdb_column_family_handle_destroy(st->cf_meta);
+		rocksdb_column_family_handle_destroy(st->cf_chunks);
+		rocksdb_close(st->db);
+	}
+	if (st->ro)
+		rocksdb_readoptions_destroy(st->ro);
+	if (st->wo)
+		rocksdb_writeoptions_destroy(st->wo);
+	if (st->meta_opts)
+		rocksdb_options_destroy(st->meta_opts);
+	if (st->chunk_opts)
+		rocksdb_options_destroy(st->chunk_opts);
+	if (st->opts)
+		rocksdb_options_destroy(st->opts);
+	if (st->bbto)
+		rocksdb_block_based_options_destroy(st->bbto);
+	if (st->cache)
+		rocksdb_cache_destroy(st->cache);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	if (st->path)
+		registry_del(st->path);
+	pthread_mutex_destroy(&st->lock);
+	pthread_mutex_destroy(&st->vlock);
+	free(st->path);
+	free(st);
+}
+
+int cs_store_sync(cs_store *st)
+{
+	char *err = NULL;
+
+	rocksdb_flush_wal(st->db, 1, &err);
+	if (err)
+		return cs_rocks_fail(err, "sync");
+	return 0;
+}
+
+const char *cs_store_path(const cs_store *st)
+{
+	return st->path;
+}
+
+struct vol_sums {
+	uint64_t volumes, logical, inodes;
+};
+
+static int vol_sum_fn(void *ctx, const uint8_t *k, size_t klen,
+                      const uint8_t *v, size_t vlen)
+{
+	struct vol_sums *s = ctx;
+	struct cs_volrec r;
+
+	if (klen != 9 || cs_volrec_decode(&r, v, vlen) != 0 || (r.flags & CS_VOL_DELETING))
+		return 0;
+	s->volumes++;
+	s->logical += r.stats.logical_bytes;
+	s->inodes += r.stats.inodes;
+	return 0;
+}
+
+int cs_store_stats(cs_store *st, struct cs_store_stats *out)
+{
+	struct vol_sums s = { 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->lock);
+	out->chunks = st->sb.chunks;
+	out->chunk_refs = st->sb.chunk_refs;
+	out->raw_bytes = st->sb.raw_bytes;
+	out->stored_bytes = st->sb.stored_bytes;
+	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"V", 1, vol_sum_fn, &s);
+	pthread_mutex_unlock(&st->lock);
+	out->volumes = s.volumes;
+	out->logical_bytes = s.logical;
+	out->inodes = s.inodes;
+	return rc;
+}

@@ -1,0 +1,257 @@
+/*
+ * cs_txn.c - one filesystem operation = one atomic RocksDB write batch.
+ *
+ * A txn locks its volume (vs->lock) for the whole operation, works on a
+ * copy of the volume record, queues puts and deletes into a batch, and
+ * collects chunk reference changes. cs_txn_commit then takes the store
+ * lock (order: vs->lock, then st->lock), turns the reference changes into
+ * refcount puts, chunk puts (first reference) and chunk deletes (last
+ * reference gone), writes the superblock and the volume record into the
+ * same batch, and writes it. On failure the in-memory superblock is put
+ * back and nothing of the operation is visible.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "cs_priv.h"
+
+int cs_txn_begin(struct cs_txn *t, cs_store *st, cs_vol *vol)
+{
+	memset(t, 0, sizeof(*t));
+	t->st = st;
+	if (vol) {
+		if (vol->rdonly)
+			return cs_fail(-EROFS, "volume '%s' is open read-only",
+			               vol->vs->rec.name);
+		t->vs = vol->vs;
+		pthread_mutex_lock(&t->vs->lock);
+		t->rec = t->vs->rec;
+	}
+	t->wb = rocksdb_writebatch_create();
+	clock_gettime(CLOCK_REALTIME, &t->now);
+	return 0;
+}
+
+static void txn_end(struct cs_txn *t)
+{
+	for (size_t i = 0; i < t->ndeltas; i++)
+		free(t->deltas[i].value);
+	free(t->deltas);
+	rocksdb_writebatch_destroy(t->wb);
+	if (t->vs)
+		pthread_mutex_unlock(&t->vs->lock);
+	t->wb = NULL;
+}
+
+int cs_txn_abort(struct cs_txn *t, int err)
+{
+	txn_end(t);
+	return err;
+}
+
+void cs_txn_putv(struct cs_txn *t, const uint8_t *key, size_t klen,
+                 const void *val, size_t vlen)
+{
+	uint8_t k[CS_KEY_MAX];
+	char small[256], *v = small;
+	size_t n;
+
+	CS_ASSERT(klen + 8 <= sizeof(k));
+	memcpy(k, key, klen);
+	n = cs_key_version(k, klen, t->rec.epoch);
+	if (vlen + 1 > sizeof(small)) {
+		v = malloc(vlen + 1);
+		CS_ASSERT(v);
+	}
+	v[0] = 1;
+	if (vlen)
+		memcpy(v + 1, val, vlen);
+	rocksdb_writebatch_put_cf(t->wb, t->st->cf_meta, (const char *)k, n, v, vlen + 1);
+	if (v != small)
+		free(v);
+}
+
+void cs_txn_delv(struct cs_txn *t, const uint8_t *key, size_t klen)
+{
+	uint8_t k[CS_KEY_MAX];
+	size_t n;
+	const char tomb = 0;
+
+	CS_ASSERT(klen + 8 <= sizeof(k));
+	memcpy(k, key, klen);
+	n = cs_key_version(k, klen, t->rec.epoch);
+	if (cs_rec_has_history(&t->rec))
+		rocksdb_writebatch_put_cf(t->wb, t->st->cf_meta, (const char *)k, n, &tomb, 1);
+	else
+		rocksdb_writebatch_delete_cf(t->wb, t->st->cf_meta, (const char *)k, n);
+}
+
+void cs_txn_put(struct cs_txn *t, const uint8_t *key, size_t klen,
+                const void *val, size_t vlen)
+{
+	rocksdb_writebatch_put_cf(t->wb, t->st->cf_meta, (const char *)key, klen, val, vlen);
+}
+
+void cs_txn_del(struct cs_txn *t, const uint8_t *key, size_t klen)
+{
+	rocksdb_writebatch_delete_cf(t->wb, t->st->cf_meta, (const char *)key, klen);
+}
+
+int cs_txn_chunk_ref(struct cs_txn *t, const uint8_t *hash, int64_t delta,
+                     uint32_t raw_len, uint32_t stored_len, char *value,
+                     size_t value_len)
+{
+	struct cs_chunk_delta *d;
+
+	if (t->ndeltas == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		struct cs_chunk_delta *nd = realloc(t->deltas, cap * sizeof(*nd));
+
+		if (!nd) {
+			free(value);
+			return -ENOMEM;
+		}
+		t->deltas = nd;
+		t->cap = cap;
+	}
+	d = &t->deltas[t->ndeltas++];
+	memcpy(d->hash, hash, CS_HASH_LEN);
+	d->delta = delta;
+	d->raw_len = raw_len;
+	d->stored_len = stored_len;
+	d->value = value;
+	d->value_len = value_len;
+	return 0;
+}
+
+static int delta_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct cs_chunk_delta *)a)->hash,
+	              ((const struct cs_chunk_delta *)b)->hash, CS_HASH_LEN);
+}
+
+/* Apply one chunk's net reference change @d (under st->lock). */
+static int apply_delta(struct cs_txn *t, struct cs_chunk_delta *d)
+{
+	cs_store *st = t->st;
+	uint8_t key[1 + CS_HASH_LEN], val[16];
+	uint64_t count = 0;
+	uint32_t raw_len = d->raw_len, stored_len = d->stored_len;
+	char *old = NULL;
+	size_t olen = 0;
+	int rc;
+
+	key[0] = 'R';
+	memcpy(key + 1, d->hash, CS_HASH_LEN);
+	rc = cs_kv_get(st, st->cf_meta, key, sizeof(key), &old, &olen);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (rc == 0) {
+		if (olen != 16) {
+			free(old);
+			return cs_fail(-EIO, "corrupt chunk reference record");
+		}
+		/* the chunk as stored decides the lengths, whoever wrote it */
+		count = be64_get((uint8_t *)old);
+		raw_len = be32_get((uint8_t *)old + 8);
+		stored_len = be32_get((uint8_t *)old + 12);
+		free(old);
+	}
+	if (d->delta < 0 && (uint64_t)-d->delta > count) {
+		char hex[2 * CS_HASH_LEN + 1];
+
+		cs_hash_hex(d->hash, hex);
+		return cs_fail(-EIO, "chunk %s: reference count underflow", hex);
+	}
+	if (count == 0 && d->delta > 0) {
+		CS_ASSERT(d->value);
+		stored_len = (uint32_t)d->value_len;
+		rocksdb_writebatch_put_cf(t->wb, st->cf_chunks, (const char *)d->hash,
+		                          CS_HASH_LEN, d->value, d->value_len);
+		st->sb.chunks++;
+		st->sb.raw_bytes += raw_len;
+		st->sb.stored_bytes += stored_len;
+	}
+	count += d->delta;
+	st->sb.chunk_refs += d->delta;
+	if (count == 0) {
+		rocksdb_writebatch_delete_cf(t->wb, st->cf_chunks, (const char *)d->hash,
+		                             CS_HASH_LEN);
+		rocksdb_writebatch_delete_cf(t->wb, st->cf_meta, (const char *)key, sizeof(key));
+		st->sb.chunks--;
+		st->sb.raw_bytes -= raw_len;
+		st->sb.stored_bytes -= stored_len;
+		return 0;
+	}
+	be64_put(val, count);
+	be32_put(val + 8, raw_len);
+	be32_put(val + 12, stored_len);
+	rocksdb_writebatch_put_cf(t->wb, st->cf_meta, (const char *)key, sizeof(key),
+	                          (const char *)val, sizeof(val));
+	return 0;
+}
+
+/* Sort the deltas and fold those of the same chunk into one. */
+static void merge_deltas(struct cs_txn *t)
+{
+	size_t j = 0;
+
+	qsort(t->deltas, t->ndeltas, sizeof(*t->deltas), delta_cmp);
+	for (size_t i = 0; i < t->ndeltas; i++) {
+		struct cs_chunk_delta *d = &t->deltas[i];
+
+		if (j > 0 && memcmp(t->deltas[j - 1].hash, d->hash, CS_HASH_LEN) == 0) {
+			struct cs_chunk_delta *m = &t->deltas[j - 1];
+
+			m->delta += d->delta;
+			if (!m->value) {
+				m->value = d->value;
+				m->value_len = d->value_len;
+				m->stored_len = d->stored_len;
+				d->value = NULL;
+			}
+			free(d->value);
+			d->value = NULL;
+			continue;
+		}
+		if (j != i) {
+			t->deltas[j] = *d;
+			d->value = NULL;
+		}
+		j++;
+	}
+	t->ndeltas = j;
+}
+
+int cs_txn_commit(struct cs_txn *t)
+{
+	cs_store *st = t->st;
+	struct cs_sb saved;
+	uint8_t sbuf[64];
+	char *err = NULL;
+	int rc = 0;
+
+	merge_deltas(t);
+	pthread_mutex_lock(&st->lock);
+	saved = st->sb;
+	for (size_t i = 0; i < t->ndeltas && rc == 0; i++)
+		if (t->deltas[i].delta != 0)
+			rc = apply_delta(t, &t->deltas[i]);
+	if (rc == 0) {
+		size_t n = cs_sb_encode(&st->sb, sbuf);
+
+		rocksdb_writebatch_put_cf(t->wb, st->cf_meta, "\0SB", 3, (const char *)sbuf, n);
+		if (t->vs)
+			cs_txn_put_volrec(t, &t->rec);
+		rocksdb_write(st->db, st->wo, t->wb, &err);
+		if (err)
+			rc = cs_rocks_fail(err, "write batch");
+	}
+	if (rc)
+		st->sb = saved;
+	else if (t->vs)
+		t->vs->rec = t->rec;
+	pthread_mutex_unlock(&st->lock);
+	txn_end(t);
+	return rc;
+}

@@ -1,0 +1,659 @@
+/*
+ * cs_volume.c - volumes: records, names, create/rename/delete, handles.
+ *
+ * Keys owned: 'N' name -> VID, 'V' VID -> record. A volume's name index
+ * and record change together in one batch. Deletion is two-phase: one
+ * batch removes the name and marks the record DELETING (the volume is gone
+ * for every caller), then its keys are removed in batches and the record
+ * last; cs_store_open finishes a deletion a crash interrupted.
+ * Handles of one volume share one cs_volstate (its lock and record).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "cs_priv.h"
+
+#define VOLREC_VERSION 1
+#define VOLREC_FIXED (1 + 8 + 16 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 6 * 8 + 2)
+
+size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *b)
+{
+	size_t nl = strlen(r->name);
+	uint8_t *p = b;
+
+	*p++ = VOLREC_VERSION;
+	be64_put(p, r->id), p += 8;
+	memcpy(p, r->uuid, 16), p += 16;
+	be64_put(p, (uint64_t)r->ctime_ns), p += 8;
+	be32_put(p, (uint32_t)r->compression), p += 4;
+	be64_put(p, r->quota), p += 8;
+	be64_put(p, r->epoch), p += 8;
+	be64_put(p, r->base_epoch), p += 8;
+	be64_put(p, r->next_ino), p += 8;
+	be32_put(p, r->flags), p += 4;
+	be64_put(p, r->stats.inodes), p += 8;
+	be64_put(p, r->stats.logical_bytes), p += 8;
+	be64_put(p, r->stats.apparent_bytes), p += 8;
+	be64_put(p, r->stats.chunk_refs), p += 8;
+	be64_put(p, r->stats.raw_bytes), p += 8;
+	be64_put(p, r->stats.stored_bytes), p += 8;
+	*p++ = (uint8_t)(nl >> 8);
+	*p++ = (uint8_t)nl;
+	memcpy(p, r->name, nl);
+	return (size_t)(p - b) + nl;
+}
+
+int cs_volrec_decode(struct cs_volrec *r, const uint8_t *b, size_t len)
+{
+	const uint8_t *p = b;
+	size_t nl;
+
+	if (len < VOLREC_FIXED || b[0] != VOLREC_VERSION)
+		return cs_fail(-EIO, "corrupt volume record");
+	memset(r, 0, sizeof(*r));
+	p++;
+	r->id = be64_get(p), p += 8;
+	memcpy(r->uuid, p, 16), p += 16;
+	r->ctime_ns = (int64_t)be64_get(p), p += 8;
+	r->compression = (int)be32_get(p), p += 4;
+	r->quota = be64_get(p), p += 8;
+	r->epoch = be64_get(p), p += 8;
+	r->base_epoch = be64_get(p), p += 8;
+	r->next_ino = be64_get(p), p += 8;
+	r->flags = be32_get(p), p += 4;
+	r->stats.inodes = be64_get(p), p += 8;
+	r->stats.logical_bytes = be64_get(p), p += 8;
+	r->stats.apparent_bytes = be64_get(p), p += 8;
+	r->stats.chunk_refs = be64_get(p), p += 8;
+	r->stats.raw_bytes = be64_get(p), p += 8;
+	r->stats.stored_bytes = be64_get(p), p += 8;
+	nl = ((size_t)p[0] << 8) | p[1];
+	p += 2;
+	if (nl > CS_NAME_MAX || VOLREC_FIXED + nl != len)
+		return cs_fail(-EIO, "corrupt volume record");
+	memcpy(r->name, p, nl);
+	r->name[nl] = 0;
+	return 0;
+}
+
+void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r)
+{
+	uint8_t k[9], v[VOLREC_FIXED + CS_NAME_MAX];
+
+	k[0] = 'V';
+	be64_put(k + 1, r->id);
+	cs_txn_put(t, k, sizeof(k), v, cs_volrec_encode(r, v));
+}
+
+void cs_uuid_format(const uint8_t u[16], char *buf)
+{
+	snprintf(buf, 37,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+	         u[11], u[12], u[13], u[14], u[15]);
+}
+
+int cs_name_check(const char *name)
+{
+	size_t len;
+
+	if (!name)
+		return cs_fail(-EINVAL, "no name given");
+	len = strlen(name);
+	if (len == 0)
+		return cs_fail(-EINVAL, "empty name");
+	if (len > CS_NAME_MAX)
+		return cs_fail(-ENAMETOOLONG, "name of %zu bytes is longer than %u", len,
+		               CS_NAME_MAX);
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return cs_fail(-EINVAL, "name '%s' is reserved", name);
+	if (strchr(name, '/'))
+		return cs_fail(-EINVAL, "name '%s' contains '/'", name);
+	return 0;
+}
+
+/* Volume names also may not contain '@' (it separates snapshots). */
+static int volname_check(const char *name)
+{
+	int rc = cs_name_check(name);
+
+	if (rc)
+		return rc;
+	if (strchr(name, '@'))
+		return cs_fail(-EINVAL, "volume name '%s' contains '@'", name);
+	return 0;
+}
+
+/* Find a volume id by name (under vlock). */
+static int name_lookup(cs_store *st, const char *name, uint64_t *vid)
+{
+	uint8_t k[1 + CS_NAME_MAX];
+	size_t nl = strlen(name), vlen;
+	char *v;
+	int rc;
+
+	k[0] = 'N';
+	memcpy(k + 1, name, nl);
+	rc = cs_kv_get(st, st->cf_meta, k, 1 + nl, &v, &vlen);
+	if (rc == -ENOENT)
+		return cs_fail(-ENOENT, "volume '%s' does not exist", name);
+	if (rc)
+		return rc;
+	if (vlen != 8) {
+		free(v);
+		return cs_fail(-EIO, "volume '%s': corrupt name record", name);
+	}
+	*vid = be64_get((uint8_t *)v);
+	free(v);
+	return 0;
+}
+
+static int rec_load(cs_store *st, uint64_t vid, struct cs_volrec *r)
+{
+	uint8_t k[9];
+	size_t vlen;
+	char *v;
+	int rc;
+
+	k[0] = 'V';
+	be64_put(k + 1, vid);
+	rc = cs_kv_get(st, st->cf_meta, k, 9, &v, &vlen);
+	if (rc == -ENOENT)
+		return cs_fail(-ENOENT, "volume %llu has no record", (unsigned long long)vid);
+	if (rc)
+		return rc;
+	rc = cs_volrec_decode(r, (uint8_t *)v, vlen);
+	free(v);
+	return rc;
+}
+
+static struct cs_volstate *vs_find(cs_store *st, uint64_t vid)
+{
+	for (struct cs_volstate *vs = st->vols; vs; vs = vs->next)
+		if (vs->id == vid)
+			return vs;
+	return NULL;
+}
+
+static void name_key(uint8_t *k, size_t *klen, const char *name)
+{
+	size_t nl = strlen(name);
+
+	k[0] = 'N';
+	memcpy(k + 1, name, nl);
+	*klen = 1 + nl;
+}
+
+static int check_opts(const struct cs_volume_opts *o)
+{
+	if (o && (o->compression < -1 || o->compression > 19))
+		return cs_fail(-EINVAL, "compression level %d is outside 0..19 (0 = none)",
+		               o->compression);
+	return 0;
+}
+
+static void fill_info(cs_store *st, const struct cs_volrec *r, struct cs_volume_info *out)
+{
+	struct cs_volstate *vs = vs_find(st, r->id);
+
+	memset(out, 0, sizeof(*out));
+	memcpy(out->name, r->name, sizeof(out->name));
+	memcpy(out->uuid, r->uuid, 16);
+	out->id = r->id;
+	out->ctime_ns = r->ctime_ns;
+	out->compression = r->compression;
+	out->quota = r->quota;
+	out->epoch = r->epoch;
+	out->stats = r->stats;
+	if (vs) {
+		out->open_rw = vs->rw_open;
+		out->open_count = vs->nopen;
+	}
+}
+
+int cs_volume_create(cs_store *st, const char *name,
+                     const struct cs_volume_opts *opts, uid_t uid, gid_t gid,
+                     struct cs_volume_info *out)
+{
+	struct cs_inode root;
+	struct cs_txn t;
+	uint8_t k[1 + CS_NAME_MAX], idb[8];
+	size_t klen;
+	uint64_t vid;
+	int rc;
+
+	rc = volname_check(name);
+	if (rc == 0)
+		rc = check_opts(opts);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = name_lookup(st, name, &vid);
+	if (rc == 0) {
+		rc = cs_fail(-EEXIST, "volume '%s' already exists", name);
+		goto out;
+	}
+	if (rc != -ENOENT)
+		goto out;
+	cs_txn_begin(&t, st, NULL);
+	pthread_mutex_lock(&st->lock);
+	vid = st->sb.next_vol_id++;
+	pthread_mutex_unlock(&st->lock);
+	t.rec.id = vid;
+	snprintf(t.rec.name, sizeof(t.rec.name), "%s", name);
+	if (getrandom(t.rec.uuid, 16, 0) != 16) {
+		rc = cs_txn_abort(&t, cs_fail(-EIO, "no random bytes for a uuid"));
+		goto out;
+	}
+	t.rec.uuid[6] = (t.rec.uuid[6] & 0x0f) | 0x40; /* version 4 */
+	t.rec.uuid[8] = (t.rec.uuid[8] & 0x3f) | 0x80; /* variant 1 */
+	t.rec.ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
+	t.rec.compression = (!opts || opts->compression < 0) ? CS_DEFAULT_ZSTD_LEVEL
+	                                                     : opts->compression;
+	t.rec.quota = opts ? opts->quota : 0;
+	t.rec.epoch = t.rec.base_epoch = 1;
+	t.rec.next_ino = CS_ROOT_INO;
+	cs_inode_init(&t, &root, S_IFDIR | 0755, uid, gid);
+	CS_ASSERT(root.ino == CS_ROOT_INO);
+	root.parent = CS_ROOT_INO;
+	cs_txn_put_inode(&t, &root);
+	name_key(k, &klen, name);
+	be64_put(idb, vid);
+	cs_txn_put(&t, k, klen, idb, 8);
+	cs_txn_put_volrec(&t, &t.rec);
+	{
+		struct cs_volrec rec = t.rec;
+
+		rc = cs_txn_commit(&t);
+		if (rc == 0 && out)
+			fill_info(st, &rec, out);
+	}
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+int cs_volume_get(cs_store *st, const char *name, struct cs_volume_info *out)
+{
+	struct cs_volrec r;
+	uint64_t vid;
+	int rc = cs_name_check(name);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = name_lookup(st, name, &vid);
+	if (rc == 0)
+		rc = rec_load(st, vid, &r);
+	if (rc == 0)
+		fill_info(st, &r, out);
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+struct list_ctx {
+	cs_store *st;
+	struct cs_volume_info *v;
+	size_t n, cap;
+};
+
+static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                   size_t vlen)
+{
+	struct list_ctx *l = ctx;
+	struct cs_volrec r;
+	int rc;
+
+	if (klen != 9 || vlen != 8)
+		return cs_fail(-EIO, "corrupt volume name record");
+	rc = rec_load(l->st, be64_get(v), &r);
+	if (rc)
+		return rc;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct cs_volume_info *nv = realloc(l->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	fill_info(l->st, &r, &l->v[l->n++]);
+	return 0;
+}
+
+int cs_volume_list(cs_store *st, struct cs_volume_info **out, size_t *n)
+{
+	struct list_ctx l = { .st = st };
+	int rc;
+
+	/* 'N' keys sort by name: the list comes out sorted. */
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"N", 1, list_fn, &l);
+	pthread_mutex_unlock(&st->vlock);
+	if (rc) {
+		free(l.v);
+		*out = NULL;
+		*n = 0;
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+int cs_volume_rename(cs_store *st, const char *from, const char *to)
+{
+	struct cs_volrec r;
+	struct cs_txn t;
+	uint8_t k[1 + CS_NAME_MAX], idb[8];
+	size_t klen;
+	uint64_t vid, other;
+	int rc;
+
+	rc = volname_check(from);
+	if (rc == 0)
+		rc = volname_check(to);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = name_lookup(st, from, &vid);
+	if (rc)
+		goto out;
+	if (!strcmp(from, to))
+		goto out;
+	rc = name_lookup(st, to, &other);
+	if (rc == 0) {
+		rc = cs_fail(-EEXIST, "volume '%s' already exists", to);
+		goto out;
+	}
+	if (vs_find(st, vid)) {
+		rc = cs_fail(-EBUSY, "volume '%s' is in use", from);
+		goto out;
+	}
+	rc = rec_load(st, vid, &r);
+	if (rc)
+		goto out;
+	snprintf(r.name, sizeof(r.name), "%s", to);
+	cs_txn_begin(&t, st, NULL);
+	name_key(k, &klen, from);
+	cs_txn_del(&t, k, klen);
+	name_key(k, &klen, to);
+	be64_put(idb, vid);
+	cs_txn_put(&t, k, klen, idb, 8);
+	cs_txn_put_volrec(&t, &r);
+	rc = cs_txn_commit(&t);
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+int cs_volume_set_opts(cs_store *st, const char *name,
+                       const struct cs_volume_opts *opts)
+{
+	struct cs_volstate *vs;
+	struct cs_volrec r;
+	struct cs_txn t;
+	uint64_t vid;
+	int rc = cs_name_check(name);
+
+	if (rc == 0)
+		rc = check_opts(opts);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = name_lookup(st, name, &vid);
+	if (rc)
+		goto out;
+	vs = vs_find(st, vid);
+	if (vs)
+		pthread_mutex_lock(&vs->lock);
+	rc = vs ? 0 : rec_load(st, vid, &r);
+	if (rc == 0) {
+		if (vs)
+			r = vs->rec;
+		if (opts->compression >= 0)
+			r.compression = opts->compression;
+		r.quota = opts->quota;
+		cs_txn_begin(&t, st, NULL);
+		cs_txn_put_volrec(&t, &r);
+		rc = cs_txn_commit(&t);
+		if (rc == 0 && vs)
+			vs->rec = r;
+	}
+	if (vs)
+		pthread_mutex_unlock(&vs->lock);
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+int cs_volume_delete(cs_store *st, const char *name)
+{
+	struct cs_volrec r;
+	struct cs_txn t;
+	uint8_t k[1 + CS_NAME_MAX];
+	size_t klen;
+	uint64_t vid;
+	int rc = volname_check(name);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = name_lookup(st, name, &vid);
+	if (rc == 0 && vs_find(st, vid))
+		rc = cs_fail(-EBUSY, "volume '%s' is in use", name);
+	if (rc == 0)
+		rc = rec_load(st, vid, &r);
+	if (rc == 0) {
+		r.flags |= CS_VOL_DELETING;
+		cs_txn_begin(&t, st, NULL);
+		name_key(k, &klen, name);
+		cs_txn_del(&t, k, klen);
+		cs_txn_put_volrec(&t, &r);
+		rc = cs_txn_commit(&t);
+	}
+	pthread_mutex_unlock(&st->vlock);
+	if (rc == 0)
+		rc = cs_volume_finish_delete(st, vid);
+	return rc;
+}
+
+struct del_ctx {
+	struct cs_txn *t;
+	size_t n;
+	int rc;
+};
+
+static int del_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                  size_t vlen)
+{
+	struct del_ctx *d = ctx;
+
+	if (k[0] == 'E' && vlen == 1 + CS_HASH_LEN + 8 && v[0] == 1) {
+		d->rc = cs_txn_chunk_ref(d->t, v + 1, -1, be32_get(v + 1 + CS_HASH_LEN),
+		                         be32_get(v + 1 + CS_HASH_LEN + 4), NULL, 0);
+		if (d->rc)
+			return d->rc;
+	}
+	cs_txn_del(d->t, k, klen);
+	return ++d->n >= 4096; /* a batch at a time */
+}
+
+int cs_volume_finish_delete(cs_store *st, uint64_t vid)
+{
+	static const char tags[] = "IDCXEO";
+	uint8_t prefix[9], k[9];
+	int rc = 0;
+
+	for (const char *tag = tags; *tag && rc == 0; tag++) {
+		prefix[0] = (uint8_t)*tag;
+		be64_put(prefix + 1, vid);
+		for (;;) {
+			struct cs_txn t;
+			struct del_ctx d = { .t = &t };
+
+			cs_txn_begin(&t, st, NULL);
+			rc = cs_kv_scan(st, st->cf_meta, prefix, 9, del_fn, &d);
+			if (rc == 0)
+				rc = d.rc;
+			if (rc || d.n == 0) {
+				cs_txn_abort(&t, 0);
+				break;
+			}
+			rc = cs_txn_commit(&t);
+			if (rc)
+				break;
+		}
+	}
+	if (rc == 0) {
+		struct cs_txn t;
+
+		cs_txn_begin(&t, st, NULL);
+		k[0] = 'V';
+		be64_put(k + 1, vid);
+		cs_txn_del(&t, k, 9);
+		rc = cs_txn_commit(&t);
+	}
+	return rc;
+}
+
+static int vol_attach(cs_store *st, uint64_t vid, int flags, cs_vol **out)
+{
+	struct cs_volstate *vs = vs_find(st, vid);
+	cs_vol *vol;
+	int rc;
+
+	if (vs && !(flags & CS_VOL_RDONLY) && vs->rw_open)
+		return cs_fail(-EBUSY, "volume '%s' is already open read-write", vs->rec.name);
+	vol = calloc(1, sizeof(*vol));
+	if (!vol)
+		return -ENOMEM;
+	if (!vs) {
+		vs = calloc(1, sizeof(*vs));
+		if (!vs) {
+			free(vol);
+			return -ENOMEM;
+		}
+		rc = rec_load(st, vid, &vs->rec);
+		if (rc == 0 && (vs->rec.flags & CS_VOL_DELETING))
+			rc = cs_fail(-ENOENT, "volume %llu is being deleted",
+			             (unsigned long long)vid);
+		if (rc) {
+			free(vs);
+			free(vol);
+			return rc;
+		}
+		vs->id = vid;
+		pthread_mutex_init(&vs->lock, NULL);
+		vs->next = st->vols;
+		st->vols = vs;
+	}
+	vs->nopen++;
+	if (!(flags & CS_VOL_RDONLY))
+		vs->rw_open = 1;
+	vol->st = st;
+	vol->vs = vs;
+	vol->rdonly = !!(flags & CS_VOL_RDONLY);
+	*out = vol;
+	return 0;
+}
+
+int cs_vol_open(cs_store *st, const char *name, int flags, cs_vol **out)
+{
+	uint64_t vid;
+	int rc = cs_name_check(name);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = name_lookup(st, name, &vid);
+	if (rc == 0)
+		rc = vol_attach(st, vid, flags, out);
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+int cs_vol_open_id(cs_store *st, uint64_t vid, int flags, cs_vol **out)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->vlock);
+	rc = vol_attach(st, vid, flags, out);
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+void cs_vol_close(cs_vol *vol)
+{
+	cs_store *st;
+	struct cs_volstate *vs, **p;
+
+	if (!vol)
+		return;
+	st = vol->st;
+	vs = vol->vs;
+	pthread_mutex_lock(&st->vlock);
+	if (!vol->rdonly)
+		vs->rw_open = 0;
+	if (--vs->nopen == 0) {
+		for (p = &st->vols; *p != vs; p = &(*p)->next)
+			;
+		*p = vs->next;
+		pthread_mutex_destroy(&vs->lock);
+		free(vs);
+	}
+	pthread_mutex_unlock(&st->vlock);
+	free(vol);
+}
+
+int cs_vol_info(cs_vol *vol, struct cs_volume_info *out)
+{
+	pthread_mutex_lock(&vol->st->vlock);
+	pthread_mutex_lock(&vol->vs->lock);
+	fill_info(vol->st, &vol->vs->rec, out);
+	pthread_mutex_unlock(&vol->vs->lock);
+	pthread_mutex_unlock(&vol->st->vlock);
+	return 0;
+}
+
+int cs_vol_sync(cs_vol *vol)
+{
+	return cs_store_sync(vol->st);
+}
+
+int cs_statfs(cs_vol *vol, struct cs_statfs *out)
+{
+	struct cs_volrec r;
+	const uint64_t bs = 4096;
+
+	pthread_mutex_lock(&vol->vs->lock);
+	r = vol->vs->rec;
+	pthread_mutex_unlock(&vol->vs->lock);
+	memset(out, 0, sizeof(*out));
+	out->bsize = bs;
+	out->namemax = CS_NAME_MAX;
+	if (r.quota) {
+		uint64_t used = (r.stats.logical_bytes + bs - 1) / bs;
+
+		out->blocks = r.quota / bs;
+		out->bfree = out->blocks > used ? out->blocks - used : 0;
+		out->bavail = out->bfree;
+	} else {
+		struct statvfs sv;
+
+		if (statvfs(vol->st->path, &sv) < 0)
+			return cs_fail(-errno, "statfs of %s: %s", vol->st->path, strerror(errno));
+		out->blocks = (uint64_t)sv.f_blocks * sv.f_frsize / bs;
+		out->bfree = (uint64_t)sv.f_bfree * sv.f_frsize / bs;
+		out->bavail = (uint64_t)sv.f_bavail * sv.f_frsize / bs;
+	}
+	out->ffree = UINT32_MAX > r.stats.inodes ? UINT32_MAX - r.stats.inodes : 0;
+	out->files = r.stats.inodes + out->ffree;
+	return 0;
+}
