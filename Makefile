@@ -50,7 +50,7 @@ PROGS := $(B)/cstorfsd $(B)/cstorfs-ctl $(B)/cstorfs
 UNIT  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 UNIT_ASAN := $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all test unit check-asan integration run clean deps bench fmt
+.PHONY: all test unit check-asan integration run clean deps bench bench-store fmt
 all: $(B)/libcstore.a $(PROGS)
 
 deps:
@@ -127,3 +127,10 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Benchmarks (never part of make test).
+$(B)/store_bench: $(B)/obj/benchmarks/store_bench.o $(B)/libcstore.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_STORE)
+
+bench-store: $(B)/store_bench
+	$(B)/store_bench

@@ -308,7 +308,7 @@ static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 	struct cs_volrec r;
 	int rc;
 
-	if (klen != 9 || vlen != 8)
+	if (vlen != 8)
 		return cs_fail(-EIO, "corrupt volume name record");
 	rc = rec_load(l->st, be64_get(v), &r);
 	if (rc)
