@@ -7,7 +7,7 @@
  * back in 1 MiB calls, and prints MiB/s for both, for incompressible
  * (random) and compressible (text-like, about 3:1 with zstd) data.
  *
- *   build/store_bench [DIR] [SIZE_MIB]
+ *   build/store_bench [DIR] [SIZE_MIB] [ZSTD_LEVEL]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +67,11 @@ static void fill(char *buf, size_t len, int text)
 	}
 }
 
+static int level = CS_DEFAULT_ZSTD_LEVEL;
+
 static int run(const char *dir, uint64_t size, int text)
 {
+	struct cs_volume_opts opts = { .compression = level };
 	struct cs_cred cred = { 0, 0 };
 	struct cs_store_stats s;
 	struct cs_attr a;
@@ -83,7 +86,7 @@ static int run(const char *dir, uint64_t size, int text)
 		return 1;
 	fill(buf, BLOCK, text);
 	if ((rc = cs_store_open(dir, CS_STORE_CREATE, &st)) ||
-	    (rc = cs_volume_create(st, "bench", NULL, 0, 0, NULL)) ||
+	    (rc = cs_volume_create(st, "bench", &opts, 0, 0, NULL)) ||
 	    (rc = cs_vol_open(st, "bench", 0, &vol)) ||
 	    (rc = cs_mknod(vol, CS_ROOT_INO, "f", S_IFREG | 0644, 0, &cred, &a))) {
 		fprintf(stderr, "setup: %s\n", cs_last_error());
@@ -129,7 +132,10 @@ int main(int argc, char **argv)
 	const char *dir = argc > 1 ? argv[1] : "/tmp/cstorfs-store-bench";
 	uint64_t size = (argc > 2 ? strtoull(argv[2], NULL, 10) : 1024) << 20;
 
+	if (argc > 3)
+		level = atoi(argv[3]);
+
 	printf("store library alone, %llu MiB in 1 MiB calls, zstd level %d\n",
-	       (unsigned long long)(size >> 20), CS_DEFAULT_ZSTD_LEVEL);
+	       (unsigned long long)(size >> 20), level);
 	return run(dir, size, 0) || run(dir, size, 1);
 }
