@@ -20,7 +20,8 @@ struct vol_count {
 };
 
 static int count_inode(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                       size_t vlen)
+                       size_t vlen,
+			const struct cs_ver *ver)
 {
 	struct vol_count *c = ctx;
 	uint32_t mode;
@@ -38,7 +39,8 @@ static int count_inode(void *ctx, const uint8_t *k, size_t klen, const uint8_t *
 }
 
 static int count_extent(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                        size_t vlen)
+                        size_t vlen,
+			const struct cs_ver *ver)
 {
 	struct vol_count *c = ctx;
 
@@ -236,7 +238,8 @@ int cs_store_recount(cs_store *st, struct cs_store_stats *out)
 	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"E", 1, ext_all_fn, &h);
 	if (rc)
 		goto out;
-	qsort(h.h, h.n, CS_HASH_LEN, hash_cmp);
+	if (h.n)
+		qsort(h.h, h.n, CS_HASH_LEN, hash_cmp);
 	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"R", 1, ref_fn, &h);
 	if (rc == 0 && h.pos != h.n)
 		rc = cs_fail(-EUCLEAN, "an extent names a chunk with no reference record");

@@ -33,7 +33,7 @@ static int dent_get(cs_store *st, const struct cs_volrec *rec, uint64_t dir,
 	char *buf;
 	int rc;
 
-	rc = cs_kv_getv(st, rec, k, cs_key_dirent(k, rec->id, dir, name), &buf, &v, &vlen);
+	rc = cs_kv_getv(st, rec, k, cs_key_dirent(k, rec->id, dir, name), &buf, &v, &vlen, NULL);
 	if (rc)
 		return rc;
 	if (vlen != DIRENT_LEN) {
@@ -631,7 +631,8 @@ struct readdir_ctx {
 };
 
 static int readdir_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                      size_t vlen)
+                      size_t vlen,
+			const struct cs_ver *ver)
 {
 	struct readdir_ctx *r = ctx;
 	char name[CS_NAME_MAX + 1];

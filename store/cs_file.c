@@ -26,6 +26,7 @@
 struct ext {
 	uint8_t hash[CS_HASH_LEN];
 	uint32_t raw_len, stored_len;
+	int owned; /* written in the current epoch of this volume (cs_ver_owned) */
 };
 
 static int ext_decode(struct ext *e, const uint8_t *v, size_t vlen)
@@ -46,20 +47,26 @@ static int ext_get(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
 {
 	uint8_t k[CS_KEY_MAX];
 	const uint8_t *v;
+	struct cs_ver ver;
 	size_t vlen;
 	char *buf;
 	int rc;
 
-	rc = cs_kv_getv(st, rec, k, cs_key_extent(k, rec->id, ino, idx), &buf, &v, &vlen);
+	rc = cs_kv_getv(st, rec, k, cs_key_extent(k, rec->id, ino, idx), &buf, &v, &vlen, &ver);
 	if (rc)
 		return rc;
 	rc = ext_decode(e, v, vlen);
+	e->owned = cs_ver_owned(&ver, rec);
 	free(buf);
 	return rc;
 }
 
 /* Replace chunk @idx's extent @old (NULL: a hole) by @new (NULL: make it a
- * hole), with its encoded chunk @value; counters follow. */
+ * hole), with its encoded chunk @value; counters follow. The old version's
+ * chunk reference is dropped only when the version is the volume's own in
+ * the current epoch (overwritten in place); a version a snapshot or an
+ * origin holds keeps its reference, and a tombstone or a newer version
+ * hides it from the live view. */
 static int ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
                        const struct ext *old, const struct ext *new, char *value,
                        size_t vlen)
@@ -70,9 +77,13 @@ static int ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
 	int rc;
 
 	if (old) {
-		rc = cs_txn_chunk_ref(t, old->hash, -1, old->raw_len, old->stored_len, NULL, 0);
-		if (rc)
-			goto fail;
+		if (old->owned) {
+			rc = cs_txn_chunk_ref(t, old->hash, -1, old->raw_len, old->stored_len,
+			                      NULL, 0);
+			if (rc)
+				goto fail;
+			t->rec.written_bytes -= old->raw_len;
+		}
 		s->chunk_refs--;
 		s->raw_bytes -= old->raw_len;
 		s->stored_bytes -= old->stored_len;
@@ -88,6 +99,7 @@ static int ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
 	if (rc)
 		return rc;
 	s->chunk_refs++;
+	t->rec.written_bytes += new->raw_len;
 	s->raw_bytes += new->raw_len;
 	s->stored_bytes += new->stored_len;
 	in->data_bytes += new->raw_len;
@@ -208,10 +220,13 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 	return rc ? rc : (ssize_t)(end - off);
 }
 
-/* Apply @size bytes of @src at @off to the chunked file @in (size already
- * > CS_INLINE_MAX, data not inline). */
+/* Apply @size bytes of @src (NULL: zeros) at @off to the chunked file @in.
+ * @base, when not NULL, is chunk 0's content (inline data being moved out,
+ * not yet an extent): a txn does not read its own writes, so chunk 0 is
+ * built from it rather than stored twice. */
 static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
-                        const uint8_t *src, size_t size, uint8_t *buf)
+                        const uint8_t *src, size_t size, uint8_t *buf,
+                        const uint8_t *base, size_t base_len)
 {
 	uint64_t pos = off, end = off + size;
 	int rc = 0;
@@ -224,11 +239,16 @@ static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 
 		if (n > end - pos)
 			n = end - pos;
-		if (n == CS_CHUNK_SIZE)
-			rc = ext_get(t->st, &t->rec, in->ino, idx, &e), have = rc == 0,
+		if (idx == 0 && base) {
+			memset(buf, 0, CS_CHUNK_SIZE);
+			memcpy(buf, base, base_len);
+		} else if (n == CS_CHUNK_SIZE) {
+			rc = ext_get(t->st, &t->rec, in->ino, idx, &e);
+			have = rc == 0;
 			rc = rc == -ENOENT ? 0 : rc;
-		else
+		} else {
 			rc = chunk_load(t->st, &t->rec, in->ino, idx, buf, &e, &have);
+		}
 		if (rc)
 			break;
 		if (src)
@@ -251,6 +271,25 @@ static int inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf)
 	in->data_len = 0;
 	in->data_bytes -= len;
 	return len ? chunk_store(t, in, 0, buf, NULL) : 0;
+}
+
+/* Write into a file that is inline now and will not be after: the inline
+ * bytes and the new ones reach chunk 0 in one extent. */
+static int write_from_inline(struct cs_txn *t, struct cs_inode *in, uint64_t off,
+                             const uint8_t *src, size_t size, uint8_t *buf)
+{
+	uint8_t base[CS_INLINE_MAX];
+	uint32_t len = in->data_len;
+	int rc;
+
+	if (off >= CS_CHUNK_SIZE) { /* the write leaves chunk 0 alone */
+		rc = inline_to_chunks(t, in, buf);
+		return rc ? rc : write_chunks(t, in, off, src, size, buf, NULL, 0);
+	}
+	memcpy(base, in->data, len);
+	in->data_len = 0;
+	in->data_bytes -= len;
+	return write_chunks(t, in, off, src, size, buf, base, len);
 }
 
 static int quota_check(struct cs_txn *t, const struct cs_inode *in, uint64_t before)
@@ -297,9 +336,10 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		buf = malloc(CS_CHUNK_SIZE);
 		if (!buf)
 			return cs_txn_abort(&t, -ENOMEM);
-		rc = in.size <= CS_INLINE_MAX ? inline_to_chunks(&t, &in, buf) : 0;
-		if (rc == 0)
-			rc = write_chunks(&t, &in, off, src, size, buf);
+		if (in.size <= CS_INLINE_MAX)
+			rc = write_from_inline(&t, &in, off, src, size, buf);
+		else
+			rc = write_chunks(&t, &in, off, src, size, buf, NULL, 0);
 		free(buf);
 		if (rc)
 			return cs_txn_abort(&t, rc);
@@ -321,12 +361,14 @@ struct drop_ctx {
 };
 
 static int drop_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                   size_t vlen)
+                   size_t vlen,
+			const struct cs_ver *ver)
 {
 	struct drop_ctx *d = ctx;
 	struct ext e;
 
 	d->rc = ext_decode(&e, v, vlen);
+	e.owned = cs_ver_owned(ver, &d->t->rec);
 	if (d->rc == 0)
 		d->rc = ext_replace(d->t, d->in, be64_get(k + 17), &e, NULL, NULL, 0);
 	return d->rc;
@@ -490,7 +532,8 @@ struct seek_ctx {
 };
 
 static int seek_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                   size_t vlen)
+                   size_t vlen,
+			const struct cs_ver *ver)
 {
 	struct seek_ctx *s = ctx;
 	uint64_t idx = be64_get(k + 17);

@@ -119,7 +119,7 @@ int cs_inode_load_rec(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
 	int rc;
 
 	klen = cs_key_inode(k, rec->id, ino);
-	rc = cs_kv_getv(st, rec, k, klen, &buf, &v, &vlen);
+	rc = cs_kv_getv(st, rec, k, klen, &buf, &v, &vlen, NULL);
 	if (rc == -ENOENT)
 		return cs_fail(-ENOENT, "volume '%s': no inode %llu", rec->name,
 		               (unsigned long long)ino);
@@ -248,7 +248,8 @@ struct xdel_ctx {
 };
 
 static int xattr_del_fn(void *ctx, const uint8_t *k, size_t klen,
-                        const uint8_t *v, size_t vlen)
+                        const uint8_t *v, size_t vlen,
+			const struct cs_ver *ver)
 {
 	struct xdel_ctx *x = ctx;
 

@@ -16,6 +16,9 @@
  *   'E' VID ino chunkidx ~E       extent: chunk hash, raw and stored length [versioned]
  *   'O' VID ino                   orphan: inode with no links, still open
  *   'R' hash                      chunk reference count, raw and stored length
+ *   'S' VID name '\0'             snapshot record (struct cs_snaprec)
+ *   'T' VID epoch                 snapshot name by epoch (order, retained epochs)
+ *   'K' VID epoch CLONE_VID       a clone of snapshot (VID, epoch)
  *
  * Column family "chunks": hash (32 bytes, SHA-256 of the raw bytes) ->
  * chunk value (cs_chunk.h). Versioned values start with a tag byte:
@@ -96,7 +99,19 @@ struct cs_sb {
 	uint64_t chunks, chunk_refs, raw_bytes, stored_bytes;
 };
 
-#define CS_VOL_DELETING 0x1
+#define CS_VOL_DELETING 0x1 /* being deleted (cs_volume_finish_delete) */
+#define CS_VOL_RECLAIM  0x2 /* versions may be garbage (cs_volume_reclaim) */
+#define CS_VOL_ROLLBACK 0x4 /* rolling back to rollback_epoch */
+
+#define CS_MAX_CLONE_DEPTH 64
+
+/* The layers a clone reads through: its origin, the origin's origin... */
+struct cs_chain {
+	uint32_t n;
+	struct {
+		uint64_t vid, epoch;
+	} l[CS_MAX_CLONE_DEPTH];
+};
 
 struct cs_volrec {
 	uint64_t id;
@@ -109,13 +124,21 @@ struct cs_volrec {
 	uint64_t base_epoch; /* epoch at creation: no key is older */
 	uint64_t next_ino;
 	uint32_t flags;
+	uint64_t origin_id, origin_epoch; /* clones: what they read through */
+	uint64_t written_bytes;           /* data written since the last snapshot */
+	uint64_t rollback_epoch;          /* with CS_VOL_ROLLBACK */
 	struct cs_volume_stats stats;
+	/* not stored: */
+	const struct cs_chain *chain;     /* origin layers, NULL when none */
+	int snapshot_view;                /* a read-only view of a snapshot */
 };
 
 /* Shared state of one volume opened in this process (by any handles). */
 struct cs_volstate {
 	struct cs_volstate *next;
 	uint64_t id;
+	uint64_t snap_epoch;  /* 0: the live volume; else a snapshot view */
+	struct cs_chain chain; /* rec.chain points here when n > 0 */
 	pthread_mutex_t lock; /* serialises mutations; taken before st->lock */
 	struct cs_volrec rec; /* current record; written under lock + st->lock */
 	int nopen;
@@ -186,20 +209,42 @@ size_t cs_key_version(uint8_t *k, size_t len, uint64_t epoch);
 int cs_kv_get(cs_store *st, rocksdb_column_family_handle_t *cf,
               const uint8_t *key, size_t klen, char **val, size_t *vlen);
 
-/* Versioned get of logical key @key as of @rec's current epoch: the newest
- * version at or below it; a tombstone reads as -ENOENT. On success *val
- * points past the tag byte inside *buf (free *buf). */
-int cs_kv_getv(cs_store *st, const struct cs_volrec *rec, const uint8_t *key,
-               size_t klen, char **buf, const uint8_t **val, size_t *vlen);
+/* Which version a versioned read found. */
+struct cs_ver {
+	uint64_t epoch; /* the epoch that wrote it */
+	int layer;      /* 0: the volume itself; > 0: an origin of a clone */
+};
 
-/* Scan the logical keys starting with @prefix, from @prefix+@start on,
- * as of @rec's epoch. @fn gets the logical key and the live value (no tag);
- * returns 0 to continue, > 0 to stop (scan returns 0), < 0 error (returned). */
-typedef int (*cs_scan_fn)(void *ctx, const uint8_t *key, size_t klen,
-                          const uint8_t *val, size_t vlen);
+/* Does this version belong to the view's current epoch (so that a change
+ * may overwrite or delete it in place)? */
+static inline int cs_ver_owned(const struct cs_ver *v, const struct cs_volrec *rec)
+{
+	return v->layer == 0 && v->epoch == rec->epoch && !rec->snapshot_view;
+}
+
+/* Versioned get of logical key @key (built with @rec's volume id) as of
+ * @rec's epoch: the newest version at or below it, looked up in the volume
+ * and then through its origins; a tombstone reads as -ENOENT. On success
+ * *val points past the tag byte inside *buf (free *buf); @ver (may be
+ * NULL) tells which version. */
+int cs_kv_getv(cs_store *st, const struct cs_volrec *rec, const uint8_t *key,
+               size_t klen, char **buf, const uint8_t **val, size_t *vlen,
+               struct cs_ver *ver);
+
+/* Scan the logical keys starting with @prefix (built with @rec's volume
+ * id), from @prefix+@start on, as of @rec's epoch, merged through the
+ * origins. @fn gets the logical key (with @rec's id), the live value (no
+ * tag) and the version; returns 0 to continue, > 0 to stop (the scan
+ * returns 0), < 0 error (returned). */
+typedef int (*cs_scanv_fn)(void *ctx, const uint8_t *key, size_t klen,
+                           const uint8_t *val, size_t vlen,
+                           const struct cs_ver *ver);
 int cs_kv_scanv(cs_store *st, const struct cs_volrec *rec,
                 const uint8_t *prefix, size_t plen, const uint8_t *start,
-                size_t slen, cs_scan_fn fn, void *ctx);
+                size_t slen, cs_scanv_fn fn, void *ctx);
+
+typedef int (*cs_scan_fn)(void *ctx, const uint8_t *key, size_t klen,
+                          const uint8_t *val, size_t vlen);
 
 /* Plain scan of raw keys with @prefix in @cf (every version). */
 int cs_kv_scan(cs_store *st, rocksdb_column_family_handle_t *cf,
@@ -225,6 +270,7 @@ struct cs_txn {
 	struct cs_chunk_delta *deltas;
 	size_t ndeltas, cap;
 	struct timespec now;
+	uint64_t freed_chunks, freed_bytes; /* set by commit */
 };
 
 /* Begin: lock the volume (when @vol is not NULL) and snapshot its record.
@@ -304,6 +350,43 @@ int cs_file_drop_extents(struct cs_txn *t, const struct cs_inode *in);
 
 /* Open a volume by id (recovery); as cs_vol_open. */
 int cs_vol_open_id(cs_store *st, uint64_t vid, int flags, cs_vol **out);
+/* Under st->vlock: */
+int cs_vol_lookup_name(cs_store *st, const char *name, uint64_t *vid);
+int cs_volrec_load(cs_store *st, uint64_t vid, struct cs_volrec *r);
+/* An open volume state: any (live or snapshot view) or the live one. */
+struct cs_volstate *cs_vs_find(cs_store *st, uint64_t vid, int live_only);
+void cs_volname_key(uint8_t *k, size_t *klen, const char *name);
+int cs_volname_check(const char *name);
+/* The origin layers of a clone record. */
+int cs_chain_load(cs_store *st, const struct cs_volrec *r, struct cs_chain *c);
+
+/* ---- snapshots (cs_snapshot.c) ---- */
+
+struct cs_snaprec {
+	char name[CS_NAME_MAX + 1];
+	uint8_t uuid[16];
+	uint64_t epoch;
+	int64_t ctime_ns;
+	uint64_t next_ino;
+	struct cs_volume_stats stats;
+};
+
+uint64_t cs_snapshot_count(cs_store *st, uint64_t vid);
+/* "VOLUME@SNAPSHOT" of an origin into @buf. */
+void cs_snapshot_origin_name(cs_store *st, uint64_t vid, uint64_t epoch, char *buf,
+                             size_t size);
+/* The epochs a volume must keep visible: its snapshots' and its current
+ * one, ascending. *@out malloc'd. */
+int cs_retained_epochs(cs_store *st, const struct cs_volrec *r, uint64_t **out,
+                       size_t *n);
+/* Remove garbage versions of volume @vid (cs_gc.c). */
+int cs_volume_reclaim(cs_store *st, uint64_t vid, struct cs_gc_stats *gs);
+/* Remove the 'K' key that names clone @r (no-op for non-clones). */
+void cs_clone_unlink(struct cs_txn *t, const struct cs_volrec *r);
+/* Does a snapshot of @vid have clones? Names into @names. */
+int cs_volume_has_clones(cs_store *st, uint64_t vid, char *names, size_t size);
+/* Finish an interrupted rollback (cs_snapshot.c). */
+int cs_rollback_finish(cs_store *st, uint64_t vid);
 
 /* Release an orphan inside the store (used at open). */
 int cs_store_purge_orphans(cs_store *st);

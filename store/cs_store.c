@@ -255,7 +255,7 @@ static int finish_deletes_fn(void *ctx, const uint8_t *k, size_t klen,
 
 	if (klen != 9 || cs_volrec_decode(&r, v, vlen) != 0)
 		return 0;
-	if ((r.flags & CS_VOL_DELETING) && ids[0] < 63)
+	if ((r.flags & (CS_VOL_DELETING | CS_VOL_ROLLBACK)) && ids[0] < 63)
 		ids[++ids[0]] = r.id;
 	return 0;
 }
@@ -266,8 +266,14 @@ static int recover(cs_store *st)
 	int rc;
 
 	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"V", 1, finish_deletes_fn, ids);
-	for (uint64_t i = 1; rc == 0 && i <= ids[0]; i++)
-		rc = cs_volume_finish_delete(st, ids[i]);
+	for (uint64_t i = 1; rc == 0 && i <= ids[0]; i++) {
+		struct cs_volrec r;
+
+		rc = cs_volrec_load(st, ids[i], &r);
+		if (rc == 0)
+			rc = (r.flags & CS_VOL_DELETING) ? cs_volume_finish_delete(st, ids[i])
+			                                 : cs_rollback_finish(st, ids[i]);
+	}
 	if (rc == 0)
 		rc = cs_store_purge_orphans(st);
 	return rc;
@@ -397,7 +403,8 @@ const char *cs_store_path(const cs_store *st)
 }
 
 struct vol_sums {
-	uint64_t volumes, logical, inodes;
+	cs_store *st;
+	uint64_t volumes, logical, inodes, snapshots, pending;
 };
 
 static int vol_sum_fn(void *ctx, const uint8_t *k, size_t klen,
@@ -411,22 +418,28 @@ static int vol_sum_fn(void *ctx, const uint8_t *k, size_t klen,
 	s->volumes++;
 	s->logical += r.stats.logical_bytes;
 	s->inodes += r.stats.inodes;
+	s->snapshots += cs_snapshot_count(s->st, r.id);
+	s->pending += !!(r.flags & CS_VOL_RECLAIM);
 	return 0;
 }
 
 int cs_store_stats(cs_store *st, struct cs_store_stats *out)
 {
-	struct vol_sums s = { 0 };
+	struct vol_sums s = { .st = st };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->vlock);
 	pthread_mutex_lock(&st->lock);
 	out->chunks = st->sb.chunks;
 	out->chunk_refs = st->sb.chunk_refs;
 	out->raw_bytes = st->sb.raw_bytes;
 	out->stored_bytes = st->sb.stored_bytes;
-	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"V", 1, vol_sum_fn, &s);
 	pthread_mutex_unlock(&st->lock);
+	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"V", 1, vol_sum_fn, &s);
+	pthread_mutex_unlock(&st->vlock);
+	out->snapshots = s.snapshots;
+	out->pending_reclaim = s.pending;
 	out->volumes = s.volumes;
 	out->logical_bytes = s.logical;
 	out->inodes = s.inodes;

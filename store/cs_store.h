@@ -97,6 +97,9 @@ struct cs_store_stats {
 	uint64_t stored_bytes; /* bytes of the distinct chunks as stored */
 	uint64_t logical_bytes;/* sum of every volume's logical_bytes */
 	uint64_t inodes;       /* sum of every volume's inodes */
+	uint64_t snapshots;    /* snapshots of every volume */
+	uint64_t pending_reclaim; /* volumes with garbage versions not yet
+	                             reclaimed (cs_gc reclaims them now) */
 };
 
 /* Counters kept with every write (exact, O(1)). */
@@ -144,7 +147,10 @@ struct cs_volume_info {
 	uint64_t quota;        /* 0: none */
 	uint64_t epoch;        /* current epoch (snapshot generation) */
 	int open_rw;           /* currently open read-write in this process */
-	int open_count;        /* open handles in this process */
+	int open_count;        /* open handles in this process (snapshot views too) */
+	uint64_t snapshots;    /* number of snapshots */
+	uint64_t written_bytes;/* data bytes written since the last snapshot */
+	char origin[2 * CS_NAME_MAX + 2]; /* clones: "VOLUME@SNAPSHOT", else "" */
 	struct cs_volume_stats stats;
 };
 
@@ -211,6 +217,132 @@ int cs_vol_info(cs_vol *vol, struct cs_volume_info *out);
 
 /* Make every write to the store durable (same as cs_store_sync). */
 int cs_vol_sync(cs_vol *vol);
+
+/* ------------------------------------------------------------------ */
+/* Snapshots and clones                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A snapshot freezes a volume in O(1): it records the volume's current
+ * epoch and starts a new one; nothing is copied. Later writes create new
+ * versions of keys; the snapshot keeps seeing the old ones. A clone is a
+ * new volume that reads through to a snapshot (its *origin*) for every key
+ * it has not written itself; creating one copies nothing either.
+ * Snapshot names follow cs_name_check() and may not contain '@'.
+ */
+
+struct cs_snapshot_info {
+	char name[CS_NAME_MAX + 1];
+	uint8_t uuid[16];         /* random, stable: identifies it across stores */
+	uint64_t epoch;           /* the volume epoch it froze */
+	int64_t ctime_ns;         /* creation time */
+	struct cs_volume_stats stats; /* the volume's counters when it was taken
+	                                 ("referenced") */
+	uint64_t used_bytes;      /* stored bytes only this snapshot holds: what
+	                             deleting it would free (volume-local) */
+	uint64_t clones;          /* clones whose origin it is */
+};
+
+/*
+ * cs_snapshot_create - snapshot volume @volume as @name. O(1). Atomic with
+ * every operation on the volume (each one is a single batch; the snapshot
+ * is taken between two of them). Fills @out when not NULL (used_bytes 0).
+ * Errors: -ENOENT no volume; -EEXIST a snapshot has that name; -EINVAL,
+ *         -ENAMETOOLONG bad name.
+ */
+int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
+                       struct cs_snapshot_info *out);
+
+/* One snapshot (used_bytes computed: reads the volume's extents).
+ * Errors: -ENOENT no volume or no snapshot. */
+int cs_snapshot_get(cs_store *st, const char *volume, const char *name,
+                    struct cs_snapshot_info *out);
+
+/* Every snapshot of @volume, oldest first, with used_bytes. *@out is
+ * malloc'd (free()), *@n its length. Errors: -ENOENT no volume. */
+int cs_snapshot_list(cs_store *st, const char *volume,
+                     struct cs_snapshot_info **out, size_t *n);
+
+/* Rename a snapshot. Errors: -ENOENT; -EEXIST; -EBUSY it is open. */
+int cs_snapshot_rename(cs_store *st, const char *volume, const char *from,
+                       const char *to);
+
+/*
+ * cs_snapshot_delete - delete a snapshot, in O(1): the versions only it
+ * could see become garbage, reclaimed by the next cs_gc() (the volume
+ * counts in cs_store_stats' pending_reclaim until then).
+ * Errors: -ENOENT; -EBUSY clones depend on it (the message names them) or
+ * it is open (mounted).
+ */
+int cs_snapshot_delete(cs_store *st, const char *volume, const char *name);
+
+/* Open a read-only view of a snapshot: every read call works on it, every
+ * change fails with -EROFS. Close with cs_vol_close(). Errors: -ENOENT. */
+int cs_vol_open_snapshot(cs_store *st, const char *volume, const char *name,
+                         cs_vol **out);
+
+/*
+ * cs_clone_create - a new volume @newname that starts as snapshot
+ * @volume@@snap's exact copy and shares all its data. O(1). @opts as for
+ * cs_volume_create (NULL: the origin volume's compression and quota).
+ * Errors: -ENOENT no volume or snapshot; -EEXIST @newname exists;
+ *         -EMLINK the origin is already a clone CS_CLONE_DEPTH_MAX deep.
+ */
+#define CS_CLONE_DEPTH_MAX 63
+int cs_clone_create(cs_store *st, const char *volume, const char *snap,
+                    const char *newname, const struct cs_volume_opts *opts,
+                    struct cs_volume_info *out);
+
+/*
+ * cs_clone_promote - make clone @volume independent of its origin: every
+ * key it reads through is copied into it (data chunks are shared, not
+ * copied). Afterwards its origin snapshot may be deleted. Runs in batches;
+ * the volume is unusable (-EBUSY) meanwhile. Errors: -ENOENT; -EINVAL not
+ * a clone; -EBUSY open.
+ */
+int cs_clone_promote(cs_store *st, const char *volume);
+
+/*
+ * cs_rollback - make volume @volume exactly what snapshot @snap holds.
+ * Later snapshots must not exist unless @destroy_later (then they are
+ * deleted; refused when one has clones).
+ * Errors: -ENOENT; -EBUSY the volume (or a snapshot) is open, or a later
+ *         snapshot has clones; -EEXIST later snapshots exist (message names
+ *         them).
+ */
+int cs_rollback(cs_store *st, const char *volume, const char *snap,
+                int destroy_later);
+
+#define CS_DIFF_CREATED  '+'
+#define CS_DIFF_DELETED  '-'
+#define CS_DIFF_MODIFIED 'M'
+#define CS_DIFF_RENAMED  'R'
+
+/*
+ * cs_diff - the paths created, deleted, modified and renamed between
+ * snapshot @from and snapshot @to (NULL: the live volume) of @volume,
+ * found from the versions written in between (not by comparing trees).
+ * @fn gets the change, the path (absolute in the volume) and, for renames,
+ * the new path (else NULL); non-zero stops. Paths of modified inodes are
+ * those at @to. Errors: -ENOENT; -EINVAL @from is not older than @to.
+ */
+typedef int (*cs_diff_fn)(void *ctx, int change, const char *path,
+                          const char *newpath);
+int cs_diff(cs_store *st, const char *volume, const char *from, const char *to,
+            cs_diff_fn fn, void *ctx);
+
+struct cs_gc_stats {
+	uint64_t versions_freed; /* key versions no view could see */
+	uint64_t chunks_freed;   /* chunks whose last reference went */
+	uint64_t bytes_freed;    /* stored bytes of those chunks */
+};
+
+/* Reclaim now every version no snapshot, clone or live volume can see and
+ * the chunks only they referenced, in every volume with pending reclaim.
+ * Chunks are freed exactly when their reference count reaches zero, in the
+ * batch that drops it, so a chunk a concurrent write references is never
+ * freed. Fills @out (may be NULL). */
+int cs_gc(cs_store *st, struct cs_gc_stats *out);
 
 /* ------------------------------------------------------------------ */
 /* Inodes and attributes                                              */

@@ -181,6 +181,8 @@ static int apply_delta(struct cs_txn *t, struct cs_chunk_delta *d)
 		st->sb.chunks--;
 		st->sb.raw_bytes -= raw_len;
 		st->sb.stored_bytes -= stored_len;
+		t->freed_chunks++;
+		t->freed_bytes += stored_len;
 		return 0;
 	}
 	be64_put(val, count);
@@ -196,6 +198,8 @@ static void merge_deltas(struct cs_txn *t)
 {
 	size_t j = 0;
 
+	if (t->ndeltas == 0)
+		return;
 	qsort(t->deltas, t->ndeltas, sizeof(*t->deltas), delta_cmp);
 	for (size_t i = 0; i < t->ndeltas; i++) {
 		struct cs_chunk_delta *d = &t->deltas[i];

@@ -18,7 +18,7 @@
 #include "cs_priv.h"
 
 #define VOLREC_VERSION 1
-#define VOLREC_FIXED (1 + 8 + 16 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 6 * 8 + 2)
+#define VOLREC_FIXED (1 + 8 + 16 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 * 8 + 6 * 8 + 2)
 
 size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *b)
 {
@@ -35,6 +35,10 @@ size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *b)
 	be64_put(p, r->base_epoch), p += 8;
 	be64_put(p, r->next_ino), p += 8;
 	be32_put(p, r->flags), p += 4;
+	be64_put(p, r->origin_id), p += 8;
+	be64_put(p, r->origin_epoch), p += 8;
+	be64_put(p, r->written_bytes), p += 8;
+	be64_put(p, r->rollback_epoch), p += 8;
 	be64_put(p, r->stats.inodes), p += 8;
 	be64_put(p, r->stats.logical_bytes), p += 8;
 	be64_put(p, r->stats.apparent_bytes), p += 8;
@@ -65,6 +69,10 @@ int cs_volrec_decode(struct cs_volrec *r, const uint8_t *b, size_t len)
 	r->base_epoch = be64_get(p), p += 8;
 	r->next_ino = be64_get(p), p += 8;
 	r->flags = be32_get(p), p += 4;
+	r->origin_id = be64_get(p), p += 8;
+	r->origin_epoch = be64_get(p), p += 8;
+	r->written_bytes = be64_get(p), p += 8;
+	r->rollback_epoch = be64_get(p), p += 8;
 	r->stats.inodes = be64_get(p), p += 8;
 	r->stats.logical_bytes = be64_get(p), p += 8;
 	r->stats.apparent_bytes = be64_get(p), p += 8;
@@ -117,7 +125,7 @@ int cs_name_check(const char *name)
 }
 
 /* Volume names also may not contain '@' (it separates snapshots). */
-static int volname_check(const char *name)
+int cs_volname_check(const char *name)
 {
 	int rc = cs_name_check(name);
 
@@ -129,7 +137,7 @@ static int volname_check(const char *name)
 }
 
 /* Find a volume id by name (under vlock). */
-static int name_lookup(cs_store *st, const char *name, uint64_t *vid)
+int cs_vol_lookup_name(cs_store *st, const char *name, uint64_t *vid)
 {
 	uint8_t k[1 + CS_NAME_MAX];
 	size_t nl = strlen(name), vlen;
@@ -152,7 +160,7 @@ static int name_lookup(cs_store *st, const char *name, uint64_t *vid)
 	return 0;
 }
 
-static int rec_load(cs_store *st, uint64_t vid, struct cs_volrec *r)
+int cs_volrec_load(cs_store *st, uint64_t vid, struct cs_volrec *r)
 {
 	uint8_t k[9];
 	size_t vlen;
@@ -171,15 +179,15 @@ static int rec_load(cs_store *st, uint64_t vid, struct cs_volrec *r)
 	return rc;
 }
 
-static struct cs_volstate *vs_find(cs_store *st, uint64_t vid)
+struct cs_volstate *cs_vs_find(cs_store *st, uint64_t vid, int live_only)
 {
 	for (struct cs_volstate *vs = st->vols; vs; vs = vs->next)
-		if (vs->id == vid)
+		if (vs->id == vid && (!live_only || vs->snap_epoch == 0))
 			return vs;
 	return NULL;
 }
 
-static void name_key(uint8_t *k, size_t *klen, const char *name)
+void cs_volname_key(uint8_t *k, size_t *klen, const char *name)
 {
 	size_t nl = strlen(name);
 
@@ -198,9 +206,14 @@ static int check_opts(const struct cs_volume_opts *o)
 
 static void fill_info(cs_store *st, const struct cs_volrec *r, struct cs_volume_info *out)
 {
-	struct cs_volstate *vs = vs_find(st, r->id);
+	struct cs_volstate *vs = cs_vs_find(st, r->id, 1);
 
 	memset(out, 0, sizeof(*out));
+	out->written_bytes = r->written_bytes;
+	out->snapshots = cs_snapshot_count(st, r->id);
+	if (r->origin_id)
+		cs_snapshot_origin_name(st, r->origin_id, r->origin_epoch, out->origin,
+		                        sizeof(out->origin));
 	memcpy(out->name, r->name, sizeof(out->name));
 	memcpy(out->uuid, r->uuid, 16);
 	out->id = r->id;
@@ -209,10 +222,11 @@ static void fill_info(cs_store *st, const struct cs_volrec *r, struct cs_volume_
 	out->quota = r->quota;
 	out->epoch = r->epoch;
 	out->stats = r->stats;
-	if (vs) {
-		out->open_rw = vs->rw_open;
-		out->open_count = vs->nopen;
-	}
+	for (vs = st->vols; vs; vs = vs->next)
+		if (vs->id == r->id) {
+			out->open_rw |= vs->rw_open;
+			out->open_count += vs->nopen;
+		}
 }
 
 int cs_volume_create(cs_store *st, const char *name,
@@ -226,13 +240,13 @@ int cs_volume_create(cs_store *st, const char *name,
 	uint64_t vid;
 	int rc;
 
-	rc = volname_check(name);
+	rc = cs_volname_check(name);
 	if (rc == 0)
 		rc = check_opts(opts);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = name_lookup(st, name, &vid);
+	rc = cs_vol_lookup_name(st, name, &vid);
 	if (rc == 0) {
 		rc = cs_fail(-EEXIST, "volume '%s' already exists", name);
 		goto out;
@@ -261,7 +275,7 @@ int cs_volume_create(cs_store *st, const char *name,
 	CS_ASSERT(root.ino == CS_ROOT_INO);
 	root.parent = CS_ROOT_INO;
 	cs_txn_put_inode(&t, &root);
-	name_key(k, &klen, name);
+	cs_volname_key(k, &klen, name);
 	be64_put(idb, vid);
 	cs_txn_put(&t, k, klen, idb, 8);
 	cs_txn_put_volrec(&t, &t.rec);
@@ -286,9 +300,9 @@ int cs_volume_get(cs_store *st, const char *name, struct cs_volume_info *out)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = name_lookup(st, name, &vid);
+	rc = cs_vol_lookup_name(st, name, &vid);
 	if (rc == 0)
-		rc = rec_load(st, vid, &r);
+		rc = cs_volrec_load(st, vid, &r);
 	if (rc == 0)
 		fill_info(st, &r, out);
 	pthread_mutex_unlock(&st->vlock);
@@ -310,7 +324,7 @@ static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 
 	if (vlen != 8)
 		return cs_fail(-EIO, "corrupt volume name record");
-	rc = rec_load(l->st, be64_get(v), &r);
+	rc = cs_volrec_load(l->st, be64_get(v), &r);
 	if (rc)
 		return rc;
 	if (l->n == l->cap) {
@@ -355,34 +369,34 @@ int cs_volume_rename(cs_store *st, const char *from, const char *to)
 	uint64_t vid, other;
 	int rc;
 
-	rc = volname_check(from);
+	rc = cs_volname_check(from);
 	if (rc == 0)
-		rc = volname_check(to);
+		rc = cs_volname_check(to);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = name_lookup(st, from, &vid);
+	rc = cs_vol_lookup_name(st, from, &vid);
 	if (rc)
 		goto out;
 	if (!strcmp(from, to))
 		goto out;
-	rc = name_lookup(st, to, &other);
+	rc = cs_vol_lookup_name(st, to, &other);
 	if (rc == 0) {
 		rc = cs_fail(-EEXIST, "volume '%s' already exists", to);
 		goto out;
 	}
-	if (vs_find(st, vid)) {
+	if (cs_vs_find(st, vid, 0)) {
 		rc = cs_fail(-EBUSY, "volume '%s' is in use", from);
 		goto out;
 	}
-	rc = rec_load(st, vid, &r);
+	rc = cs_volrec_load(st, vid, &r);
 	if (rc)
 		goto out;
 	snprintf(r.name, sizeof(r.name), "%s", to);
 	cs_txn_begin(&t, st, NULL);
-	name_key(k, &klen, from);
+	cs_volname_key(k, &klen, from);
 	cs_txn_del(&t, k, klen);
-	name_key(k, &klen, to);
+	cs_volname_key(k, &klen, to);
 	be64_put(idb, vid);
 	cs_txn_put(&t, k, klen, idb, 8);
 	cs_txn_put_volrec(&t, &r);
@@ -406,13 +420,13 @@ int cs_volume_set_opts(cs_store *st, const char *name,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = name_lookup(st, name, &vid);
+	rc = cs_vol_lookup_name(st, name, &vid);
 	if (rc)
 		goto out;
-	vs = vs_find(st, vid);
+	vs = cs_vs_find(st, vid, 1);
 	if (vs)
 		pthread_mutex_lock(&vs->lock);
-	rc = vs ? 0 : rec_load(st, vid, &r);
+	rc = vs ? 0 : cs_volrec_load(st, vid, &r);
 	if (rc == 0) {
 		if (vs)
 			r = vs->rec;
@@ -436,24 +450,29 @@ int cs_volume_delete(cs_store *st, const char *name)
 {
 	struct cs_volrec r;
 	struct cs_txn t;
+	char clones[1024];
 	uint8_t k[1 + CS_NAME_MAX];
 	size_t klen;
 	uint64_t vid;
-	int rc = volname_check(name);
+	int rc = cs_volname_check(name);
 
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = name_lookup(st, name, &vid);
-	if (rc == 0 && vs_find(st, vid))
+	rc = cs_vol_lookup_name(st, name, &vid);
+	if (rc == 0 && cs_vs_find(st, vid, 0))
 		rc = cs_fail(-EBUSY, "volume '%s' is in use", name);
+	if (rc == 0 && cs_volume_has_clones(st, vid, clones, sizeof(clones)))
+		rc = cs_fail(-EBUSY, "volume '%s' has snapshots that are origins of clones: %s "
+		             "(promote or delete them first)", name, clones);
 	if (rc == 0)
-		rc = rec_load(st, vid, &r);
+		rc = cs_volrec_load(st, vid, &r);
 	if (rc == 0) {
 		r.flags |= CS_VOL_DELETING;
 		cs_txn_begin(&t, st, NULL);
-		name_key(k, &klen, name);
+		cs_volname_key(k, &klen, name);
 		cs_txn_del(&t, k, klen);
+		cs_clone_unlink(&t, &r);
 		cs_txn_put_volrec(&t, &r);
 		rc = cs_txn_commit(&t);
 	}
@@ -486,7 +505,7 @@ static int del_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 
 int cs_volume_finish_delete(cs_store *st, uint64_t vid)
 {
-	static const char tags[] = "IDCXEO";
+	static const char tags[] = "IDCXEOST";
 	uint8_t prefix[9], k[9];
 	int rc = 0;
 
@@ -522,9 +541,31 @@ int cs_volume_finish_delete(cs_store *st, uint64_t vid)
 	return rc;
 }
 
+int cs_chain_load(cs_store *st, const struct cs_volrec *r, struct cs_chain *c)
+{
+	struct cs_volrec o;
+	uint64_t id = r->origin_id, ep = r->origin_epoch;
+	int rc;
+
+	c->n = 0;
+	while (id) {
+		if (c->n == CS_MAX_CLONE_DEPTH)
+			return cs_fail(-EIO, "volume '%s': clone chain too deep", r->name);
+		c->l[c->n].vid = id;
+		c->l[c->n].epoch = ep;
+		c->n++;
+		rc = cs_volrec_load(st, id, &o);
+		if (rc)
+			return rc;
+		id = o.origin_id;
+		ep = o.origin_epoch;
+	}
+	return 0;
+}
+
 static int vol_attach(cs_store *st, uint64_t vid, int flags, cs_vol **out)
 {
-	struct cs_volstate *vs = vs_find(st, vid);
+	struct cs_volstate *vs = cs_vs_find(st, vid, 1);
 	cs_vol *vol;
 	int rc;
 
@@ -539,10 +580,15 @@ static int vol_attach(cs_store *st, uint64_t vid, int flags, cs_vol **out)
 			free(vol);
 			return -ENOMEM;
 		}
-		rc = rec_load(st, vid, &vs->rec);
+		rc = cs_volrec_load(st, vid, &vs->rec);
 		if (rc == 0 && (vs->rec.flags & CS_VOL_DELETING))
 			rc = cs_fail(-ENOENT, "volume %llu is being deleted",
 			             (unsigned long long)vid);
+		if (rc == 0 && (vs->rec.flags & CS_VOL_ROLLBACK))
+			rc = cs_fail(-EBUSY, "volume '%s' is being rolled back", vs->rec.name);
+		if (rc == 0)
+			rc = cs_chain_load(st, &vs->rec, &vs->chain);
+		vs->rec.chain = vs->chain.n ? &vs->chain : NULL;
 		if (rc) {
 			free(vs);
 			free(vol);
@@ -572,7 +618,7 @@ int cs_vol_open(cs_store *st, const char *name, int flags, cs_vol **out)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = name_lookup(st, name, &vid);
+	rc = cs_vol_lookup_name(st, name, &vid);
 	if (rc == 0)
 		rc = vol_attach(st, vid, flags, out);
 	pthread_mutex_unlock(&st->vlock);

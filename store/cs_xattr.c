@@ -39,7 +39,7 @@ static int xattr_change(cs_vol *vol, uint64_t ino, const char *name,
 	if (rc)
 		return cs_txn_abort(&t, rc);
 	klen = cs_key_xattr(k, t.rec.id, ino, name);
-	rc = cs_kv_getv(vol->st, &t.rec, k, klen, &buf, &v, &vlen);
+	rc = cs_kv_getv(vol->st, &t.rec, k, klen, &buf, &v, &vlen, NULL);
 	free(buf);
 	if (rc && rc != -ENOENT)
 		return cs_txn_abort(&t, rc);
@@ -98,7 +98,7 @@ ssize_t cs_getxattr(cs_vol *vol, uint64_t ino, const char *name, void *out,
 	if (rc)
 		return rc;
 	rc = cs_kv_getv(vol->st, &vol->vs->rec, k,
-	                cs_key_xattr(k, vol->vs->rec.id, ino, name), &buf, &v, &vlen);
+	                cs_key_xattr(k, vol->vs->rec.id, ino, name), &buf, &v, &vlen, NULL);
 	if (rc == -ENOENT) {
 		rc = cs_inode_load(vol, ino, &in); /* ENOENT for the inode first */
 		return rc ? rc : cs_fail(-ENODATA, "inode %llu has no xattr '%s'",
@@ -123,7 +123,8 @@ struct list_ctx {
 };
 
 static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                   size_t vlen)
+                   size_t vlen,
+			const struct cs_ver *ver)
 {
 	struct list_ctx *l = ctx;
 	size_t nl = klen - 17; /* the name and its NUL */

@@ -1,0 +1,946 @@
+/*
+ * cs_snapshot.c - snapshots, snapshot views, clones, promote, rollback.
+ *
+ * Keys owned: 'S' VID name '\0' -> snapshot record; 'T' VID epoch -> name;
+ * 'K' VID epoch CLONE_VID -> "" (the clones of a snapshot).
+ *
+ * A snapshot is one batch: its two keys and the volume record with the
+ * epoch bumped, taken under the volume's lock so that it falls between two
+ * operations. Nothing else is written: O(1) whatever the volume holds.
+ * A clone is one batch too: a new volume record whose origin is (VID,
+ * epoch), its name, and the 'K' key that keeps the origin alive.
+ *
+ * Rollback and promote touch many keys, so they are two-phase: one batch
+ * marks the volume (CS_VOL_ROLLBACK, or a promote in progress), then the
+ * keys change in batches, then a last batch clears the mark. A crash in
+ * between leaves the mark, and cs_store_open() finishes the work.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "cs_priv.h"
+
+#define SNAPREC_VERSION 1
+#define SNAPREC_LEN (1 + 16 + 8 + 8 + 8 + 6 * 8)
+
+static size_t snaprec_encode(const struct cs_snaprec *s, uint8_t *b)
+{
+	const uint64_t *st = &s->stats.inodes;
+	uint8_t *p = b;
+
+	*p++ = SNAPREC_VERSION;
+	memcpy(p, s->uuid, 16), p += 16;
+	be64_put(p, s->epoch), p += 8;
+	be64_put(p, (uint64_t)s->ctime_ns), p += 8;
+	be64_put(p, s->next_ino), p += 8;
+	for (int i = 0; i < 6; i++, p += 8)
+		be64_put(p, st[i]);
+	return (size_t)(p - b);
+}
+
+static int snaprec_decode(struct cs_snaprec *s, const char *name, const uint8_t *b,
+                          size_t len)
+{
+	uint64_t *st = &s->stats.inodes;
+	const uint8_t *p = b + 1;
+
+	_Static_assert(sizeof(struct cs_volume_stats) == 6 * 8, "stats layout");
+	if (len != SNAPREC_LEN || b[0] != SNAPREC_VERSION)
+		return cs_fail(-EIO, "snapshot '%s': corrupt record", name);
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	memcpy(s->uuid, p, 16), p += 16;
+	s->epoch = be64_get(p), p += 8;
+	s->ctime_ns = (int64_t)be64_get(p), p += 8;
+	s->next_ino = be64_get(p), p += 8;
+	for (int i = 0; i < 6; i++, p += 8)
+		st[i] = be64_get(p);
+	return 0;
+}
+
+static size_t snap_key(uint8_t *k, uint64_t vid, const char *name)
+{
+	size_t nl = strlen(name);
+
+	k[0] = 'S';
+	be64_put(k + 1, vid);
+	memcpy(k + 9, name, nl);
+	k[9 + nl] = 0;
+	return 10 + nl;
+}
+
+static size_t epoch_key(uint8_t *k, uint64_t vid, uint64_t epoch)
+{
+	k[0] = 'T';
+	be64_put(k + 1, vid);
+	be64_put(k + 9, epoch);
+	return 17;
+}
+
+static size_t clone_key(uint8_t *k, uint64_t vid, uint64_t epoch, uint64_t clone)
+{
+	k[0] = 'K';
+	be64_put(k + 1, vid);
+	be64_put(k + 9, epoch);
+	be64_put(k + 17, clone);
+	return 25;
+}
+
+static int snapname_check(const char *name)
+{
+	int rc = cs_name_check(name);
+
+	if (rc == 0 && strchr(name, '@'))
+		rc = cs_fail(-EINVAL, "snapshot name '%s' contains '@'", name);
+	return rc;
+}
+
+static int snap_load(cs_store *st, uint64_t vid, const char *vname, const char *name,
+                     struct cs_snaprec *s)
+{
+	uint8_t k[CS_KEY_MAX];
+	size_t vlen;
+	char *v;
+	int rc;
+
+	rc = cs_kv_get(st, st->cf_meta, k, snap_key(k, vid, name), &v, &vlen);
+	if (rc == -ENOENT)
+		return cs_fail(-ENOENT, "snapshot '%s@%s' does not exist", vname, name);
+	if (rc)
+		return rc;
+	rc = snaprec_decode(s, name, (uint8_t *)v, vlen);
+	free(v);
+	return rc;
+}
+
+/* The snapshot name of epoch @epoch of @vid into @name. */
+static int snap_name_of(cs_store *st, uint64_t vid, uint64_t epoch, char *name,
+                        size_t size)
+{
+	uint8_t k[17];
+	size_t vlen;
+	char *v;
+	int rc;
+
+	rc = cs_kv_get(st, st->cf_meta, k, epoch_key(k, vid, epoch), &v, &vlen);
+	if (rc)
+		return rc;
+	snprintf(name, size, "%.*s", (int)vlen, v);
+	free(v);
+	return 0;
+}
+
+struct epochs {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+static int epochs_add(struct epochs *e, uint64_t x)
+{
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 16;
+		uint64_t *nv = realloc(e->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		e->v = nv;
+		e->cap = cap;
+	}
+	e->v[e->n++] = x;
+	return 0;
+}
+
+static int epoch_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                    size_t vlen)
+{
+	return klen == 17 ? epochs_add(ctx, be64_get(k + 9)) : 0;
+}
+
+static int snap_epochs(cs_store *st, uint64_t vid, struct epochs *e)
+{
+	uint8_t p[9];
+
+	p[0] = 'T';
+	be64_put(p + 1, vid);
+	return cs_kv_scan(st, st->cf_meta, p, 9, epoch_fn, e);
+}
+
+uint64_t cs_snapshot_count(cs_store *st, uint64_t vid)
+{
+	struct epochs e = { 0 };
+	uint64_t n;
+
+	snap_epochs(st, vid, &e);
+	n = e.n;
+	free(e.v);
+	return n;
+}
+
+void cs_snapshot_origin_name(cs_store *st, uint64_t vid, uint64_t epoch, char *buf,
+                             size_t size)
+{
+	char snap[CS_NAME_MAX + 1] = "?";
+	struct cs_volrec r;
+
+	if (cs_volrec_load(st, vid, &r) != 0)
+		snprintf(r.name, sizeof(r.name), "?");
+	snap_name_of(st, vid, epoch, snap, sizeof(snap));
+	snprintf(buf, size, "%s@%s", r.name, snap);
+}
+
+int cs_retained_epochs(cs_store *st, const struct cs_volrec *r, uint64_t **out,
+                       size_t *n)
+{
+	struct epochs e = { 0 };
+	int rc = snap_epochs(st, r->id, &e);
+
+	if (rc == 0)
+		rc = epochs_add(&e, r->epoch);
+	if (rc) {
+		free(e.v);
+		return rc;
+	}
+	*out = e.v;
+	*n = e.n;
+	return 0;
+}
+
+static void snap_to_info(const struct cs_snaprec *s, struct cs_snapshot_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->name, s->name, sizeof(out->name));
+	memcpy(out->uuid, s->uuid, 16);
+	out->epoch = s->epoch;
+	out->ctime_ns = s->ctime_ns;
+	out->stats = s->stats;
+}
+
+/* The live record of @vid under vlock: from the open state (locked by the
+ * caller through *@vs) or from the store. */
+static int live_rec(cs_store *st, uint64_t vid, struct cs_volstate **vs,
+                    struct cs_volrec *r)
+{
+	*vs = cs_vs_find(st, vid, 1);
+	if (*vs) {
+		pthread_mutex_lock(&(*vs)->lock);
+		*r = (*vs)->rec;
+		return 0;
+	}
+	return cs_volrec_load(st, vid, r);
+}
+
+static void live_done(struct cs_volstate *vs, const struct cs_volrec *r, int commit_ok)
+{
+	if (!vs)
+		return;
+	if (commit_ok) {
+		const struct cs_chain *c = vs->rec.chain;
+
+		vs->rec = *r;
+		vs->rec.chain = c;
+	}
+	pthread_mutex_unlock(&vs->lock);
+}
+
+int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
+                       struct cs_snapshot_info *out)
+{
+	struct cs_volstate *vs = NULL;
+	struct cs_snaprec s, old;
+	struct cs_volrec r;
+	struct cs_txn t;
+	uint8_t k[CS_KEY_MAX], v[SNAPREC_LEN];
+	uint64_t vid;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, volume, &vid);
+	if (rc)
+		goto out;
+	rc = snap_load(st, vid, volume, name, &old);
+	if (rc == 0)
+		rc = cs_fail(-EEXIST, "snapshot '%s@%s' already exists", volume, name);
+	if (rc != -ENOENT)
+		goto out;
+	rc = live_rec(st, vid, &vs, &r);
+	if (rc)
+		goto out;
+	cs_txn_begin(&t, st, NULL);
+	memset(&s, 0, sizeof(s));
+	snprintf(s.name, sizeof(s.name), "%s", name);
+	if (getrandom(s.uuid, 16, 0) != 16) {
+		cs_txn_abort(&t, 0);
+		live_done(vs, &r, 0);
+		rc = cs_fail(-EIO, "no random bytes for a uuid");
+		goto out;
+	}
+	s.uuid[6] = (s.uuid[6] & 0x0f) | 0x40;
+	s.uuid[8] = (s.uuid[8] & 0x3f) | 0x80;
+	s.epoch = r.epoch;
+	s.ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
+	s.next_ino = r.next_ino;
+	s.stats = r.stats;
+	r.epoch++;
+	r.written_bytes = 0;
+	cs_txn_put(&t, k, snap_key(k, vid, name), v, snaprec_encode(&s, v));
+	cs_txn_put(&t, k, epoch_key(k, vid, s.epoch), name, strlen(name));
+	cs_txn_put_volrec(&t, &r);
+	rc = cs_txn_commit(&t);
+	live_done(vs, &r, rc == 0);
+	if (rc == 0 && out)
+		snap_to_info(&s, out);
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+/* ---- used bytes: stored bytes of versions only one snapshot sees ---- */
+
+struct used_ctx {
+	const uint64_t *ret; /* retained epochs, ascending */
+	size_t nret;
+	uint64_t *used;      /* per retained epoch */
+	uint8_t last[CS_KEY_MAX];
+	size_t last_len;
+	uint64_t upper;      /* epoch of the next newer version of the key */
+};
+
+/* Index of the only retained epoch in [lo, hi), or -1 (none or several). */
+static long only_retained(const uint64_t *r, size_t n, uint64_t lo, uint64_t hi)
+{
+	size_t a = 0, b = n;
+
+	while (a < b) { /* first >= lo */
+		size_t m = (a + b) / 2;
+
+		if (r[m] < lo)
+			a = m + 1;
+		else
+			b = m;
+	}
+	if (a >= n || r[a] >= hi)
+		return -1;
+	if (a + 1 < n && r[a + 1] < hi)
+		return -1;
+	return (long)a;
+}
+
+static int used_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                   size_t vlen)
+{
+	struct used_ctx *u = ctx;
+	size_t llen = klen - 8;
+	uint64_t e = UINT64_MAX - be64_get(k + llen);
+	long i;
+
+	if (u->last_len != llen || memcmp(u->last, k, llen) != 0) {
+		memcpy(u->last, k, llen); /* newest version of a new key */
+		u->last_len = llen;
+		u->upper = UINT64_MAX;
+	}
+	if (vlen == 1 + CS_HASH_LEN + 8 && v[0] == 1) {
+		i = only_retained(u->ret, u->nret, e, u->upper);
+		if (i >= 0)
+			u->used[i] += be32_get(v + 1 + CS_HASH_LEN + 4);
+	}
+	u->upper = e;
+	return 0;
+}
+
+static int compute_used(cs_store *st, const struct cs_volrec *r, uint64_t **ret,
+                        uint64_t **used, size_t *n)
+{
+	struct used_ctx u = { 0 };
+	uint8_t p[9];
+	int rc;
+
+	rc = cs_retained_epochs(st, r, ret, n);
+	if (rc)
+		return rc;
+	*used = calloc(*n, sizeof(**used));
+	if (!*used) {
+		free(*ret);
+		return -ENOMEM;
+	}
+	u.ret = *ret;
+	u.nret = *n;
+	u.used = *used;
+	p[0] = 'E';
+	be64_put(p + 1, r->id);
+	rc = cs_kv_scan(st, st->cf_meta, p, 9, used_fn, &u);
+	if (rc) {
+		free(*ret);
+		free(*used);
+	}
+	return rc;
+}
+
+static uint64_t clone_count(cs_store *st, uint64_t vid, uint64_t epoch, char *names,
+                            size_t size);
+
+struct list_ctx {
+	cs_store *st;
+	uint64_t vid;
+	const char *vname;
+	struct cs_snapshot_info *v;
+	size_t n, cap;
+};
+
+static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                   size_t vlen)
+{
+	struct list_ctx *l = ctx;
+	char name[CS_NAME_MAX + 1];
+	struct cs_snaprec s;
+	int rc;
+
+	if (klen != 17 || vlen > CS_NAME_MAX)
+		return cs_fail(-EIO, "corrupt snapshot index");
+	memcpy(name, v, vlen);
+	name[vlen] = 0;
+	rc = snap_load(l->st, l->vid, l->vname, name, &s);
+	if (rc)
+		return rc;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		void *nv = realloc(l->v, cap * sizeof(*l->v));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	snap_to_info(&s, &l->v[l->n]);
+	l->v[l->n].clones = clone_count(l->st, l->vid, s.epoch, NULL, 0);
+	l->n++;
+	return 0;
+}
+
+/* Fill used_bytes of @v[0..n) (sorted by epoch, as listed). */
+static int fill_used(cs_store *st, const struct cs_volrec *r,
+                     struct cs_snapshot_info *v, size_t n)
+{
+	uint64_t *ret, *used;
+	size_t nret, j = 0;
+	int rc = compute_used(st, r, &ret, &used, &nret);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		while (j < nret && ret[j] < v[i].epoch)
+			j++;
+		if (j < nret && ret[j] == v[i].epoch)
+			v[i].used_bytes = used[j];
+	}
+	free(ret);
+	free(used);
+	return 0;
+}
+
+static int list_locked(cs_store *st, const char *volume, struct list_ctx *l,
+                       struct cs_volrec *r)
+{
+	struct cs_volstate *vs;
+	uint8_t p[9];
+	int rc;
+
+	rc = cs_vol_lookup_name(st, volume, &l->vid);
+	if (rc)
+		return rc;
+	rc = live_rec(st, l->vid, &vs, r);
+	live_done(vs, r, 0);
+	if (rc)
+		return rc;
+	l->st = st;
+	l->vname = volume;
+	p[0] = 'T';
+	be64_put(p + 1, l->vid);
+	rc = cs_kv_scan(st, st->cf_meta, p, 9, list_fn, l);
+	if (rc == 0)
+		rc = fill_used(st, r, l->v, l->n);
+	return rc;
+}
+
+int cs_snapshot_list(cs_store *st, const char *volume, struct cs_snapshot_info **out,
+                     size_t *n)
+{
+	struct list_ctx l = { 0 };
+	struct cs_volrec r;
+	int rc = cs_volname_check(volume);
+
+	*out = NULL;
+	*n = 0;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = list_locked(st, volume, &l, &r);
+	pthread_mutex_unlock(&st->vlock);
+	if (rc) {
+		free(l.v);
+		return rc;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+int cs_snapshot_get(cs_store *st, const char *volume, const char *name,
+                    struct cs_snapshot_info *out)
+{
+	struct cs_snapshot_info *v;
+	size_t n;
+	int rc;
+
+	if ((rc = snapname_check(name)))
+		return rc;
+	rc = cs_snapshot_list(st, volume, &v, &n);
+	if (rc)
+		return rc;
+	rc = cs_fail(-ENOENT, "snapshot '%s@%s' does not exist", volume, name);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name)) {
+			*out = v[i];
+			rc = 0;
+		}
+	free(v);
+	return rc;
+}
+
+/* Is a view of snapshot @epoch of @vid open? */
+static int snap_open(cs_store *st, uint64_t vid, uint64_t epoch)
+{
+	for (struct cs_volstate *vs = st->vols; vs; vs = vs->next)
+		if (vs->id == vid && vs->snap_epoch == epoch)
+			return 1;
+	return 0;
+}
+
+int cs_snapshot_rename(cs_store *st, const char *volume, const char *from,
+                       const char *to)
+{
+	struct cs_snaprec s, other;
+	struct cs_txn t;
+	uint8_t k[CS_KEY_MAX], v[SNAPREC_LEN];
+	uint64_t vid;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(from)) ||
+	    (rc = snapname_check(to)))
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, volume, &vid);
+	if (rc == 0)
+		rc = snap_load(st, vid, volume, from, &s);
+	if (rc || !strcmp(from, to))
+		goto out;
+	rc = snap_load(st, vid, volume, to, &other);
+	if (rc == 0)
+		rc = cs_fail(-EEXIST, "snapshot '%s@%s' already exists", volume, to);
+	if (rc != -ENOENT)
+		goto out;
+	if (snap_open(st, vid, s.epoch)) {
+		rc = cs_fail(-EBUSY, "snapshot '%s@%s' is in use", volume, from);
+		goto out;
+	}
+	snprintf(s.name, sizeof(s.name), "%s", to);
+	cs_txn_begin(&t, st, NULL);
+	cs_txn_del(&t, k, snap_key(k, vid, from));
+	cs_txn_put(&t, k, snap_key(k, vid, to), v, snaprec_encode(&s, v));
+	cs_txn_put(&t, k, epoch_key(k, vid, s.epoch), to, strlen(to));
+	rc = cs_txn_commit(&t);
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+struct clone_names {
+	cs_store *st;
+	char *buf;
+	size_t size, len;
+	uint64_t n;
+};
+
+static int clone_name_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                         size_t vlen)
+{
+	struct clone_names *c = ctx;
+	struct cs_volrec r;
+
+	c->n++;
+	if (c->buf && cs_volrec_load(c->st, be64_get(k + 17), &r) == 0 && c->len < c->size) {
+		int w = snprintf(c->buf + c->len, c->size - c->len, "%s%s", c->len ? ", " : "",
+		                 r.name);
+
+		c->len += w > 0 ? (size_t)w : 0;
+	}
+	return 0;
+}
+
+/* How many clones snapshot (@vid, @epoch) has; their names into @names. */
+static uint64_t clone_count(cs_store *st, uint64_t vid, uint64_t epoch, char *names,
+                            size_t size)
+{
+	struct clone_names c = { st, names, size, 0, 0 };
+	uint8_t p[25];
+
+	clone_key(p, vid, epoch, 0);
+	if (names && size)
+		names[0] = 0;
+	cs_kv_scan(st, st->cf_meta, p, 17, clone_name_fn, &c);
+	return c.n;
+}
+
+int cs_snapshot_delete(cs_store *st, const char *volume, const char *name)
+{
+	struct cs_volstate *vs = NULL;
+	struct cs_snaprec s;
+	struct cs_volrec r;
+	struct cs_txn t;
+	char clones[1024];
+	uint8_t k[CS_KEY_MAX];
+	uint64_t vid;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, volume, &vid);
+	if (rc == 0)
+		rc = snap_load(st, vid, volume, name, &s);
+	if (rc)
+		goto out;
+	if (clone_count(st, vid, s.epoch, clones, sizeof(clones))) {
+		rc = cs_fail(-EBUSY, "snapshot '%s@%s' is the origin of clones: %s (promote or "
+		             "delete them first)", volume, name, clones);
+		goto out;
+	}
+	if (snap_open(st, vid, s.epoch)) {
+		rc = cs_fail(-EBUSY, "snapshot '%s@%s' is in use (mounted)", volume, name);
+		goto out;
+	}
+	rc = live_rec(st, vid, &vs, &r);
+	if (rc)
+		goto out;
+	r.flags |= CS_VOL_RECLAIM;
+	cs_txn_begin(&t, st, NULL);
+	cs_txn_del(&t, k, snap_key(k, vid, name));
+	cs_txn_del(&t, k, epoch_key(k, vid, s.epoch));
+	cs_txn_put_volrec(&t, &r);
+	rc = cs_txn_commit(&t);
+	live_done(vs, &r, rc == 0);
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+int cs_vol_open_snapshot(cs_store *st, const char *volume, const char *name,
+                         cs_vol **out)
+{
+	struct cs_volstate *vs = NULL, *live;
+	struct cs_snaprec s;
+	uint64_t vid;
+	cs_vol *vol = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, volume, &vid);
+	if (rc == 0)
+		rc = snap_load(st, vid, volume, name, &s);
+	if (rc)
+		goto out;
+	rc = -ENOMEM;
+	vs = calloc(1, sizeof(*vs));
+	vol = calloc(1, sizeof(*vol));
+	if (!vs || !vol)
+		goto out;
+	live = cs_vs_find(st, vid, 1);
+	if (live) {
+		pthread_mutex_lock(&live->lock);
+		vs->rec = live->rec;
+		pthread_mutex_unlock(&live->lock);
+		rc = 0;
+	} else {
+		rc = cs_volrec_load(st, vid, &vs->rec);
+	}
+	if (rc == 0 && (vs->rec.flags & CS_VOL_ROLLBACK))
+		rc = cs_fail(-EBUSY, "volume '%s' is being rolled back", volume);
+	if (rc == 0)
+		rc = cs_chain_load(st, &vs->rec, &vs->chain);
+	if (rc)
+		goto out;
+	vs->rec.chain = vs->chain.n ? &vs->chain : NULL;
+	vs->rec.epoch = s.epoch;
+	vs->rec.snapshot_view = 1;
+	vs->rec.next_ino = s.next_ino;
+	vs->rec.stats = s.stats;
+	vs->id = vid;
+	vs->snap_epoch = s.epoch;
+	vs->nopen = 1;
+	pthread_mutex_init(&vs->lock, NULL);
+	vs->next = st->vols;
+	st->vols = vs;
+	vol->st = st;
+	vol->vs = vs;
+	vol->rdonly = 1;
+	*out = vol;
+	vs = NULL;
+	vol = NULL;
+out:
+	pthread_mutex_unlock(&st->vlock);
+	free(vs);
+	free(vol);
+	return rc;
+}
+
+int cs_clone_create(cs_store *st, const char *volume, const char *snap,
+                    const char *newname, const struct cs_volume_opts *opts,
+                    struct cs_volume_info *out)
+{
+	struct cs_volrec o, c;
+	struct cs_chain chain;
+	struct cs_snaprec s;
+	struct cs_txn t;
+	uint8_t k[CS_KEY_MAX], idb[8];
+	size_t klen;
+	uint64_t vid, other;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(snap)) ||
+	    (rc = cs_volname_check(newname)))
+		return rc;
+	if (opts && (opts->compression < -1 || opts->compression > 19))
+		return cs_fail(-EINVAL, "compression level %d is outside 0..19", opts->compression);
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, volume, &vid);
+	if (rc == 0)
+		rc = snap_load(st, vid, volume, snap, &s);
+	if (rc == 0)
+		rc = cs_volrec_load(st, vid, &o);
+	if (rc == 0)
+		rc = cs_chain_load(st, &o, &chain);
+	if (rc)
+		goto out;
+	if (chain.n >= CS_CLONE_DEPTH_MAX) {
+		rc = cs_fail(-EMLINK, "'%s' is a clone %u deep: no deeper clones", volume, chain.n);
+		goto out;
+	}
+	rc = cs_vol_lookup_name(st, newname, &other);
+	if (rc == 0)
+		rc = cs_fail(-EEXIST, "volume '%s' already exists", newname);
+	if (rc != -ENOENT)
+		goto out;
+	cs_txn_begin(&t, st, NULL);
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_lock(&st->lock);
+	c.id = st->sb.next_vol_id++;
+	pthread_mutex_unlock(&st->lock);
+	snprintf(c.name, sizeof(c.name), "%s", newname);
+	if (getrandom(c.uuid, 16, 0) != 16) {
+		rc = cs_txn_abort(&t, cs_fail(-EIO, "no random bytes for a uuid"));
+		goto out;
+	}
+	c.uuid[6] = (c.uuid[6] & 0x0f) | 0x40;
+	c.uuid[8] = (c.uuid[8] & 0x3f) | 0x80;
+	c.ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
+	c.compression = (!opts || opts->compression < 0) ? o.compression : opts->compression;
+	c.quota = opts ? opts->quota : o.quota;
+	c.epoch = c.base_epoch = 1;
+	c.next_ino = s.next_ino;
+	c.origin_id = vid;
+	c.origin_epoch = s.epoch;
+	c.stats = s.stats;
+	cs_volname_key(k, &klen, newname);
+	be64_put(idb, c.id);
+	cs_txn_put(&t, k, klen, idb, 8);
+	cs_txn_put(&t, k, clone_key(k, vid, s.epoch, c.id), "", 0);
+	cs_txn_put_volrec(&t, &c);
+	rc = cs_txn_commit(&t);
+	if (rc == 0 && out) {
+		pthread_mutex_unlock(&st->vlock);
+		return cs_volume_get(st, newname, out);
+	}
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+/* The 'K' key naming clone @r (clones only): removed with the clone. */
+void cs_clone_unlink(struct cs_txn *t, const struct cs_volrec *r)
+{
+	uint8_t k[25];
+
+	if (r->origin_id)
+		cs_txn_del(t, k, clone_key(k, r->origin_id, r->origin_epoch, r->id));
+}
+
+/* Does any snapshot of @vid have clones? Their names into @names. */
+int cs_volume_has_clones(cs_store *st, uint64_t vid, char *names, size_t size)
+{
+	struct epochs e = { 0 };
+	int found = 0;
+
+	snap_epochs(st, vid, &e);
+	for (size_t i = 0; i < e.n && !found; i++)
+		found = clone_count(st, vid, e.v[i], names, size) > 0;
+	free(e.v);
+	return found;
+}
+
+/* ---- rollback ---- */
+
+struct drop_newer {
+	struct cs_txn *t;
+	uint64_t after; /* versions with an epoch above this go */
+	size_t n;
+	int rc;
+};
+
+static int drop_newer_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                         size_t vlen)
+{
+	struct drop_newer *d = ctx;
+
+	if (UINT64_MAX - be64_get(k + klen - 8) <= d->after)
+		return 0;
+	if (k[0] == 'E' && vlen == 1 + CS_HASH_LEN + 8 && v[0] == 1) {
+		d->rc = cs_txn_chunk_ref(d->t, v + 1, -1, be32_get(v + 1 + CS_HASH_LEN),
+		                         be32_get(v + 1 + CS_HASH_LEN + 4), NULL, 0);
+		if (d->rc)
+			return d->rc;
+	}
+	cs_txn_del(d->t, k, klen);
+	return ++d->n >= 4096;
+}
+
+/* Delete every version of @vid's keys newer than @after, in batches. */
+static int drop_versions_after(cs_store *st, uint64_t vid, uint64_t after)
+{
+	static const char tags[] = "IDCXE";
+	uint8_t prefix[9];
+	int rc = 0;
+
+	for (const char *tag = tags; *tag && rc == 0; tag++) {
+		prefix[0] = (uint8_t)*tag;
+		be64_put(prefix + 1, vid);
+		for (;;) {
+			struct cs_txn t;
+			struct drop_newer d = { .t = &t, .after = after };
+
+			cs_txn_begin(&t, st, NULL);
+			rc = cs_kv_scan(st, st->cf_meta, prefix, 9, drop_newer_fn, &d);
+			if (rc == 0)
+				rc = d.rc;
+			if (rc || d.n == 0) {
+				cs_txn_abort(&t, 0);
+				break;
+			}
+			rc = cs_txn_commit(&t);
+			if (rc)
+				break;
+		}
+	}
+	return rc;
+}
+
+int cs_rollback_finish(cs_store *st, uint64_t vid)
+{
+	struct cs_volrec r;
+	struct cs_snaprec s;
+	struct cs_txn t;
+	char name[CS_NAME_MAX + 1];
+	int rc;
+
+	rc = cs_volrec_load(st, vid, &r);
+	if (rc || !(r.flags & CS_VOL_ROLLBACK))
+		return rc;
+	rc = snap_name_of(st, vid, r.rollback_epoch, name, sizeof(name));
+	if (rc == 0)
+		rc = snap_load(st, vid, r.name, name, &s);
+	if (rc == 0)
+		rc = drop_versions_after(st, vid, r.rollback_epoch);
+	if (rc)
+		return rc;
+	r.epoch = r.rollback_epoch + 1;
+	r.next_ino = s.next_ino;
+	r.stats = s.stats;
+	r.written_bytes = 0;
+	r.flags &= ~CS_VOL_ROLLBACK;
+	r.rollback_epoch = 0;
+	cs_txn_begin(&t, st, NULL);
+	cs_txn_put_volrec(&t, &r);
+	return cs_txn_commit(&t);
+}
+
+int cs_rollback(cs_store *st, const char *volume, const char *snap, int destroy_later)
+{
+	struct cs_snaprec s;
+	struct cs_volrec r;
+	struct epochs e = { 0 };
+	struct cs_txn t;
+	char later[1024] = "", clones[1024];
+	uint8_t k[CS_KEY_MAX];
+	uint64_t vid;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(snap)))
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, volume, &vid);
+	if (rc == 0)
+		rc = snap_load(st, vid, volume, snap, &s);
+	if (rc == 0 && cs_vs_find(st, vid, 0))
+		rc = cs_fail(-EBUSY, "volume '%s' is in use (mounted)", volume);
+	if (rc == 0)
+		rc = cs_volrec_load(st, vid, &r);
+	if (rc == 0)
+		rc = snap_epochs(st, vid, &e);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < e.n; i++) {
+		char n[CS_NAME_MAX + 1];
+
+		if (e.v[i] <= s.epoch)
+			continue;
+		snap_name_of(st, vid, e.v[i], n, sizeof(n));
+		if (clone_count(st, vid, e.v[i], clones, sizeof(clones))) {
+			rc = cs_fail(-EBUSY, "later snapshot '%s@%s' is the origin of clones: %s",
+			             volume, n, clones);
+			goto out;
+		}
+		if (len < sizeof(later))
+			len += (size_t)snprintf(later + len, sizeof(later) - len, "%s%s",
+			                        len ? ", " : "", n);
+	}
+	if (len && !destroy_later) {
+		rc = cs_fail(-EEXIST, "snapshots newer than '%s@%s' exist: %s (use -r to destroy "
+		             "them)", volume, snap, later);
+		goto out;
+	}
+	cs_txn_begin(&t, st, NULL);
+	for (size_t i = 0; i < e.n; i++) {
+		char n[CS_NAME_MAX + 1];
+
+		if (e.v[i] <= s.epoch || snap_name_of(st, vid, e.v[i], n, sizeof(n)))
+			continue;
+		cs_txn_del(&t, k, snap_key(k, vid, n));
+		cs_txn_del(&t, k, epoch_key(k, vid, e.v[i]));
+	}
+	r.flags |= CS_VOL_ROLLBACK;
+	r.rollback_epoch = s.epoch;
+	cs_txn_put_volrec(&t, &r);
+	rc = cs_txn_commit(&t);
+	if (rc == 0)
+		rc = cs_rollback_finish(st, vid);
+out:
+	pthread_mutex_unlock(&st->vlock);
+	free(e.v);
+	return rc;
+}
