@@ -1,0 +1,840 @@
+/*
+ * main_ctl.c - cstorfs-ctl, the command line of cstorfs. Every command is
+ * one or two control API requests through cs_client (which starts the
+ * daemon when none answers). This file parses and checks the command
+ * line, and prints answers as tables (or the API's JSON with --json).
+ * docs/interfaces.md is the contract for commands, output and exit codes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cs_client.h"
+
+#define PROG "cstorfs-ctl"
+
+struct ctl {
+	const char *store_arg;
+	int json;
+	int bytes;
+	struct cs_client *c;
+	int argc; /* the command and its arguments, globals removed */
+	char **argv;
+};
+
+static const char usage_text[] =
+    "usage: " PROG " [--store DIR] [--json] [--bytes] COMMAND ...\n"
+    "\n"
+    "Commands:\n"
+    "  volume create NAME [--compression zstd:N|none] [--quota SIZE]\n"
+    "                               create a volume (zstd level N 1..19)\n"
+    "  volume list                  list volumes\n"
+    "  volume inspect NAME          show one volume\n"
+    "  volume rename OLD NEW        rename a volume (not while mounted)\n"
+    "  volume rm NAME [--force]     remove a volume (--force unmounts it first)\n"
+    "  mount NAME MOUNTPOINT [-o OPTIONS]\n"
+    "                               mount a volume; OPTIONS: ro, rw, allow_other,\n"
+    "                               allow_root, default_permissions, ...\n"
+    "  unmount MOUNTPOINT           unmount\n"
+    "  status                       the daemon, its store and its mounts\n"
+    "  daemon start                 start the store's daemon if none runs\n"
+    "  daemon stop                  stop the store's daemon (unmounts everything)\n"
+    "\n"
+    "Options:\n"
+    "  --store DIR   the store (default: $CSTORFS_STORE, else /var/lib/cstorfs\n"
+    "                as root, else ~/.local/share/cstorfs)\n"
+    "  --json        print the API's JSON answer\n"
+    "  --bytes       print sizes as exact byte counts\n"
+    "  -h, --help    this help\n"
+    "\n"
+    "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024; KiB, KB, K alike).\n"
+    "A daemon (cstorfsd) is started for the store when none answers.\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  ok\n"
+    "  1  failure reported by the daemon, or an I/O error\n"
+    "  2  usage error (bad command line, bad name or size)\n"
+    "  3  cannot reach or start the daemon, or the store is in use\n"
+    "  4  not found (ENOENT)\n"
+    "  5  already exists or busy (EEXIST, EBUSY, ENOTEMPTY)\n";
+
+static void errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void errmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see " PROG " --help)\n", stderr);
+	return CS_EXIT_USAGE;
+}
+
+/* Report a failed client call and return its exit code. */
+static int failed(struct ctl *x, int err)
+{
+	const char *m = x->c ? cs_client_errmsg(x->c) : "";
+
+	errmsg("%s", *m ? m : strerror(-err));
+	return cs_client_exit_code(err);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON and formatting helpers                                        */
+/* ------------------------------------------------------------------ */
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(it) ? it->valuestring : "";
+}
+
+static uint64_t jnum(const cJSON *o, const char *k)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(it) && it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
+}
+
+static int jbool(const cJSON *o, const char *k)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static const char *size_str(const struct ctl *x, uint64_t n, char *buf, size_t len)
+{
+	if (x->bytes)
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+	else
+		cs_format_size(n, buf, len);
+	return buf;
+}
+
+static void print_json(const cJSON *j)
+{
+	char *s = cJSON_Print(j);
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
+static void print_empty_json(const struct ctl *x)
+{
+	if (x->json)
+		printf("{}\n");
+}
+
+/* A simple table: rows of cells, columns padded to their widest cell. */
+#define TABLE_COLS 8
+struct table {
+	int ncols, nrows, cap;
+	char *(*rows)[TABLE_COLS];
+};
+
+static void table_add(struct table *t, const char *const *cells)
+{
+	int i;
+
+	if (t->nrows == t->cap) {
+		int cap = t->cap ? t->cap * 2 : 16;
+		void *p = realloc(t->rows, sizeof(*t->rows) * (size_t)cap);
+
+		if (!p)
+			return;
+		t->rows = p;
+		t->cap = cap;
+	}
+	for (i = 0; i < t->ncols; i++)
+		t->rows[t->nrows][i] = strdup(cells[i] ? cells[i] : "");
+	t->nrows++;
+}
+
+static void table_print_free(struct table *t)
+{
+	int w[TABLE_COLS] = {0};
+	int r, i;
+
+	for (r = 0; r < t->nrows; r++)
+		for (i = 0; i < t->ncols; i++) {
+			int n = t->rows[r][i] ? (int)strlen(t->rows[r][i]) : 0;
+
+			if (n > w[i])
+				w[i] = n;
+		}
+	for (r = 0; r < t->nrows; r++) {
+		for (i = 0; i < t->ncols; i++) {
+			const char *s = t->rows[r][i] ? t->rows[r][i] : "";
+
+			if (i == t->ncols - 1)
+				printf("%s\n", s);
+			else
+				printf("%-*s  ", w[i], s);
+			free(t->rows[r][i]);
+		}
+	}
+	free(t->rows);
+}
+
+/* ------------------------------------------------------------------ */
+/* Argument helpers                                                   */
+/* ------------------------------------------------------------------ */
+
+static int check_name_arg(const char *what, const char *name)
+{
+	int err = cs_client_name_check(name);
+
+	if (err == -ENAMETOOLONG)
+		return usage_error("%s is longer than 255 bytes", what);
+	if (err)
+		return usage_error("invalid %s '%s': 1-255 bytes, no '/', not '.' or '..'", what,
+				   name);
+	return 0;
+}
+
+static int check_compression_arg(const char *s)
+{
+	char *end;
+	long v;
+
+	if (!strcmp(s, "none") || !strcmp(s, "zstd"))
+		return 0;
+	if (!strncmp(s, "zstd:", 5) && s[5] >= '0' && s[5] <= '9') {
+		v = strtol(s + 5, &end, 10);
+		if (!*end && v >= 1 && v <= 19)
+			return 0;
+	}
+	return usage_error("invalid compression '%s': use none or zstd:N (N 1..19)", s);
+}
+
+/* Match "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. Returns
+ * 1 when matched (value in *val), 0 when not, -1 when the value is
+ * missing. */
+static int opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(argv[*i], name, n))
+		return 0;
+	if (argv[*i][n] == '=') {
+		*val = argv[*i] + n + 1;
+		return 1;
+	}
+	if (argv[*i][n] != '\0')
+		return 0;
+	if (*i + 1 >= argc)
+		return -1;
+	*val = argv[++*i];
+	return 1;
+}
+
+static int connect_daemon(struct ctl *x)
+{
+	int err = cs_client_ensure_daemon(x->c);
+
+	return err ? failed(x, err) : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* volume ...                                                         */
+/* ------------------------------------------------------------------ */
+
+static void print_volume(const struct ctl *x, const cJSON *v)
+{
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(v, "stats");
+	const cJSON *mps = cJSON_GetObjectItemCaseSensitive(v, "mounts");
+	const cJSON *mp;
+	char b[32];
+	int first = 1;
+
+	printf("name:           %s\n", jstr(v, "name"));
+	printf("uuid:           %s\n", jstr(v, "uuid"));
+	printf("id:             %llu\n", (unsigned long long)jnum(v, "id"));
+	printf("created:        %s\n", jstr(v, "created"));
+	printf("compression:    %s\n", jstr(v, "compression"));
+	printf("quota:          %s\n",
+	       jnum(v, "quota") ? size_str(x, jnum(v, "quota"), b, sizeof(b)) : "none");
+	printf("epoch:          %llu\n", (unsigned long long)jnum(v, "epoch"));
+	printf("mounted:        %s", jbool(v, "mounted") ? "yes" : "no");
+	cJSON_ArrayForEach(mp, mps)
+	{
+		if (cJSON_IsString(mp)) {
+			printf("%s%s", first ? " (" : ", ", mp->valuestring);
+			first = 0;
+		}
+	}
+	printf("%s\n", first ? "" : ")");
+	printf("inodes:         %llu\n", (unsigned long long)jnum(st, "inodes"));
+	printf("logical bytes:  %s\n", size_str(x, jnum(st, "logical_bytes"), b, sizeof(b)));
+	printf("apparent bytes: %s\n", size_str(x, jnum(st, "apparent_bytes"), b, sizeof(b)));
+	printf("stored bytes:   %s\n", size_str(x, jnum(st, "stored_bytes"), b, sizeof(b)));
+	printf("raw bytes:      %s\n", size_str(x, jnum(st, "raw_bytes"), b, sizeof(b)));
+	printf("chunk refs:     %llu\n", (unsigned long long)jnum(st, "chunk_refs"));
+}
+
+static int cmd_volume_create(struct ctl *x, int argc, char **argv)
+{
+	const char *name = NULL, *comp = NULL, *quota = NULL, *val;
+	cJSON *body = NULL, *ans = NULL;
+	uint64_t q = 0;
+	int i, m, rc;
+
+	for (i = 0; i < argc; i++) {
+		if ((m = opt_value(argc, argv, &i, "--compression", &val))) {
+			if (m < 0)
+				return usage_error("--compression needs a value");
+			comp = val;
+		} else if ((m = opt_value(argc, argv, &i, "--quota", &val))) {
+			if (m < 0)
+				return usage_error("--quota needs a value");
+			quota = val;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return usage_error("unknown option '%s' for volume create", argv[i]);
+		} else if (!name) {
+			name = argv[i];
+		} else {
+			return usage_error("unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!name)
+		return usage_error("volume create needs a NAME");
+	if ((rc = check_name_arg("volume name", name)))
+		return rc;
+	if (comp && (rc = check_compression_arg(comp)))
+		return rc;
+	if (quota) {
+		int err = cs_parse_size(quota, &q);
+
+		if (err)
+			return usage_error("invalid size '%s' for --quota%s", quota,
+					   err == -ERANGE ? " (too large)" : "");
+	}
+	if ((rc = connect_daemon(x)))
+		return rc;
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "name", name);
+	if (comp)
+		cJSON_AddStringToObject(body, "compression", comp);
+	if (quota)
+		cJSON_AddNumberToObject(body, "quota", (double)q);
+	rc = cs_client_request(x->c, "POST", "/v1/volumes", body, 0, &ans);
+	cJSON_Delete(body);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_json(ans);
+	else
+		printf("created volume '%s'\n", name);
+	cJSON_Delete(ans);
+	return 0;
+}
+
+static int cmd_volume_list(struct ctl *x, int argc, char **argv)
+{
+	static const char *const head[] = {"NAME",    "MOUNTED", "COMPRESSION", "QUOTA",
+					   "LOGICAL", "STORED",	 "CREATED"};
+	struct table t = {.ncols = 7};
+	const cJSON *vols, *v;
+	cJSON *ans = NULL;
+	int rc;
+
+	if (argc > 0)
+		return usage_error("unexpected argument '%s'", argv[0]);
+	if ((rc = connect_daemon(x)))
+		return rc;
+	rc = cs_client_request(x->c, "GET", "/v1/volumes", NULL, 0, &ans);
+	if (rc)
+		return failed(x, rc);
+	if (x->json) {
+		print_json(ans);
+		cJSON_Delete(ans);
+		return 0;
+	}
+	vols = cJSON_GetObjectItemCaseSensitive(ans, "volumes");
+	table_add(&t, head);
+	cJSON_ArrayForEach(v, vols)
+	{
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(v, "stats");
+		char q[32], l[32], s[32];
+		const char *row[7];
+
+		row[0] = jstr(v, "name");
+		row[1] = jbool(v, "mounted") ? "yes" : "no";
+		row[2] = jstr(v, "compression");
+		row[3] = jnum(v, "quota") ? size_str(x, jnum(v, "quota"), q, sizeof(q)) : "-";
+		row[4] = size_str(x, jnum(st, "logical_bytes"), l, sizeof(l));
+		row[5] = size_str(x, jnum(st, "stored_bytes"), s, sizeof(s));
+		row[6] = jstr(v, "created");
+		table_add(&t, row);
+	}
+	table_print_free(&t);
+	cJSON_Delete(ans);
+	return 0;
+}
+
+/* A path for a volume: /v1/volumes/NAME (NAME percent-encoded). */
+static char *volume_path(const char *name, const char *query)
+{
+	char *enc = cs_client_urlencode(name), *p = NULL;
+
+	if (!enc)
+		return NULL;
+	if (asprintf(&p, "/v1/volumes/%s%s", enc, query ? query : "") < 0)
+		p = NULL;
+	free(enc);
+	return p;
+}
+
+static int cmd_volume_inspect(struct ctl *x, int argc, char **argv)
+{
+	cJSON *ans = NULL;
+	char *path;
+	int rc;
+
+	if (argc != 1)
+		return usage_error("volume inspect needs exactly one NAME");
+	if ((rc = check_name_arg("volume name", argv[0])))
+		return rc;
+	if ((rc = connect_daemon(x)))
+		return rc;
+	path = volume_path(argv[0], NULL);
+	rc = path ? cs_client_request(x->c, "GET", path, NULL, 0, &ans) : -ENOMEM;
+	free(path);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_json(ans);
+	else
+		print_volume(x, ans);
+	cJSON_Delete(ans);
+	return 0;
+}
+
+static int cmd_volume_rename(struct ctl *x, int argc, char **argv)
+{
+	cJSON *body;
+	char *path;
+	int rc;
+
+	if (argc != 2)
+		return usage_error("volume rename needs OLD and NEW");
+	if ((rc = check_name_arg("volume name", argv[0])) ||
+	    (rc = check_name_arg("new volume name", argv[1])))
+		return rc;
+	if ((rc = connect_daemon(x)))
+		return rc;
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "name", argv[1]);
+	path = volume_path(argv[0], NULL);
+	rc = path ? cs_client_request(x->c, "PATCH", path, body, 0, NULL) : -ENOMEM;
+	free(path);
+	cJSON_Delete(body);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_empty_json(x);
+	else
+		printf("renamed volume '%s' to '%s'\n", argv[0], argv[1]);
+	return 0;
+}
+
+static int cmd_volume_rm(struct ctl *x, int argc, char **argv)
+{
+	const char *name = NULL;
+	int force = 0, i, rc;
+	char *path;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+			force = 1;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("unknown option '%s' for volume rm", argv[i]);
+		else if (!name)
+			name = argv[i];
+		else
+			return usage_error("unexpected argument '%s'", argv[i]);
+	}
+	if (!name)
+		return usage_error("volume rm needs a NAME");
+	if ((rc = check_name_arg("volume name", name)))
+		return rc;
+	if ((rc = connect_daemon(x)))
+		return rc;
+	path = volume_path(name, force ? "?force=1" : NULL);
+	rc = path ? cs_client_request(x->c, "DELETE", path, NULL, 600, NULL) : -ENOMEM;
+	free(path);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_empty_json(x);
+	else
+		printf("removed volume '%s'\n", name);
+	return 0;
+}
+
+static int cmd_volume(struct ctl *x, int argc, char **argv)
+{
+	if (argc < 1)
+		return usage_error("volume needs a subcommand (create, list, inspect, rename, rm)");
+	if (!strcmp(argv[0], "create"))
+		return cmd_volume_create(x, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "list") || !strcmp(argv[0], "ls"))
+		return cmd_volume_list(x, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "inspect"))
+		return cmd_volume_inspect(x, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "rename"))
+		return cmd_volume_rename(x, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "rm") || !strcmp(argv[0], "remove"))
+		return cmd_volume_rm(x, argc - 1, argv + 1);
+	return usage_error("unknown volume subcommand '%s'", argv[0]);
+}
+
+/* ------------------------------------------------------------------ */
+/* mount, unmount                                                     */
+/* ------------------------------------------------------------------ */
+
+static int cmd_mount(struct ctl *x, int argc, char **argv)
+{
+	const char *name = NULL, *mp = NULL, *opts = NULL, *val;
+	char real[PATH_MAX];
+	cJSON *body;
+	int i, m, rc;
+
+	for (i = 0; i < argc; i++) {
+		if (!strncmp(argv[i], "-o", 2) && argv[i][2]) {
+			opts = argv[i] + 2;
+		} else if ((m = opt_value(argc, argv, &i, "-o", &val)) ||
+			   (m = opt_value(argc, argv, &i, "--options", &val))) {
+			if (m < 0)
+				return usage_error("-o needs OPTIONS");
+			opts = val;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return usage_error("unknown option '%s' for mount", argv[i]);
+		} else if (!name) {
+			name = argv[i];
+		} else if (!mp) {
+			mp = argv[i];
+		} else {
+			return usage_error("unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!name || !mp)
+		return usage_error("mount needs NAME and MOUNTPOINT");
+	if ((rc = check_name_arg("volume name", name)))
+		return rc;
+	/* ENOTCONN: a mount left by a killed daemon; the daemon clears it. */
+	if (!realpath(mp, real) &&
+	    (errno != ENOTCONN || mp[0] != '/' || snprintf(real, sizeof(real), "%s", mp) < 0)) {
+		errmsg("mount point %s: %s", mp, strerror(errno));
+		return errno == ENOENT ? CS_EXIT_NOTFOUND : CS_EXIT_FAIL;
+	}
+	if ((rc = connect_daemon(x)))
+		return rc;
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "volume", name);
+	cJSON_AddStringToObject(body, "mountpoint", real);
+	if (opts)
+		cJSON_AddStringToObject(body, "options", opts);
+	rc = cs_client_request(x->c, "POST", "/v1/mounts", body, 0, NULL);
+	cJSON_Delete(body);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_empty_json(x);
+	else
+		printf("mounted volume '%s' at %s\n", name, real);
+	return 0;
+}
+
+static int cmd_unmount(struct ctl *x, int argc, char **argv)
+{
+	char real[PATH_MAX], *enc = NULL, *path = NULL;
+	char cwd[PATH_MAX];
+	const char *mp;
+	int rc;
+
+	if (argc != 1)
+		return usage_error("unmount needs exactly one MOUNTPOINT");
+	mp = argv[0];
+	/* A dead FUSE mount cannot be resolved: then keep the path as is. */
+	if (realpath(mp, real)) {
+		mp = real;
+	} else if (mp[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)) ||
+		    snprintf(real, sizeof(real), "%s/%s", cwd, mp) >= (int)sizeof(real))
+			return usage_error("cannot resolve %s", mp);
+		mp = real;
+	}
+	if ((rc = connect_daemon(x)))
+		return rc;
+	enc = cs_client_urlencode(mp);
+	if (!enc || asprintf(&path, "/v1/mounts?mountpoint=%s", enc) < 0) {
+		free(enc);
+		return failed(x, -ENOMEM);
+	}
+	rc = cs_client_request(x->c, "DELETE", path, NULL, 0, NULL);
+	free(path);
+	free(enc);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_empty_json(x);
+	else
+		printf("unmounted %s\n", mp);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* status, daemon                                                     */
+/* ------------------------------------------------------------------ */
+
+static void print_mounts(const cJSON *mounts)
+{
+	static const char *const head[] = {"VOLUME", "MOUNTPOINT", "OPTIONS"};
+	struct table t = {.ncols = 3};
+	const cJSON *m;
+
+	if (cJSON_GetArraySize(mounts) == 0) {
+		printf("mounts:   none\n");
+		return;
+	}
+	printf("mounts:\n");
+	table_add(&t, head);
+	cJSON_ArrayForEach(m, mounts)
+	{
+		const char *row[3] = {jstr(m, "volume"), jstr(m, "mountpoint"), jstr(m, "options")};
+
+		table_add(&t, row);
+	}
+	table_print_free(&t);
+}
+
+static int cmd_status(struct ctl *x, int argc, char **argv)
+{
+	const cJSON *st;
+	cJSON *ans = NULL;
+	uint64_t up;
+	char a[32], b[32], c[32];
+	int rc;
+
+	if (argc > 0)
+		return usage_error("unexpected argument '%s'", argv[0]);
+	if ((rc = connect_daemon(x)))
+		return rc;
+	rc = cs_client_request(x->c, "GET", "/v1/status", NULL, 0, &ans);
+	if (rc)
+		return failed(x, rc);
+	if (x->json) {
+		print_json(ans);
+		cJSON_Delete(ans);
+		return 0;
+	}
+	st = cJSON_GetObjectItemCaseSensitive(ans, "stats");
+	up = jnum(ans, "uptime_s");
+	printf("daemon:   pid %llu, version %s, up %llud %02llu:%02llu:%02llu\n",
+	       (unsigned long long)jnum(ans, "pid"), jstr(ans, "version"),
+	       (unsigned long long)(up / 86400), (unsigned long long)(up / 3600 % 24),
+	       (unsigned long long)(up / 60 % 60), (unsigned long long)(up % 60));
+	printf("store:    %s\n", jstr(ans, "store"));
+	printf("volumes:  %llu, %llu inodes, %s logical\n", (unsigned long long)jnum(st, "volumes"),
+	       (unsigned long long)jnum(st, "inodes"),
+	       size_str(x, jnum(st, "logical_bytes"), a, sizeof(a)));
+	printf("chunks:   %llu (%llu references), %s raw, %s stored\n",
+	       (unsigned long long)jnum(st, "chunks"), (unsigned long long)jnum(st, "chunk_refs"),
+	       size_str(x, jnum(st, "raw_bytes"), b, sizeof(b)),
+	       size_str(x, jnum(st, "stored_bytes"), c, sizeof(c)));
+	print_mounts(cJSON_GetObjectItemCaseSensitive(ans, "mounts"));
+	cJSON_Delete(ans);
+	return 0;
+}
+
+/* Non-zero while @pid runs (a zombie has finished: its parent, which may
+ * be whoever started a foreground daemon, just has not reaped it yet). */
+static int pid_running(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kill(pid, 0) == 0 || errno == EPERM;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* Wait up to @secs for process @pid to go away. */
+static int wait_gone(pid_t pid, int secs)
+{
+	int i;
+
+	for (i = 0; i < secs * 20; i++) {
+		if (!pid_running(pid))
+			return 0;
+		usleep(50 * 1000);
+	}
+	return -ETIMEDOUT;
+}
+
+static int cmd_daemon(struct ctl *x, int argc, char **argv)
+{
+	cJSON *st = NULL;
+	pid_t pid = 0;
+	int rc;
+
+	if (argc != 1)
+		return usage_error("daemon needs a subcommand (start, stop)");
+	if (!strcmp(argv[0], "start")) {
+		if ((rc = connect_daemon(x)))
+			return rc;
+		print_empty_json(x);
+		return 0;
+	}
+	if (strcmp(argv[0], "stop"))
+		return usage_error("unknown daemon subcommand '%s'", argv[0]);
+	if (!cs_client_ping(x->c)) {
+		if (x->json)
+			print_empty_json(x);
+		else
+			printf("no daemon is running for %s\n", cs_client_store(x->c));
+		return 0;
+	}
+	if (cs_client_request(x->c, "GET", "/v1/status", NULL, 0, &st) == 0)
+		pid = (pid_t)jnum(st, "pid");
+	cJSON_Delete(st);
+	rc = cs_client_request(x->c, "POST", "/v1/daemon/stop", NULL, 0, NULL);
+	if (rc)
+		return failed(x, rc);
+	/* Return once it is gone, so the store is free again. */
+	if (pid > 0 && wait_gone(pid, 30) < 0) {
+		errmsg("the daemon (pid %d) is still stopping", (int)pid);
+		return CS_EXIT_FAIL;
+	}
+	if (x->json)
+		print_empty_json(x);
+	else
+		printf("daemon stopped\n");
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Take the global options out of argv, wherever they are (before "--"). */
+static int parse_globals(struct ctl *x, int argc, char **argv)
+{
+	int i, n = 0, m, rest = 0;
+	const char *val;
+
+	x->argv = calloc((size_t)argc + 1, sizeof(char *));
+	if (!x->argv)
+		return CS_EXIT_FAIL;
+	for (i = 1; i < argc; i++) {
+		if (rest) {
+			x->argv[n++] = argv[i];
+		} else if (!strcmp(argv[i], "--")) {
+			rest = 1;
+		} else if (!strcmp(argv[i], "--json")) {
+			x->json = 1;
+		} else if (!strcmp(argv[i], "--bytes")) {
+			x->bytes = 1;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(usage_text, stdout);
+			exit(0);
+		} else if ((m = opt_value(argc, argv, &i, "--store", &val))) {
+			if (m < 0 || !*val)
+				return usage_error("--store needs a directory");
+			x->store_arg = val;
+		} else {
+			x->argv[n++] = argv[i];
+		}
+	}
+	x->argc = n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl x = {0};
+	const char *cmd;
+	char *store = NULL;
+	int rc, err;
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((rc = parse_globals(&x, argc, argv)))
+		goto out;
+	if (x.argc == 0) {
+		fputs(usage_text, stderr);
+		rc = CS_EXIT_USAGE;
+		goto out;
+	}
+	cmd = x.argv[0];
+	if (!strcmp(cmd, "help")) {
+		fputs(usage_text, stdout);
+		rc = 0;
+		goto out;
+	}
+	if (strcmp(cmd, "volume") && strcmp(cmd, "mount") && strcmp(cmd, "unmount") &&
+	    strcmp(cmd, "umount") && strcmp(cmd, "status") && strcmp(cmd, "daemon")) {
+		rc = usage_error("unknown command '%s'", cmd);
+		goto out;
+	}
+	store = cs_client_store_dir(x.store_arg);
+	if (!store) {
+		errmsg("cannot find a store directory: %s (use --store DIR)", strerror(errno));
+		rc = CS_EXIT_USAGE;
+		goto out;
+	}
+	err = cs_client_new(store, &x.c);
+	if (err) {
+		errmsg("store %s: %s", store,
+		       err == -ENAMETOOLONG ? "path too long for a unix socket" : strerror(-err));
+		rc = err == -ENAMETOOLONG ? CS_EXIT_USAGE : CS_EXIT_FAIL;
+		goto out;
+	}
+	if (!strcmp(cmd, "volume"))
+		rc = cmd_volume(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "mount"))
+		rc = cmd_mount(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "unmount") || !strcmp(cmd, "umount"))
+		rc = cmd_unmount(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "status"))
+		rc = cmd_status(&x, x.argc - 1, x.argv + 1);
+	else
+		rc = cmd_daemon(&x, x.argc - 1, x.argv + 1);
+out:
+	cs_client_free(x.c);
+	free(store);
+	free(x.argv);
+	return rc;
+}
