@@ -168,6 +168,7 @@ static int create_begin(struct cs_txn *t, cs_vol *vol, uint64_t parent,
 	if (rc != -ENOENT)
 		return cs_txn_abort(t, rc);
 	cs_inode_init(t, in, mode, cred->uid, cred->gid);
+	in->parent = parent; /* every inode knows a directory naming it (diff paths) */
 	if (dir->mode & S_ISGID) {
 		in->gid = dir->gid;
 		if (S_ISDIR(mode))
@@ -307,6 +308,8 @@ int cs_link(cs_vol *vol, uint64_t ino, uint64_t newparent, const char *newname,
 	}
 	in.nlink++;
 	in.ctime = t.now;
+	if (in.nlink == 1)
+		in.parent = newparent;
 	dir_add(&t, &dir, newname, ino, in.mode);
 	cs_txn_put_inode(&t, &dir);
 	cs_txn_put_inode(&t, &in);
@@ -482,14 +485,14 @@ static void rename_exchange(struct rename_op *r, const char *n1, const char *n2)
 	b.type = r->i1.mode & S_IFMT;
 	dent_put(t, r->p1->ino, n1, &a);
 	dent_put(t, r->p2->ino, n2, &b);
+	r->i1.parent = r->p2->ino;
+	r->i2.parent = r->p1->ino;
 	if (r->p1 != r->p2) {
 		if (S_ISDIR(r->i1.mode)) {
-			r->i1.parent = r->p2->ino;
 			r->p1->nlink--;
 			r->p2->nlink++;
 		}
 		if (S_ISDIR(r->i2.mode)) {
-			r->i2.parent = r->p1->ino;
 			r->p2->nlink--;
 			r->p1->nlink++;
 		}
@@ -527,8 +530,8 @@ static int rename_move(struct rename_op *r, const char *n1, const char *n2,
 	}
 	dir_remove(t, r->p1, n1, &r->e1);
 	dir_add(t, r->p2, n2, r->i1.ino, r->i1.mode);
+	r->i1.parent = r->p2->ino;
 	if (S_ISDIR(r->i1.mode)) {
-		r->i1.parent = r->p2->ino;
 		r->p1->nlink--;
 		r->p2->nlink++;
 	}

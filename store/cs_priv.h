@@ -372,6 +372,9 @@ struct cs_snaprec {
 };
 
 uint64_t cs_snapshot_count(cs_store *st, uint64_t vid);
+/* The epoch of snapshot @name of @vid (under vlock). */
+int cs_snapshot_epoch(cs_store *st, uint64_t vid, const char *vname, const char *name,
+                      uint64_t *epoch);
 /* "VOLUME@SNAPSHOT" of an origin into @buf. */
 void cs_snapshot_origin_name(cs_store *st, uint64_t vid, uint64_t epoch, char *buf,
                              size_t size);

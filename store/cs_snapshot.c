@@ -793,6 +793,17 @@ int cs_volume_has_clones(cs_store *st, uint64_t vid, char *names, size_t size)
 	return found;
 }
 
+int cs_snapshot_epoch(cs_store *st, uint64_t vid, const char *vname, const char *name,
+                      uint64_t *epoch)
+{
+	struct cs_snaprec s;
+	int rc = snap_load(st, vid, vname, name, &s);
+
+	if (rc == 0)
+		*epoch = s.epoch;
+	return rc;
+}
+
 /* ---- rollback ---- */
 
 struct drop_newer {
