@@ -19,6 +19,7 @@
  *   'S' VID name '\0'             snapshot record (struct cs_snaprec)
  *   'T' VID epoch                 snapshot name by epoch (order, retained epochs)
  *   'K' VID epoch CLONE_VID       a clone of snapshot (VID, epoch)
+ *   'P' VID name                  volume property (cs_prop.c)
  *
  * Column family "chunks": hash (32 bytes, SHA-256 of the raw bytes) ->
  * chunk value (cs_chunk.h). Versioned values start with a tag byte:

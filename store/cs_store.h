@@ -218,6 +218,29 @@ int cs_vol_info(cs_vol *vol, struct cs_volume_info *out);
 /* Make every write to the store durable (same as cs_store_sync). */
 int cs_vol_sync(cs_vol *vol);
 
+/*
+ * Volume properties: small named strings kept with a volume (not part of
+ * its snapshots), for the tools that manage it (the Docker plugin keeps its
+ * mount references and options there). Names: 1..255 bytes of
+ * [A-Za-z0-9._:-]; values up to CS_PROP_VALUE_MAX bytes.
+ */
+#define CS_PROP_VALUE_MAX (64u * 1024u)
+
+/* Set (or with @value NULL delete) property @prop of @volume.
+ * Errors: -ENOENT no volume (or deleting an absent property);
+ * -EINVAL bad name; -E2BIG value too long. */
+int cs_volume_prop_set(cs_store *st, const char *volume, const char *prop,
+                       const char *value);
+
+/* Get property @prop: *@value is malloc'd (free()). Errors: -ENOENT. */
+int cs_volume_prop_get(cs_store *st, const char *volume, const char *prop,
+                       char **value);
+
+/* Every property: @fn(ctx, name, value) per property, sorted by name;
+ * non-zero stops. Errors: -ENOENT no volume. */
+typedef int (*cs_prop_fn)(void *ctx, const char *name, const char *value);
+int cs_volume_prop_list(cs_store *st, const char *volume, cs_prop_fn fn, void *ctx);
+
 /* ------------------------------------------------------------------ */
 /* Snapshots and clones                                               */
 /* ------------------------------------------------------------------ */

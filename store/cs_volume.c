@@ -505,7 +505,7 @@ static int del_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 
 int cs_volume_finish_delete(cs_store *st, uint64_t vid)
 {
-	static const char tags[] = "IDCXEOST";
+	static const char tags[] = "IDCXEOSTP";
 	uint8_t prefix[9], k[9];
 	int rc = 0;
 
