@@ -41,12 +41,20 @@ endif
 STORE_SRC  := $(wildcard store/*.c)
 CLIENT_SRC := $(filter-out ctl/main_%.c,$(wildcard ctl/*.c))
 FS_SRC     := $(wildcard fs/*.c)
+DOCKER_SRC := $(wildcard plugin-shims/docker/*.c)
+FLEX_SRC   := $(wildcard plugin-shims/flexvolume/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_HELP  := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 PROGS := $(B)/cstorfsd $(B)/cstorfs-ctl $(B)/cstorfs
+ifneq ($(DOCKER_SRC),)
+PROGS += $(B)/cstorfs-docker-plugin
+endif
+ifneq ($(FLEX_SRC),)
+PROGS += $(B)/cstorfs-flexvolume
+endif
 UNIT  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 UNIT_ASAN := $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 
@@ -80,6 +88,13 @@ $(B)/cstorfs-ctl: $(B)/obj/ctl/main_ctl.o $(B)/libcsclient.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT)
 $(B)/cstorfs: $(B)/obj/ctl/main_mount.o $(B)/libcsclient.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT)
+
+$(B)/cstorfs-docker-plugin: $(call obj,$(B),$(DOCKER_SRC)) $(B)/libcsclient.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_FS) $(LIBS_CLIENT)
+$(B)/cstorfs-flexvolume: $(call obj,$(B),$(FLEX_SRC)) $(B)/libcsclient.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT)
 
@@ -134,3 +149,17 @@ $(B)/store_bench: $(B)/obj/benchmarks/store_bench.o $(B)/libcstore.a
 
 bench-store: $(B)/store_bench
 	$(B)/store_bench
+
+# The FUSE benchmark harness (issue 7; never part of make test): cstorfs beside the native
+# filesystem and libfuse's passthrough_ll, same run, same disk -> benchmarks/RESULTS.md.
+# BENCH_QUICK=1 for a smoke run; see benchmarks/run.sh for the other knobs.
+$(B)/bench/metabench: benchmarks/metabench.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) -O2 -Wall -Wextra -o $@ $<
+
+bench:
+	@scripts/deps.sh bench
+	$(MAKE) all $(B)/bench/metabench
+	@benchmarks/build-passthrough.sh $(B)/bench
+	benchmarks/run.sh
