@@ -955,3 +955,122 @@ out:
 	free(e.v);
 	return rc;
 }
+
+/* ---- promote: copy what a clone reads through into the clone ---- */
+
+struct promote {
+	struct cs_txn *t;
+	const struct cs_volrec *clone;
+	uint8_t resume[CS_KEY_MAX];
+	size_t resume_len;
+	size_t n;
+	int rc;
+};
+
+/*
+ * Each key the origin chain shows is written into the clone's layer at the
+ * clone's base epoch, unless the clone has a version there already. The
+ * base epoch is older than every other version of the clone, so every view
+ * of the clone (its snapshots too) reads exactly what it read through the
+ * origin before. Extents gain a reference (the chunk is shared, not copied).
+ */
+static int promote_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                      size_t vlen, const struct cs_ver *ver)
+{
+	struct promote *p = ctx;
+	uint8_t key[CS_KEY_MAX];
+	char *old = NULL, *tagged;
+	size_t olen, n;
+	int rc;
+
+	memcpy(key, k, klen);
+	be64_put(key + 1, p->clone->id);
+	n = cs_key_version(key, klen, p->clone->base_epoch);
+	rc = cs_kv_get(p->t->st, p->t->st->cf_meta, key, n, &old, &olen);
+	free(old);
+	if (rc == 0)
+		goto next; /* the clone's own version shadows the origin's */
+	if (rc != -ENOENT)
+		return p->rc = rc;
+	if (k[0] == 'E' && vlen == CS_HASH_LEN + 8) {
+		rc = cs_txn_chunk_ref(p->t, v, 1, be32_get(v + CS_HASH_LEN),
+		                      be32_get(v + CS_HASH_LEN + 4), NULL, 0);
+		if (rc)
+			return p->rc = rc;
+	}
+	tagged = malloc(vlen + 1);
+	if (!tagged)
+		return p->rc = -ENOMEM;
+	tagged[0] = 1;
+	memcpy(tagged + 1, v, vlen);
+	rocksdb_writebatch_put_cf(p->t->wb, p->t->st->cf_meta, (const char *)key, n, tagged,
+	                          vlen + 1);
+	free(tagged);
+next:
+	memcpy(p->resume, k + 9, klen - 9); /* resume just past this key */
+	p->resume[klen - 9] = 0;
+	p->resume_len = klen - 9 + 1;
+	return ++p->n >= 4096;
+}
+
+int cs_clone_promote(cs_store *st, const char *volume)
+{
+	struct cs_volrec r, o;
+	struct cs_chain chain, rest;
+	struct cs_txn t;
+	uint64_t vid;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)))
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, volume, &vid);
+	if (rc == 0 && cs_vs_find(st, vid, 0))
+		rc = cs_fail(-EBUSY, "volume '%s' is in use (mounted)", volume);
+	if (rc == 0)
+		rc = cs_volrec_load(st, vid, &r);
+	if (rc == 0 && !r.origin_id)
+		rc = cs_fail(-EINVAL, "volume '%s' is not a clone", volume);
+	if (rc == 0)
+		rc = cs_chain_load(st, &r, &chain);
+	if (rc)
+		goto out;
+	/* the origin's own view: its first layer, reading through the rest */
+	memset(&o, 0, sizeof(o));
+	o.id = chain.l[0].vid;
+	o.epoch = chain.l[0].epoch;
+	o.snapshot_view = 1;
+	rest.n = chain.n - 1;
+	memcpy(rest.l, chain.l + 1, rest.n * sizeof(rest.l[0]));
+	o.chain = rest.n ? &rest : NULL;
+	for (const char *tag = "IDCXE"; *tag && rc == 0; tag++) {
+		struct promote p = { .clone = &r };
+		uint8_t prefix[9];
+
+		prefix[0] = (uint8_t)*tag;
+		be64_put(prefix + 1, o.id);
+		do {
+			p.t = &t;
+			p.n = 0;
+			cs_txn_begin(&t, st, NULL);
+			rc = cs_kv_scanv(st, &o, prefix, 9, p.resume, p.resume_len, promote_fn, &p);
+			if (rc == 0)
+				rc = p.rc;
+			if (rc) {
+				cs_txn_abort(&t, rc);
+				break;
+			}
+			rc = cs_txn_commit(&t);
+		} while (rc == 0 && p.n >= 4096);
+	}
+	if (rc)
+		goto out;
+	cs_txn_begin(&t, st, NULL);
+	cs_clone_unlink(&t, &r);
+	r.origin_id = r.origin_epoch = 0;
+	cs_txn_put_volrec(&t, &r);
+	rc = cs_txn_commit(&t);
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
