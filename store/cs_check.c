@@ -227,11 +227,18 @@ int cs_store_recount(cs_store *st, struct cs_store_stats *out)
 	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"V", 1, rec_fn, &l);
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		struct cs_volrec *r = &l.v[i];
+		struct cs_volstate *vs = cs_vs_find(st, r->id, 1);
+		struct cs_chain chain;
 
-		for (struct cs_volstate *vs = st->vols; vs; vs = vs->next)
-			if (vs->id == r->id)
-				*r = vs->rec;
-		rc = recount_volume(st, r, out);
+		if (vs) { /* an open volume's record is the current one */
+			pthread_mutex_lock(&vs->lock);
+			*r = vs->rec;
+			pthread_mutex_unlock(&vs->lock);
+		}
+		rc = cs_chain_load(st, r, &chain); /* a clone counts what it reads through */
+		r->chain = chain.n ? &chain : NULL;
+		if (rc == 0)
+			rc = recount_volume(st, r, out);
 	}
 	if (rc)
 		goto out;

@@ -81,14 +81,17 @@ static int value_at(struct diff *df, const struct cs_volrec *r, const uint8_t *k
 	return rc;
 }
 
-/* Inode records equal but for their ctime? */
-static int same_but_ctime(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+/* Inode records equal but for their ctime and parent pointer (what a
+ * rename changes)? Offsets as encoded by cs_inode.c. */
+static int same_but_rename(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	const size_t ct = 1 + 16 + 24 + 24; /* offset of ctime: see cs_inode.c */
+	const size_t ct = 1 + 16 + 24 + 24;     /* ctime: 12 bytes */
+	const size_t par = ct + 12 + 12 + 8;   /* parent: 8 bytes, after btime, generation */
 
 	if (alen != blen || alen < CS_INODE_FIXED)
 		return 0;
-	return !memcmp(a, b, ct) && !memcmp(a + ct + 12, b + ct + 12, alen - ct - 12);
+	return !memcmp(a, b, ct) && !memcmp(a + ct + 12, b + ct + 12, par - ct - 12) &&
+	       !memcmp(a + par + 8, b + par + 8, alen - par - 8);
 }
 
 static int look_closer(struct diff *df, const uint8_t *k, size_t llen)
@@ -129,7 +132,7 @@ static int look_closer(struct diff *df, const uint8_t *k, size_t llen)
 		}
 		if (k[0] != 'I')
 			c->data = 1;
-		else if (!va || !vb || !same_but_ctime(va, la, vb, lb))
+		else if (!va || !vb || !same_but_rename(va, la, vb, lb))
 			c->record = 1;
 	}
 out:
