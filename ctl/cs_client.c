@@ -679,3 +679,288 @@ void cs_format_size(uint64_t n, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.0f%c", v, units[i]);
 }
+
+/* ------------------------------------------------------------------ */
+/* Typed calls                                                        */
+/* ------------------------------------------------------------------ */
+
+/* "/v1/volumes/NAME" + @suffix, NAME percent-encoded ('/' never occurs in
+ * a valid name; encode it anyway so a bad name cannot change the path). */
+static char *volume_path(const char *name, const char *suffix)
+{
+	char *enc = malloc(strlen(name) * 3 + 1), *o = enc, *p = NULL;
+	static const char hex[] = "0123456789ABCDEF";
+	const char *s;
+
+	if (!enc)
+		return NULL;
+	for (s = name; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (isalnum(ch) || strchr("-._~", ch)) {
+			*o++ = (char)ch;
+		} else {
+			*o++ = '%';
+			*o++ = hex[ch >> 4];
+			*o++ = hex[ch & 15];
+		}
+	}
+	*o = '\0';
+	if (asprintf(&p, "/v1/volumes/%s%s", enc, suffix ? suffix : "") < 0)
+		p = NULL;
+	free(enc);
+	return p;
+}
+
+static int request_path(struct cs_client *c, const char *method, char *path,
+			const cJSON *body, cJSON **out)
+{
+	int r;
+
+	if (!path) {
+		set_err(c, "out of memory");
+		return -ENOMEM;
+	}
+	r = cs_client_request(c, method, path, body, 0, out);
+	free(path);
+	return r;
+}
+
+int cs_client_volume_get(struct cs_client *c, const char *name, cJSON **out)
+{
+	return request_path(c, "GET", volume_path(name, NULL), NULL, out);
+}
+
+int cs_client_volume_list(struct cs_client *c, cJSON **out)
+{
+	return cs_client_request(c, "GET", "/v1/volumes", NULL, 0, out);
+}
+
+int cs_client_volume_create(struct cs_client *c, const char *name, const char *from,
+			    const char *compression, uint64_t quota, cJSON **out)
+{
+	cJSON *body = cJSON_CreateObject();
+	int r = -ENOMEM;
+
+	if (out)
+		*out = NULL;
+	if (!body || !cJSON_AddStringToObject(body, "name", name) ||
+	    (from && !cJSON_AddStringToObject(body, "from", from)) ||
+	    (compression && !cJSON_AddStringToObject(body, "compression", compression)) ||
+	    (quota && !cJSON_AddNumberToObject(body, "quota", (double)quota)))
+		goto out;
+	r = cs_client_request(c, "POST", "/v1/volumes", body, 0, out);
+out:
+	cJSON_Delete(body);
+	return r;
+}
+
+int cs_client_volume_delete(struct cs_client *c, const char *name, int force)
+{
+	return request_path(c, "DELETE", volume_path(name, force ? "?force=1" : NULL), NULL,
+			    NULL);
+}
+
+/* Take the "props" member out of an answer. */
+static int take_props(struct cs_client *c, cJSON *ans, cJSON **out)
+{
+	cJSON *props = cJSON_DetachItemFromObjectCaseSensitive(ans, "props");
+
+	cJSON_Delete(ans);
+	if (!cJSON_IsObject(props)) {
+		cJSON_Delete(props);
+		set_err(c, "the daemon's answer has no props object");
+		return -EPROTO;
+	}
+	if (out)
+		*out = props;
+	else
+		cJSON_Delete(props);
+	return 0;
+}
+
+int cs_client_props_get(struct cs_client *c, const char *volume, cJSON **out)
+{
+	cJSON *ans = NULL;
+	int r;
+
+	if (out)
+		*out = NULL;
+	r = request_path(c, "GET", volume_path(volume, "/props"), NULL, &ans);
+	return r < 0 ? r : take_props(c, ans, out);
+}
+
+int cs_client_props_set(struct cs_client *c, const char *volume, const cJSON *changes,
+			cJSON **out)
+{
+	cJSON *ans = NULL;
+	int r;
+
+	if (out)
+		*out = NULL;
+	r = request_path(c, "PATCH", volume_path(volume, "/props"), changes, &ans);
+	return r < 0 ? r : take_props(c, ans, out);
+}
+
+int cs_client_prop_get(struct cs_client *c, const char *volume, const char *prop,
+		       char **value)
+{
+	cJSON *props = NULL;
+	const cJSON *v;
+	int r;
+
+	*value = NULL;
+	r = cs_client_props_get(c, volume, &props);
+	if (r < 0)
+		return r;
+	v = cJSON_GetObjectItemCaseSensitive(props, prop);
+	if (!cJSON_IsString(v)) {
+		set_err(c, "volume '%s' has no property '%s'", volume, prop);
+		r = -ENOENT;
+	} else if (!(*value = strdup(v->valuestring))) {
+		r = -ENOMEM;
+	}
+	cJSON_Delete(props);
+	return r;
+}
+
+int cs_client_prop_set(struct cs_client *c, const char *volume, const char *prop,
+		       const char *value)
+{
+	cJSON *body = cJSON_CreateObject();
+	int r = -ENOMEM;
+
+	if (!body)
+		return r;
+	if (value ? cJSON_AddStringToObject(body, prop, value) != NULL
+		  : cJSON_AddNullToObject(body, prop) != NULL)
+		r = cs_client_props_set(c, volume, body, NULL);
+	cJSON_Delete(body);
+	return r;
+}
+
+int cs_client_mount(struct cs_client *c, const char *volume, const char *mountpoint,
+		    const char *options, unsigned flags, cJSON **out)
+{
+	cJSON *body = cJSON_CreateObject();
+	char *opts = NULL;
+	int r = -ENOMEM;
+
+	if (out)
+		*out = NULL;
+	if (flags & CS_CLIENT_MOUNT_RDONLY) {
+		if (asprintf(&opts, "%s%sro", options && *options ? options : "",
+			     options && *options ? "," : "") < 0) {
+			opts = NULL;
+			goto out;
+		}
+		options = opts;
+	}
+	if (!body || !cJSON_AddStringToObject(body, "volume", volume) ||
+	    !cJSON_AddStringToObject(body, "mountpoint", mountpoint) ||
+	    (options && *options && !cJSON_AddStringToObject(body, "options", options)) ||
+	    ((flags & CS_CLIENT_MOUNT_SHARED) && !cJSON_AddTrueToObject(body, "shared")))
+		goto out;
+	r = cs_client_request(c, "POST", "/v1/mounts", body, 0, out);
+out:
+	free(opts);
+	cJSON_Delete(body);
+	return r;
+}
+
+int cs_client_unmount(struct cs_client *c, const char *mountpoint, int missing_ok)
+{
+	char *enc = cs_client_urlencode(mountpoint), *path = NULL;
+	int r;
+
+	if (!enc || asprintf(&path, "/v1/mounts?mountpoint=%s", enc) < 0) {
+		free(enc);
+		return -ENOMEM;
+	}
+	free(enc);
+	r = cs_client_request(c, "DELETE", path, NULL, 0, NULL);
+	free(path);
+	if (r == -ENOENT && missing_ok) {
+		c->errmsg[0] = '\0';
+		r = 0;
+	}
+	return r;
+}
+
+int cs_client_mount_list(struct cs_client *c, cJSON **out)
+{
+	return cs_client_request(c, "GET", "/v1/mounts", NULL, 0, out);
+}
+
+static char *snap_path(const char *volume, const char *snap)
+{
+	char *enc = cs_client_urlencode(snap ? snap : ""), *sfx = NULL, *p;
+
+	if (!enc)
+		return NULL;
+	/* urlencode keeps '/', which a valid snapshot name never has. */
+	if (asprintf(&sfx, "/snapshots%s%s", snap ? "/" : "", enc) < 0)
+		sfx = NULL;
+	free(enc);
+	if (!sfx)
+		return NULL;
+	p = volume_path(volume, sfx);
+	free(sfx);
+	return p;
+}
+
+int cs_client_snapshot_list(struct cs_client *c, const char *volume, cJSON **out)
+{
+	return request_path(c, "GET", snap_path(volume, NULL), NULL, out);
+}
+
+int cs_client_snapshot_create(struct cs_client *c, const char *volume, const char *snap,
+			      cJSON **out)
+{
+	cJSON *body = cJSON_CreateObject();
+	int r = -ENOMEM;
+
+	if (out)
+		*out = NULL;
+	if (body && cJSON_AddStringToObject(body, "name", snap))
+		r = request_path(c, "POST", snap_path(volume, NULL), body, out);
+	cJSON_Delete(body);
+	return r;
+}
+
+int cs_client_snapshot_delete(struct cs_client *c, const char *volume, const char *snap)
+{
+	return request_path(c, "DELETE", snap_path(volume, snap), NULL, NULL);
+}
+
+int cs_client_split_snapshot(const char *spec, char **vol, char **snap)
+{
+	const char *at = strrchr(spec, '@');
+	int r;
+
+	*vol = NULL;
+	*snap = NULL;
+	if (!at) {
+		r = cs_client_name_check(spec);
+		if (r < 0)
+			return r;
+		*vol = strdup(spec);
+		return *vol ? 0 : -ENOMEM;
+	}
+	*vol = strndup(spec, (size_t)(at - spec));
+	*snap = strdup(at + 1);
+	if (!*vol || !*snap) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = cs_client_name_check(*vol);
+	if (r == 0)
+		r = cs_client_name_check(*snap);
+	if (r == 0)
+		return 0;
+fail:
+	free(*vol);
+	free(*snap);
+	*vol = *snap = NULL;
+	return r;
+}

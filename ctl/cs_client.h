@@ -125,6 +125,112 @@ int cs_parse_size(const char *s, uint64_t *out);
 /* Format @n as "1.5G", "512M", "100B" (powers of 1024) into @buf. */
 void cs_format_size(uint64_t n, char *buf, size_t len);
 
+
+/* ------------------------------------------------------------------ */
+/* Typed calls (for cstorfs-ctl, the Docker plugin, the FlexVolume     */
+/* driver). Each sends one request of docs/interfaces.md; on success   */
+/* *@out (when the function has one and it is not NULL) is the parsed  */
+/* answer, owned by the caller (cJSON_Delete). On failure *@out is     */
+/* NULL, the return is the daemon's -errno (or CS_CLIENT_EUNREACHABLE, */
+/* -ETIMEDOUT, -EPROTO, -ENOMEM) and cs_client_errmsg() says why.      */
+/* None of them starts the daemon: call cs_client_ensure_daemon first. */
+/* These signatures are stable.                                        */
+/* ------------------------------------------------------------------ */
+
+/* GET /v1/volumes/NAME: *@out is the volume object. Errors: -ENOENT. */
+int cs_client_volume_get(struct cs_client *c, const char *name, cJSON **out);
+
+/* GET /v1/volumes: *@out is {"volumes": [volume...]}. */
+int cs_client_volume_list(struct cs_client *c, cJSON **out);
+
+/*
+ * POST /v1/volumes: create volume @name; with @from ("VOL@SNAP", may be
+ * NULL) an O(1) clone of that snapshot. @compression ("zstd:N" or "none")
+ * may be NULL (default; a clone: the origin's); @quota 0 means none (a
+ * clone: the origin's). *@out is the new volume.
+ * Errors: -EEXIST; -ENOENT (@from does not exist); -EINVAL bad name,
+ * compression or @from; -ENAMETOOLONG.
+ */
+int cs_client_volume_create(struct cs_client *c, const char *name, const char *from,
+			    const char *compression, uint64_t quota, cJSON **out);
+
+/* DELETE /v1/volumes/NAME[?force=1]. Errors: -ENOENT; -EBUSY mounted
+ * (without @force) or snapshots of it have clones. */
+int cs_client_volume_delete(struct cs_client *c, const char *name, int force);
+
+/*
+ * GET /v1/volumes/NAME/props: *@out is the "props" object
+ * {"name": "value", ...} itself (not the wrapper). Errors: -ENOENT.
+ */
+int cs_client_props_get(struct cs_client *c, const char *volume, cJSON **out);
+
+/*
+ * PATCH /v1/volumes/NAME/props with @changes ({"name": "value" or null}):
+ * null deletes (deleting an absent property is not an error). *@out (may
+ * be NULL) is the resulting "props" object.
+ * Errors: -ENOENT no volume; -EINVAL bad property name or value type;
+ * -E2BIG value over 64 KiB.
+ */
+int cs_client_props_set(struct cs_client *c, const char *volume, const cJSON *changes,
+			cJSON **out);
+
+/* One property: *@value is a malloc'd copy (caller frees).
+ * Errors: -ENOENT no volume or no such property. */
+int cs_client_prop_get(struct cs_client *c, const char *volume, const char *prop,
+		       char **value);
+
+/* Set one property (@value NULL deletes it). Errors as cs_client_props_set. */
+int cs_client_prop_set(struct cs_client *c, const char *volume, const char *prop,
+		       const char *value);
+
+#define CS_CLIENT_MOUNT_SHARED 0x1 /* "shared": true (daemon must run as root) */
+#define CS_CLIENT_MOUNT_RDONLY 0x2 /* add "ro" to the options */
+
+/*
+ * POST /v1/mounts: mount @volume ("VOL" or "VOL@SNAP": a snapshot mounts
+ * read-only) at @mountpoint (absolute, existing; empty unless it is a
+ * shared bind). @options: "ro,allow_other,..." or NULL. @flags:
+ * CS_CLIENT_MOUNT_*. With SHARED the daemon keeps one FUSE session per
+ * volume and bind-mounts it at every further mount point. Mounting a
+ * shared volume again at a mount point it already has succeeds (returns
+ * the existing mount) when its read-only flag matches. *@out: the mount
+ * object. Errors: -ENOENT; -EBUSY (already mounted read-write, not
+ * shared; or the mount point is taken by something else); -EPERM shared
+ * without root; -EINVAL bad options; -ENOTEMPTY; -EIO.
+ */
+int cs_client_mount(struct cs_client *c, const char *volume, const char *mountpoint,
+		    const char *options, unsigned flags, cJSON **out);
+
+/*
+ * DELETE /v1/mounts?mountpoint=PATH: unmount that mount point only (a
+ * shared volume's other mount points stay). With @missing_ok, -ENOENT
+ * (nothing mounted there) counts as success, for idempotent unmounts.
+ */
+int cs_client_unmount(struct cs_client *c, const char *mountpoint, int missing_ok);
+
+/* GET /v1/mounts: *@out is {"mounts": [mount...]}; each mount is
+ * {"volume", "mountpoint", "readonly", "shared", "options"}. */
+int cs_client_mount_list(struct cs_client *c, cJSON **out);
+
+/* Snapshots of @volume (oldest first): *@out is {"snapshots": [...]}. */
+int cs_client_snapshot_list(struct cs_client *c, const char *volume, cJSON **out);
+
+/* Create snapshot @snap of @volume; *@out the snapshot object.
+ * Errors: -ENOENT; -EEXIST; -EINVAL. */
+int cs_client_snapshot_create(struct cs_client *c, const char *volume, const char *snap,
+			      cJSON **out);
+
+/* Delete a snapshot. Errors: -ENOENT; -EBUSY clones depend on it or it is
+ * mounted. */
+int cs_client_snapshot_delete(struct cs_client *c, const char *volume, const char *snap);
+
+/*
+ * cs_client_split_snapshot - split "VOL@SNAP" at its last '@' into
+ * malloc'd *@vol and *@snap (caller frees both). Without '@', *@snap is
+ * NULL. Errors: -EINVAL empty part or bad name; -ENOMEM.
+ */
+int cs_client_split_snapshot(const char *spec, char **vol, char **snap);
+
 #ifdef __cplusplus
 }
 #endif

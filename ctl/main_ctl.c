@@ -39,10 +39,27 @@ static const char usage_text[] =
     "  volume inspect NAME          show one volume\n"
     "  volume rename OLD NEW        rename a volume (not while mounted)\n"
     "  volume rm NAME [--force]     remove a volume (--force unmounts it first)\n"
-    "  mount NAME MOUNTPOINT [-o OPTIONS]\n"
-    "                               mount a volume; OPTIONS: ro, rw, allow_other,\n"
-    "                               allow_root, default_permissions, ...\n"
+    "  mount NAME[@SNAPSHOT] MOUNTPOINT [-o OPTIONS] [--shared]\n"
+    "                               mount a volume (a snapshot: read-only);\n"
+    "                               OPTIONS: ro, rw, allow_other, allow_root,\n"
+    "                               default_permissions, ...; --shared (root):\n"
+    "                               one session per volume, more mount points\n"
+    "                               are bind mounts of it\n"
     "  unmount MOUNTPOINT           unmount\n"
+    "  snapshot create VOLUME@NAME  snapshot a volume (O(1))\n"
+    "  snapshot list [VOLUME]       list snapshots (of every volume when omitted)\n"
+    "  snapshot rm VOLUME@NAME      remove a snapshot (space is reclaimed shortly)\n"
+    "  snapshot rename VOLUME@OLD NEW\n"
+    "                               rename a snapshot\n"
+    "  clone VOLUME@SNAPSHOT NEWVOLUME [--compression zstd:N|none] [--quota SIZE]\n"
+    "                               a new volume sharing the snapshot's data (O(1))\n"
+    "  promote VOLUME               make a clone independent of its origin\n"
+    "  rollback VOLUME@NAME [-r] [--force]\n"
+    "                               make the volume what the snapshot holds;\n"
+    "                               -r destroys later snapshots, --force unmounts\n"
+    "  diff VOLUME@A [VOLUME@B]     paths changed from A to B (or the live volume):\n"
+    "                               + created, - deleted, M modified, R renamed\n"
+    "  gc                           reclaim space now; prints what it freed\n"
     "  status                       the daemon, its store and its mounts\n"
     "  daemon start                 start the store's daemon if none runs\n"
     "  daemon stop                  stop the store's daemon (unmounts everything)\n"
@@ -251,6 +268,8 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 	return 1;
 }
 
+static int split_arg(const char *spec, int need_snap, char **vol, char **snap);
+
 static int connect_daemon(struct ctl *x)
 {
 	int err = cs_client_ensure_daemon(x->c);
@@ -293,6 +312,19 @@ static void print_volume(const struct ctl *x, const cJSON *v)
 	printf("stored bytes:   %s\n", size_str(x, jnum(st, "stored_bytes"), b, sizeof(b)));
 	printf("raw bytes:      %s\n", size_str(x, jnum(st, "raw_bytes"), b, sizeof(b)));
 	printf("chunk refs:     %llu\n", (unsigned long long)jnum(st, "chunk_refs"));
+	printf("origin:         %s\n", jstr(v, "origin")[0] ? jstr(v, "origin") : "-");
+	printf("snapshots:      %llu\n", (unsigned long long)jnum(v, "snapshots"));
+	printf("written:        %s\n", size_str(x, jnum(v, "written_bytes"), b, sizeof(b)));
+	printf("properties:    ");
+	first = 1;
+	cJSON_ArrayForEach(mp, cJSON_GetObjectItemCaseSensitive(v, "props"))
+	{
+		if (cJSON_IsString(mp)) {
+			printf("%s%s=%s", first ? " " : ", ", mp->string, mp->valuestring);
+			first = 0;
+		}
+	}
+	printf("%s\n", first ? " -" : "");
 }
 
 static int cmd_volume_create(struct ctl *x, int argc, char **argv)
@@ -519,12 +551,14 @@ static int cmd_volume(struct ctl *x, int argc, char **argv)
 static int cmd_mount(struct ctl *x, int argc, char **argv)
 {
 	const char *name = NULL, *mp = NULL, *opts = NULL, *val;
-	char real[PATH_MAX];
-	cJSON *body;
-	int i, m, rc;
+	char real[PATH_MAX], *vol = NULL, *snap = NULL;
+	cJSON *ans = NULL;
+	int i, m, rc, shared = 0;
 
 	for (i = 0; i < argc; i++) {
-		if (!strncmp(argv[i], "-o", 2) && argv[i][2]) {
+		if (!strcmp(argv[i], "--shared")) {
+			shared = 1;
+		} else if (!strncmp(argv[i], "-o", 2) && argv[i][2]) {
 			opts = argv[i] + 2;
 		} else if ((m = opt_value(argc, argv, &i, "-o", &val)) ||
 			   (m = opt_value(argc, argv, &i, "--options", &val))) {
@@ -543,8 +577,10 @@ static int cmd_mount(struct ctl *x, int argc, char **argv)
 	}
 	if (!name || !mp)
 		return usage_error("mount needs NAME and MOUNTPOINT");
-	if ((rc = check_name_arg("volume name", name)))
+	if ((rc = split_arg(name, 0, &vol, &snap)))
 		return rc;
+	free(vol);
+	free(snap);
 	/* ENOTCONN: a mount left by a killed daemon; the daemon clears it. */
 	if (!realpath(mp, real) &&
 	    (errno != ENOTCONN || mp[0] != '/' || snprintf(real, sizeof(real), "%s", mp) < 0)) {
@@ -553,19 +589,16 @@ static int cmd_mount(struct ctl *x, int argc, char **argv)
 	}
 	if ((rc = connect_daemon(x)))
 		return rc;
-	body = cJSON_CreateObject();
-	cJSON_AddStringToObject(body, "volume", name);
-	cJSON_AddStringToObject(body, "mountpoint", real);
-	if (opts)
-		cJSON_AddStringToObject(body, "options", opts);
-	rc = cs_client_request(x->c, "POST", "/v1/mounts", body, 0, NULL);
-	cJSON_Delete(body);
+	rc = cs_client_mount(x->c, name, real, opts, shared ? CS_CLIENT_MOUNT_SHARED : 0, &ans);
 	if (rc)
 		return failed(x, rc);
 	if (x->json)
-		print_empty_json(x);
+		print_json(ans);
 	else
-		printf("mounted volume '%s' at %s\n", name, real);
+		printf("mounted %s '%s' at %s%s%s\n", strchr(name, '@') ? "snapshot" : "volume",
+		       name, real, jbool(ans, "readonly") ? " (read-only)" : "",
+		       jbool(ans, "shared") ? " (shared)" : "");
+	cJSON_Delete(ans);
 	return 0;
 }
 
@@ -608,13 +641,468 @@ static int cmd_unmount(struct ctl *x, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* snapshot, clone, promote, rollback, diff, gc                       */
+/* ------------------------------------------------------------------ */
+
+/* Split "VOLUME@SNAP" (required snapshot part unless @opt_snap). The
+ * parts are malloc'd. Returns 0 or an exit code (usage error). */
+static int split_arg(const char *spec, int need_snap, char **vol, char **snap)
+{
+	int err = cs_client_split_snapshot(spec, vol, snap);
+
+	if (err == -ENOMEM) {
+		errmsg("out of memory");
+		return CS_EXIT_FAIL;
+	}
+	if (err)
+		return usage_error("invalid %s '%s'", need_snap ? "VOLUME@SNAPSHOT" : "name", spec);
+	if (need_snap && !*snap) {
+		free(*vol);
+		*vol = NULL;
+		return usage_error("'%s' is not VOLUME@SNAPSHOT", spec);
+	}
+	if (*snap && strchr(*vol, '@')) {
+		free(*vol);
+		free(*snap);
+		*vol = *snap = NULL;
+		return usage_error("invalid volume name in '%s'", spec);
+	}
+	return 0;
+}
+
+static void print_snapshots(const struct ctl *x, const cJSON *snaps, struct table *t)
+{
+	const cJSON *s;
+	char ref[32], used[32], full[2 * 256 + 2];
+
+	cJSON_ArrayForEach(s, snaps)
+	{
+		const char *row[5];
+
+		snprintf(full, sizeof(full), "%s@%s", jstr(s, "volume"), jstr(s, "name"));
+		row[0] = full;
+		row[1] = size_str(x, jnum(s, "referenced_bytes"), ref, sizeof(ref));
+		row[2] = size_str(x, jnum(s, "used_bytes"), used, sizeof(used));
+		row[3] = jstr(s, "created");
+		row[4] = jnum(s, "clones") ? "yes" : "-";
+		table_add(t, row);
+	}
+}
+
+static int cmd_snapshot_create(struct ctl *x, int argc, char **argv)
+{
+	char *vol = NULL, *snap = NULL;
+	cJSON *ans = NULL;
+	int rc;
+
+	if (argc != 1)
+		return usage_error("snapshot create needs VOLUME@NAME");
+	if ((rc = split_arg(argv[0], 1, &vol, &snap)) || (rc = connect_daemon(x)))
+		goto out;
+	rc = cs_client_snapshot_create(x->c, vol, snap, &ans);
+	if (rc) {
+		rc = failed(x, rc);
+		goto out;
+	}
+	if (x->json)
+		print_json(ans);
+	else
+		printf("created snapshot '%s@%s'\n", vol, snap);
+out:
+	cJSON_Delete(ans);
+	free(vol);
+	free(snap);
+	return rc;
+}
+
+static int cmd_snapshot_list(struct ctl *x, int argc, char **argv)
+{
+	static const char *const head[] = {"SNAPSHOT", "REFERENCED", "USED", "CREATED",
+					   "CLONES"};
+	struct table t = {.ncols = 5};
+	cJSON *all = NULL, *vols = NULL, *ans = NULL, *arr;
+	const cJSON *v;
+	int rc;
+
+	if (argc > 1)
+		return usage_error("snapshot list takes at most one VOLUME");
+	if (argc == 1 && (rc = check_name_arg("volume name", argv[0])))
+		return rc;
+	if ((rc = connect_daemon(x)))
+		return rc;
+	all = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(all, "snapshots");
+	if (argc == 1) {
+		rc = cs_client_snapshot_list(x->c, argv[0], &ans);
+		if (rc)
+			goto fail;
+		cJSON_Delete(all);
+		all = ans;
+		ans = NULL;
+	} else {
+		rc = cs_client_volume_list(x->c, &vols);
+		if (rc)
+			goto fail;
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(vols, "volumes"))
+		{
+			cJSON *s, *next;
+
+			rc = cs_client_snapshot_list(x->c, jstr(v, "name"), &ans);
+			if (rc == -ENOENT)
+				continue; /* removed meanwhile */
+			if (rc)
+				goto fail;
+			s = cJSON_GetObjectItemCaseSensitive(ans, "snapshots");
+			for (s = s ? s->child : NULL; s; s = next) {
+				next = s->next;
+				cJSON_AddItemToArray(
+				    arr, cJSON_DetachItemViaPointer(
+					     cJSON_GetObjectItemCaseSensitive(ans, "snapshots"), s));
+			}
+			cJSON_Delete(ans);
+			ans = NULL;
+		}
+	}
+	if (x->json) {
+		print_json(all);
+	} else {
+		const cJSON *snaps = cJSON_GetObjectItemCaseSensitive(all, "snapshots");
+
+		if (cJSON_GetArraySize(snaps) == 0) {
+			printf("no snapshots\n");
+		} else {
+			table_add(&t, head);
+			print_snapshots(x, snaps, &t);
+			table_print_free(&t);
+		}
+	}
+	rc = 0;
+	goto out;
+fail:
+	rc = failed(x, rc);
+out:
+	cJSON_Delete(all);
+	cJSON_Delete(vols);
+	cJSON_Delete(ans);
+	return rc;
+}
+
+static int cmd_snapshot_rm(struct ctl *x, int argc, char **argv)
+{
+	char *vol = NULL, *snap = NULL;
+	int rc;
+
+	if (argc != 1)
+		return usage_error("snapshot rm needs VOLUME@NAME");
+	if ((rc = split_arg(argv[0], 1, &vol, &snap)) || (rc = connect_daemon(x)))
+		goto out;
+	rc = cs_client_snapshot_delete(x->c, vol, snap);
+	if (rc) {
+		rc = failed(x, rc);
+		goto out;
+	}
+	if (x->json)
+		print_empty_json(x);
+	else
+		printf("removed snapshot '%s@%s'\n", vol, snap);
+out:
+	free(vol);
+	free(snap);
+	return rc;
+}
+
+/* "/v1/volumes/VOL" + @suffix (names are checked: no '/'). */
+static char *vol_url(const char *vol, const char *suffix)
+{
+	char *enc = cs_client_urlencode(vol), *p = NULL;
+
+	if (enc && asprintf(&p, "/v1/volumes/%s%s", enc, suffix) < 0)
+		p = NULL;
+	free(enc);
+	return p;
+}
+
+static int cmd_snapshot_rename(struct ctl *x, int argc, char **argv)
+{
+	char *vol = NULL, *snap = NULL, *enc = NULL, *sfx = NULL, *url = NULL;
+	cJSON *body = NULL, *ans = NULL;
+	int rc;
+
+	if (argc != 2)
+		return usage_error("snapshot rename needs VOLUME@OLD and NEW");
+	if ((rc = split_arg(argv[0], 1, &vol, &snap)) ||
+	    (rc = check_name_arg("snapshot name", argv[1])))
+		goto out;
+	if (strchr(argv[1], '@')) {
+		rc = usage_error("invalid snapshot name '%s': no '@'", argv[1]);
+		goto out;
+	}
+	if ((rc = connect_daemon(x)))
+		goto out;
+	enc = cs_client_urlencode(snap);
+	if (!enc || asprintf(&sfx, "/snapshots/%s", enc) < 0 || !(url = vol_url(vol, sfx))) {
+		rc = failed(x, -ENOMEM);
+		goto out;
+	}
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "name", argv[1]);
+	rc = cs_client_request(x->c, "PATCH", url, body, 0, &ans);
+	if (rc) {
+		rc = failed(x, rc);
+		goto out;
+	}
+	if (x->json)
+		print_json(ans);
+	else
+		printf("renamed snapshot '%s@%s' to '%s@%s'\n", vol, snap, vol, argv[1]);
+out:
+	cJSON_Delete(body);
+	cJSON_Delete(ans);
+	free(vol);
+	free(snap);
+	free(enc);
+	free(sfx);
+	free(url);
+	return rc;
+}
+
+static int cmd_snapshot(struct ctl *x, int argc, char **argv)
+{
+	if (argc < 1)
+		return usage_error("snapshot needs a subcommand: create, list, rm, rename");
+	if (!strcmp(argv[0], "create"))
+		return cmd_snapshot_create(x, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "list") || !strcmp(argv[0], "ls"))
+		return cmd_snapshot_list(x, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "rm") || !strcmp(argv[0], "remove"))
+		return cmd_snapshot_rm(x, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "rename"))
+		return cmd_snapshot_rename(x, argc - 1, argv + 1);
+	return usage_error("unknown snapshot subcommand '%s'", argv[0]);
+}
+
+static int cmd_clone(struct ctl *x, int argc, char **argv)
+{
+	const char *src = NULL, *name = NULL, *comp = NULL, *quota = NULL, *val;
+	char *vol = NULL, *snap = NULL;
+	cJSON *ans = NULL;
+	uint64_t q = 0;
+	int i, m, rc;
+
+	for (i = 0; i < argc; i++) {
+		if ((m = opt_value(argc, argv, &i, "--compression", &val))) {
+			if (m < 0)
+				return usage_error("--compression needs a value");
+			comp = val;
+		} else if ((m = opt_value(argc, argv, &i, "--quota", &val))) {
+			if (m < 0)
+				return usage_error("--quota needs a value");
+			quota = val;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return usage_error("unknown option '%s' for clone", argv[i]);
+		} else if (!src) {
+			src = argv[i];
+		} else if (!name) {
+			name = argv[i];
+		} else {
+			return usage_error("unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!src || !name)
+		return usage_error("clone needs VOLUME@SNAPSHOT and NEWVOLUME");
+	if ((rc = check_name_arg("volume name", name)))
+		return rc;
+	if (strchr(name, '@'))
+		return usage_error("invalid volume name '%s': no '@'", name);
+	if (comp && (rc = check_compression_arg(comp)))
+		return rc;
+	if (quota && cs_parse_size(quota, &q))
+		return usage_error("invalid size '%s' for --quota", quota);
+	if ((rc = split_arg(src, 1, &vol, &snap)) || (rc = connect_daemon(x)))
+		goto out;
+	rc = cs_client_volume_create(x->c, name, src, comp, q, &ans);
+	if (rc) {
+		rc = failed(x, rc);
+		goto out;
+	}
+	if (x->json)
+		print_json(ans);
+	else
+		printf("created volume '%s' as a clone of '%s'\n", name, src);
+out:
+	cJSON_Delete(ans);
+	free(vol);
+	free(snap);
+	return rc;
+}
+
+static int cmd_promote(struct ctl *x, int argc, char **argv)
+{
+	cJSON *ans = NULL;
+	char *url;
+	int rc;
+
+	if (argc != 1)
+		return usage_error("promote needs VOLUME");
+	if ((rc = check_name_arg("volume name", argv[0])) || (rc = connect_daemon(x)))
+		return rc;
+	url = vol_url(argv[0], "/promote");
+	if (!url)
+		return failed(x, -ENOMEM);
+	rc = cs_client_request(x->c, "POST", url, NULL, 0, &ans);
+	free(url);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_json(ans);
+	else
+		printf("promoted volume '%s': it no longer depends on its origin\n", argv[0]);
+	cJSON_Delete(ans);
+	return 0;
+}
+
+static int cmd_rollback(struct ctl *x, int argc, char **argv)
+{
+	const char *spec = NULL;
+	char *vol = NULL, *snap = NULL, *url = NULL;
+	cJSON *body = NULL, *ans = NULL;
+	int i, rc, later = 0, force = 0;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-r"))
+			later = 1;
+		else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+			force = 1;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("unknown option '%s' for rollback", argv[i]);
+		else if (!spec)
+			spec = argv[i];
+		else
+			return usage_error("unexpected argument '%s'", argv[i]);
+	}
+	if (!spec)
+		return usage_error("rollback needs VOLUME@SNAPSHOT");
+	if ((rc = split_arg(spec, 1, &vol, &snap)) || (rc = connect_daemon(x)))
+		goto out;
+	url = vol_url(vol, "/rollback");
+	body = cJSON_CreateObject();
+	if (!url || !body) {
+		rc = failed(x, -ENOMEM);
+		goto out;
+	}
+	cJSON_AddStringToObject(body, "snapshot", snap);
+	cJSON_AddBoolToObject(body, "destroy_later", later);
+	cJSON_AddBoolToObject(body, "force", force);
+	rc = cs_client_request(x->c, "POST", url, body, 0, &ans);
+	if (rc) {
+		rc = failed(x, rc);
+		goto out;
+	}
+	if (x->json)
+		print_json(ans);
+	else
+		printf("rolled volume '%s' back to '%s'\n", vol, snap);
+out:
+	cJSON_Delete(body);
+	cJSON_Delete(ans);
+	free(url);
+	free(vol);
+	free(snap);
+	return rc;
+}
+
+static int cmd_diff(struct ctl *x, int argc, char **argv)
+{
+	char *va = NULL, *a = NULL, *vb = NULL, *b = NULL, *ea = NULL, *eb = NULL;
+	char *url = NULL, *sfx = NULL;
+	cJSON *ans = NULL;
+	const cJSON *ch;
+	int rc;
+
+	if (argc < 1 || argc > 2)
+		return usage_error("diff needs VOLUME@A [VOLUME@B]");
+	if ((rc = split_arg(argv[0], 1, &va, &a)))
+		goto out;
+	if (argc == 2) {
+		if ((rc = split_arg(argv[1], 0, &vb, &b)))
+			goto out;
+		if (strcmp(va, vb)) {
+			rc = usage_error("both snapshots must be of the same volume");
+			goto out;
+		}
+	}
+	if ((rc = connect_daemon(x)))
+		goto out;
+	ea = cs_client_urlencode(a);
+	eb = b ? cs_client_urlencode(b) : NULL;
+	if (!ea || (b && !eb) ||
+	    asprintf(&sfx, "/diff?from=%s%s%s", ea, b ? "&to=" : "", b ? eb : "") < 0 ||
+	    !(url = vol_url(va, sfx))) {
+		rc = failed(x, -ENOMEM);
+		goto out;
+	}
+	rc = cs_client_request(x->c, "GET", url, NULL, 0, &ans);
+	if (rc) {
+		rc = failed(x, rc);
+		goto out;
+	}
+	if (x->json) {
+		print_json(ans);
+		goto out;
+	}
+	cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(ans, "changes"))
+	{
+		if (!strcmp(jstr(ch, "change"), "R"))
+			printf("R %s -> %s\n", jstr(ch, "path"), jstr(ch, "new_path"));
+		else
+			printf("%s %s\n", jstr(ch, "change"), jstr(ch, "path"));
+	}
+out:
+	cJSON_Delete(ans);
+	free(va);
+	free(a);
+	free(vb);
+	free(b);
+	free(ea);
+	free(eb);
+	free(sfx);
+	free(url);
+	return rc;
+}
+
+static int cmd_gc(struct ctl *x, int argc, char **argv)
+{
+	cJSON *ans = NULL;
+	char b[32];
+	int rc;
+
+	(void)argv;
+	if (argc != 0)
+		return usage_error("gc takes no arguments");
+	if ((rc = connect_daemon(x)))
+		return rc;
+	rc = cs_client_request(x->c, "POST", "/v1/gc", NULL, 0, &ans);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_json(ans);
+	else
+		printf("freed %llu versions, %llu chunks, %s\n",
+		       (unsigned long long)jnum(ans, "versions_freed"),
+		       (unsigned long long)jnum(ans, "chunks_freed"),
+		       size_str(x, jnum(ans, "bytes_freed"), b, sizeof(b)));
+	cJSON_Delete(ans);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* status, daemon                                                     */
 /* ------------------------------------------------------------------ */
 
 static void print_mounts(const cJSON *mounts)
 {
-	static const char *const head[] = {"VOLUME", "MOUNTPOINT", "OPTIONS"};
-	struct table t = {.ncols = 3};
+	static const char *const head[] = {"VOLUME", "MOUNTPOINT", "OPTIONS", "SHARED"};
+	struct table t = {.ncols = 4};
 	const cJSON *m;
 
 	if (cJSON_GetArraySize(mounts) == 0) {
@@ -625,7 +1113,8 @@ static void print_mounts(const cJSON *mounts)
 	table_add(&t, head);
 	cJSON_ArrayForEach(m, mounts)
 	{
-		const char *row[3] = {jstr(m, "volume"), jstr(m, "mountpoint"), jstr(m, "options")};
+		const char *row[4] = {jstr(m, "volume"), jstr(m, "mountpoint"), jstr(m, "options"),
+				      jbool(m, "shared") ? "yes" : "no"};
 
 		table_add(&t, row);
 	}
@@ -666,6 +1155,9 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
 	       (unsigned long long)jnum(st, "chunks"), (unsigned long long)jnum(st, "chunk_refs"),
 	       size_str(x, jnum(st, "raw_bytes"), b, sizeof(b)),
 	       size_str(x, jnum(st, "stored_bytes"), c, sizeof(c)));
+	printf("snapshots: %llu (%llu volumes awaiting gc)\n",
+	       (unsigned long long)jnum(st, "snapshots"),
+	       (unsigned long long)jnum(st, "pending_reclaim"));
 	print_mounts(cJSON_GetObjectItemCaseSensitive(ans, "mounts"));
 	cJSON_Delete(ans);
 	return 0;
@@ -805,7 +1297,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(cmd, "volume") && strcmp(cmd, "mount") && strcmp(cmd, "unmount") &&
-	    strcmp(cmd, "umount") && strcmp(cmd, "status") && strcmp(cmd, "daemon")) {
+	    strcmp(cmd, "umount") && strcmp(cmd, "status") && strcmp(cmd, "daemon") &&
+	    strcmp(cmd, "snapshot") && strcmp(cmd, "clone") && strcmp(cmd, "promote") &&
+	    strcmp(cmd, "rollback") && strcmp(cmd, "diff") && strcmp(cmd, "gc")) {
 		rc = usage_error("unknown command '%s'", cmd);
 		goto out;
 	}
@@ -830,6 +1324,18 @@ int main(int argc, char **argv)
 		rc = cmd_unmount(&x, x.argc - 1, x.argv + 1);
 	else if (!strcmp(cmd, "status"))
 		rc = cmd_status(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "snapshot"))
+		rc = cmd_snapshot(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "clone"))
+		rc = cmd_clone(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "promote"))
+		rc = cmd_promote(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "rollback"))
+		rc = cmd_rollback(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "diff"))
+		rc = cmd_diff(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "gc"))
+		rc = cmd_gc(&x, x.argc - 1, x.argv + 1);
 	else
 		rc = cmd_daemon(&x, x.argc - 1, x.argv + 1);
 out:

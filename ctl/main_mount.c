@@ -1,7 +1,7 @@
 /*
  * main_mount.c - cstorfs, the mount command:
  *
- *   cstorfs STORE:VOLUME MOUNTPOINT [-o OPTIONS] [-f]
+ *   cstorfs STORE:VOLUME[@SNAPSHOT] MOUNTPOINT [-o OPTIONS] [-f]
  *
  * also as mount.fuse3 runs it (`mount -t fuse3 'cstorfs#STORE:VOLUME' MNT`
  * or an fstab line calls `cstorfs STORE:VOLUME MNT -o rw,dev,suid,...`).
@@ -29,7 +29,8 @@
 #define PROG "cstorfs"
 
 static const char usage_text[] =
-    "usage: " PROG " STORE:VOLUME MOUNTPOINT [-o OPTIONS] [-f]\n"
+    "usage: " PROG " STORE:VOLUME[@SNAPSHOT] MOUNTPOINT [-o OPTIONS] [-f]\n"
+    "  (a snapshot mounts read-only)\n"
     "\n"
     "Mount volume VOLUME of the cstorfs store in directory STORE at\n"
     "MOUNTPOINT, starting the store's daemon (cstorfsd) when none runs.\n"
@@ -269,9 +270,20 @@ int main(int argc, char **argv)
 		rc = usage_error("'%s' is not STORE:VOLUME", src_arg);
 		goto out;
 	}
-	if (cs_client_name_check(volume)) {
-		rc = usage_error("invalid volume name '%s'", volume);
-		goto out;
+	/* VOLUME or VOLUME@SNAPSHOT (a read-only snapshot mount); neither
+	 * part holds '/', so the STORE: split above is not affected. */
+	{
+		char *v = NULL, *sn = NULL;
+		int bad_name = cs_client_split_snapshot(volume, &v, &sn);
+
+		if (!bad_name && sn && strchr(v, '@'))
+			bad_name = -EINVAL;
+		free(v);
+		free(sn);
+		if (bad_name) {
+			rc = usage_error("invalid volume name '%s'", volume);
+			goto out;
+		}
 	}
 	if (optlist) {
 		opts = filter_options(optlist, &bad, badbuf, sizeof(badbuf));

@@ -28,6 +28,7 @@
  * through logging). Never held across a store, session or MHD call.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -38,6 +39,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,14 +58,23 @@
 
 enum mount_state { MOUNT_STARTING, MOUNT_LIVE, MOUNT_ENDED };
 
+/* One FUSE session serving every shared mount point of a volume. */
+struct shared {
+	struct cs_api *api;
+	struct cs_session *s;
+	int refs; /* table entries pointing here (api->lock) */
+};
+
 struct mount {
 	struct mount *next;
 	struct cs_api *api;
-	struct cs_session *s; /* NULL while STARTING */
-	char *volume;
-	char *mountpoint; /* canonical absolute path */
-	char *options;	  /* effective options, e.g. "ro,allow_other" */
-	int readonly;
+	struct cs_session *s; /* NULL while STARTING; shared: sh->s */
+	struct shared *sh;    /* shared mounts: the session they share */
+	char *volume;	      /* "VOLUME" or "VOLUME@SNAPSHOT" */
+	char *mountpoint;     /* canonical absolute path */
+	char *options;	      /* effective options, e.g. "ro,allow_other" */
+	int readonly;	      /* this mount point refuses writes */
+	int shared;
 	enum mount_state state;
 };
 
@@ -81,6 +92,18 @@ struct cs_api {
 	int reap_wanted;
 	pthread_t reaper;
 	int reaper_running;
+
+	/* Serialises creating and removing shared mount points (binds and
+	 * their session). Lock order: shared_lock, then lock. */
+	pthread_mutex_t shared_lock;
+
+	/* Background gc: gc_due (monotonic seconds, 0: none) is set after a
+	 * snapshot goes; gc_run serialises cs_gc() calls. Order: gc_run, then
+	 * lock. */
+	pthread_mutex_t gc_run;
+	double gc_due;
+	pthread_t gc_thread;
+	int gc_running;
 };
 
 /* Per-request state (MHD's con_cls). */
@@ -380,6 +403,69 @@ static void mount_on_end(struct cs_session *s, void *ctx)
 	pthread_mutex_unlock(&api->lock);
 }
 
+/* on_end of a shared session: every mount point of it has gone. */
+static void shared_on_end(struct cs_session *s, void *ctx)
+{
+	struct shared *sh = ctx;
+	struct cs_api *api = sh->api;
+	struct mount *m;
+
+	pthread_mutex_lock(&api->lock);
+	for (m = api->mounts; m; m = m->next)
+		if (m->sh == sh && m->state == MOUNT_LIVE)
+			m->state = MOUNT_ENDED;
+	api->reap_wanted = 1;
+	pthread_cond_broadcast(&api->cond);
+	pthread_mutex_unlock(&api->lock);
+}
+
+/* Detach one bind mount point (busy: lazily). */
+static void bind_detach(const char *mp)
+{
+	if (umount2(mp, 0) == 0)
+		return;
+	if (errno == EBUSY && umount2(mp, MNT_DETACH) == 0) {
+		cs_warn("%s is busy: detached it", mp);
+		return;
+	}
+	if (errno != EINVAL && errno != ENOENT)
+		cs_err("cannot unmount %s: %s", mp, strerror(errno));
+}
+
+/*
+ * Release a shared entry taken from the table (shared_lock held, lock
+ * not). Not the last one: detach its mount point only, and when the
+ * session had it recorded as its own, move the record to a mount point
+ * that remains. The last one: the session goes with it.
+ */
+static void shared_release(struct cs_api *api, struct mount *m, int ended)
+{
+	struct shared *sh = m->sh;
+	const struct mount *o;
+	char *other = NULL;
+	int last;
+
+	pthread_mutex_lock(&api->lock);
+	last = --sh->refs == 0;
+	for (o = api->mounts; !last && o; o = o->next)
+		if (o->sh == sh && o->state == MOUNT_LIVE) {
+			other = strdup(o->mountpoint);
+			break;
+		}
+	pthread_mutex_unlock(&api->lock);
+	if (last) {
+		if (!ended && strcmp(cs_session_mountpoint(sh->s), m->mountpoint))
+			cs_session_set_mountpoint(sh->s, m->mountpoint);
+		cs_session_free(sh->s);
+		free(sh);
+	} else if (!ended) {
+		if (other && !strcmp(cs_session_mountpoint(sh->s), m->mountpoint))
+			cs_session_set_mountpoint(sh->s, other);
+		bind_detach(m->mountpoint);
+	}
+	free(other);
+}
+
 /* Unlink from the table every entry that @pick selects; returns them as
  * a list. Called with api->lock held. */
 static struct mount *take_mounts(struct cs_api *api,
@@ -410,7 +496,13 @@ static void free_taken(struct cs_api *api, struct mount *list, const char *why)
 		pthread_mutex_lock(&api->lock);
 		ended = m->state == MOUNT_ENDED;
 		pthread_mutex_unlock(&api->lock);
-		cs_session_free(m->s);
+		if (m->sh) {
+			pthread_mutex_lock(&api->shared_lock);
+			shared_release(api, m, ended);
+			pthread_mutex_unlock(&api->shared_lock);
+		} else {
+			cs_session_free(m->s);
+		}
 		cs_info("unmounted volume '%s' from %s (%s)", m->volume, m->mountpoint,
 			ended ? "unmounted from outside" : why);
 		mount_free(m);
@@ -427,9 +519,13 @@ static int pick_all(const struct mount *m, const void *arg)
 	return 1;
 }
 
+/* The volume's own mounts and those of its snapshots ("VOL@SNAP"). */
 static int pick_volume(const struct mount *m, const void *arg)
 {
-	return !strcmp(m->volume, (const char *)arg);
+	const char *v = arg, *at = strrchr(m->volume, '@');
+	size_t n = at ? (size_t)(at - m->volume) : strlen(m->volume);
+
+	return n == strlen(v) && !strncmp(m->volume, v, n);
 }
 
 static void reap_ended(struct cs_api *api)
@@ -468,6 +564,7 @@ static cJSON *mount_json(const struct mount *m)
 	cJSON_AddStringToObject(o, "volume", m->volume);
 	cJSON_AddStringToObject(o, "mountpoint", m->mountpoint);
 	cJSON_AddBoolToObject(o, "readonly", m->readonly);
+	cJSON_AddBoolToObject(o, "shared", m->shared);
 	cJSON_AddStringToObject(o, "options", m->options);
 	return o;
 }
@@ -496,9 +593,9 @@ static int volume_mount_count(struct cs_api *api, const char *volume, int rw, ch
 
 	pthread_mutex_lock(&api->lock);
 	for (m = api->mounts; m; m = m->next) {
-		if (m->state == MOUNT_ENDED || strcmp(m->volume, volume))
+		if (m->state == MOUNT_ENDED || !pick_volume(m, volume))
 			continue;
-		if (rw && m->readonly)
+		if (rw && (m->readonly || strchr(m->volume, '@')) && !m->shared)
 			continue;
 		if (where && n == 0)
 			snprintf(where, wlen, "%s", m->mountpoint);
@@ -521,11 +618,17 @@ static void format_time(int64_t ns, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+static int prop_add_fwd(void *ctx, const char *name, const char *value)
+{
+	cJSON_AddStringToObject(ctx, name, value);
+	return 0;
+}
+
 static cJSON *volume_json(struct cs_api *api, const struct cs_volume_info *v)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *mps = cJSON_CreateArray();
-	cJSON *stats;
+	cJSON *stats, *props;
 	const struct mount *m;
 	char uuid[40], when[40], comp[16];
 
@@ -551,6 +654,16 @@ static cJSON *volume_json(struct cs_api *api, const struct cs_volume_info *v)
 	pthread_mutex_unlock(&api->lock);
 	cJSON_AddBoolToObject(o, "mounted", cJSON_GetArraySize(mps) > 0);
 	cJSON_AddItemToObject(o, "mounts", mps);
+	if (v->origin[0])
+		cJSON_AddStringToObject(o, "origin", v->origin);
+	else
+		cJSON_AddNullToObject(o, "origin");
+	cJSON_AddNumberToObject(o, "snapshots", (double)v->snapshots);
+	cJSON_AddNumberToObject(o, "written_bytes", (double)v->written_bytes);
+	props = cJSON_CreateObject();
+	if (cs_volume_prop_list(api->st, v->name, prop_add_fwd, props) < 0)
+		cs_warn("properties of '%s': %s", v->name, cs_last_error());
+	cJSON_AddItemToObject(o, "props", props);
 
 	stats = cJSON_AddObjectToObject(o, "stats");
 	cJSON_AddNumberToObject(stats, "inodes", (double)v->stats.inodes);
@@ -592,21 +705,33 @@ static int volumes_list(struct cs_api *api, struct reply *r)
 	return 0;
 }
 
+static int clone_create(struct cs_api *api, struct req *q, const char *name, const char *from,
+			const cJSON *body, struct reply *r);
+
 static int volume_create(struct cs_api *api, struct req *q, struct reply *r)
 {
-	static const char *const fields[] = {"name", "compression", "quota", NULL};
+	static const char *const fields[] = {"name", "compression", "quota", "from", NULL};
 	struct cs_volume_opts opts = {.compression = -1, .quota = 0};
-	const char *name, *comp;
+	const char *name, *comp, *from;
 	cJSON *body = NULL;
 	int err, has_quota;
 
 	if ((err = parse_body(r, q, &body)) || (err = check_fields(r, body, fields)) ||
 	    (err = get_string(r, body, "name", 1, &name)) ||
 	    (err = check_name(r, "volume name", name)) ||
+	    (err = get_string(r, body, "from", 0, &from)) ||
 	    (err = get_string(r, body, "compression", 0, &comp)) ||
 	    (comp && (err = parse_compression(r, comp, &opts.compression))) ||
 	    (err = get_quota(r, body, &has_quota, &opts.quota)))
 		goto out;
+	if (strchr(name, '@')) {
+		err = fail(r, EINVAL, "invalid volume name '%.255s': no '@'", name);
+		goto out;
+	}
+	if (from) {
+		err = clone_create(api, q, name, from, body, r);
+		goto out;
+	}
 	err = cs_volume_create(api->st, name, &opts, q->uid, q->gid, NULL);
 	if (err == -EEXIST) {
 		fail(r, err, "volume '%s' already exists", name);
@@ -817,7 +942,8 @@ static int mount_reserve(struct cs_api *api, struct mount *nm, struct reply *r)
 				   nm->mountpoint, m->volume);
 			break;
 		}
-		if (!strcmp(m->volume, nm->volume) && !nm->readonly && !m->readonly) {
+		if (!strcmp(m->volume, nm->volume) && !nm->readonly &&
+		    (!m->readonly || m->shared)) {
 			err = fail(r, EBUSY, "volume '%s' is already mounted read-write at %s",
 				   nm->volume, m->mountpoint);
 			break;
@@ -962,26 +1088,246 @@ static int mount_error(struct reply *r, int err, const char *volume, const char 
 	}
 }
 
+/* Split "VOLUME@SNAPSHOT" into @vol (CS_NAME_MAX + 1 bytes) and a pointer
+ * to the snapshot name (NULL without '@'), checking both names. */
+static int split_snapshot(struct reply *r, const char *spec, char *vol, const char **snap)
+{
+	const char *at = strrchr(spec, '@');
+	size_t n = at ? (size_t)(at - spec) : strlen(spec);
+	int err;
+
+	*snap = NULL;
+	if (n > CS_NAME_MAX)
+		return fail(r, ENAMETOOLONG, "volume name is longer than %u bytes", CS_NAME_MAX);
+	memcpy(vol, spec, n);
+	vol[n] = '\0';
+	if ((err = check_name(r, "volume name", vol)))
+		return err;
+	if (at) {
+		if ((err = check_name(r, "snapshot name", at + 1)))
+			return err;
+		*snap = at + 1;
+	}
+	return 0;
+}
+
+/* Answer ENOENT for a volume or snapshot that does not exist (or the
+ * store's error). Returns 0 when it exists. */
+static int check_exists(struct cs_api *api, struct reply *r, const char *vol, const char *snap)
+{
+	struct cs_snapshot_info si;
+	struct cs_volume_info vi;
+	int err = cs_volume_get(api->st, vol, &vi);
+
+	if (err == -ENOENT)
+		return fail(r, err, "volume '%s' does not exist", vol);
+	if (err)
+		return fail_store(r, err, vol);
+	if (!snap)
+		return 0;
+	err = cs_snapshot_get(api->st, vol, snap, &si);
+	if (err == -ENOENT)
+		return fail(r, err, "snapshot '%s@%s' does not exist", vol, snap);
+	if (err)
+		return fail_store(r, err, snap);
+	return 0;
+}
+
+/* Bind-mount @src (a mount point of a shared session) at @dst with its own
+ * read-only flag, keeping @src's nosuid/nodev/noexec. */
+static int bind_create(const char *src, const char *dst, int readonly)
+{
+	unsigned long keep = 0;
+	struct statvfs sv;
+	struct stat st;
+	int err;
+
+	if (stat(dst, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (statvfs(src, &sv) == 0) {
+		keep |= (sv.f_flag & ST_NOSUID) ? MS_NOSUID : 0;
+		keep |= (sv.f_flag & ST_NODEV) ? MS_NODEV : 0;
+		keep |= (sv.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
+	}
+	if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
+		err = -errno;
+		cs_err("cannot bind %s at %s: %s", src, dst, strerror(errno));
+		return err;
+	}
+	if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | keep | (readonly ? MS_RDONLY : 0),
+		  NULL) < 0) {
+		err = -errno;
+		cs_err("cannot remount %s %s: %s", dst, readonly ? "ro" : "rw", strerror(errno));
+		umount2(dst, MNT_DETACH);
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * Reserve @nm's mount point for a shared mount (lock held). Sets *@src to
+ * a mount point of the volume's shared session (malloc'd) and *@sh to it,
+ * or both NULL when the volume has none yet. Returns 1 (and answers) when
+ * the same shared mount exists already, 0 when reserved, or an error.
+ */
+static int shared_reserve(struct cs_api *api, struct mount *nm, struct reply *r,
+			  struct shared **sh, char **src)
+{
+	struct mount *m, **pp;
+
+	*sh = NULL;
+	*src = NULL;
+	for (m = api->mounts; m; m = m->next) {
+		if (m->state == MOUNT_ENDED)
+			continue;
+		if (!strcmp(m->mountpoint, nm->mountpoint)) {
+			if (m->state == MOUNT_LIVE && m->shared && !strcmp(m->volume, nm->volume) &&
+			    m->readonly == nm->readonly) {
+				ok(r, 200, mount_json(m));
+				return 1;
+			}
+			return fail(r, EBUSY, "%s is already a mount point of volume '%s'",
+				    nm->mountpoint, m->volume);
+		}
+	}
+	for (m = api->mounts; m; m = m->next) {
+		if (m->state != MOUNT_LIVE || !m->sh || strcmp(m->volume, nm->volume))
+			continue;
+		*src = strdup(m->mountpoint);
+		if (!*src)
+			return fail(r, ENOMEM, "out of memory");
+		*sh = m->sh;
+		break;
+	}
+	for (m = api->mounts; !*sh && m; m = m->next) {
+		if (m->state != MOUNT_ENDED && !strcmp(m->volume, nm->volume) && !m->readonly)
+			return fail(r, EBUSY,
+				    "volume '%s' is already mounted read-write at %s (not shared)",
+				    nm->volume, m->mountpoint);
+	}
+	for (pp = &api->mounts; *pp; pp = &(*pp)->next)
+		;
+	nm->state = MOUNT_STARTING;
+	nm->next = NULL;
+	*pp = nm;
+	return 0;
+}
+
+/* Start the session of a volume's first shared mount (shared_lock held).
+ * It runs read-write (unless a snapshot) so that read-write binds can
+ * follow; a read-only first mount point is remounted read-only. */
+static int shared_start(struct cs_api *api, struct mount *nm, struct cs_session_opts *so,
+			int snapshot, struct shared **out)
+{
+	struct shared *sh = calloc(1, sizeof(*sh));
+	int err;
+
+	*out = NULL;
+	if (!sh)
+		return -ENOMEM;
+	sh->api = api;
+	so->readonly = snapshot;
+	err = cs_session_start(api->st, nm->volume, nm->mountpoint, so, shared_on_end, sh, &sh->s);
+	if (err) {
+		free(sh);
+		return err;
+	}
+	if (nm->readonly && !snapshot &&
+	    mount(NULL, nm->mountpoint, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+		  NULL) < 0) {
+		err = -errno;
+		cs_err("cannot remount %s read-only: %s", nm->mountpoint, strerror(errno));
+		cs_session_free(sh->s);
+		free(sh);
+		return err;
+	}
+	*out = sh;
+	return 0;
+}
+
+/* A shared mount: a bind of the volume's shared session, or its first
+ * mount point (which starts the session). */
+static int shared_mount(struct cs_api *api, struct mount *nm, struct cs_session_opts *so,
+			int snapshot, struct reply *r)
+{
+	struct shared *sh = NULL;
+	char *src = NULL;
+	int err, fresh = 0;
+
+	pthread_mutex_lock(&api->shared_lock);
+	pthread_mutex_lock(&api->lock);
+	err = shared_reserve(api, nm, r, &sh, &src);
+	pthread_mutex_unlock(&api->lock);
+	if (err)
+		goto out; /* 1: it exists already (answered) */
+	if (sh) {
+		err = bind_create(src, nm->mountpoint, nm->readonly);
+	} else {
+		err = shared_start(api, nm, so, snapshot, &sh);
+		fresh = 1;
+	}
+	if (err) {
+		mount_unreserve(api, nm);
+		mount_error(r, err, nm->volume, nm->mountpoint);
+		goto out;
+	}
+	pthread_mutex_lock(&api->lock);
+	nm->sh = sh;
+	nm->s = sh->s;
+	sh->refs++;
+	nm->state = MOUNT_LIVE;
+	if (fresh && cs_session_ended(sh->s)) {
+		nm->state = MOUNT_ENDED;
+		api->reap_wanted = 1;
+		pthread_cond_broadcast(&api->cond);
+	}
+	ok(r, 201, mount_json(nm));
+	pthread_mutex_unlock(&api->lock);
+	cs_info("mounted volume '%s' at %s (%s, shared%s)", nm->volume, nm->mountpoint,
+		nm->options, fresh ? "" : ", bind");
+out:
+	pthread_mutex_unlock(&api->shared_lock);
+	free(src);
+	return err;
+}
+
 static int mount_create(struct cs_api *api, struct req *q, struct reply *r)
 {
-	static const char *const fields[] = {"volume", "mountpoint", "options", NULL};
+	static const char *const fields[] = {"volume", "mountpoint", "options", "shared", NULL};
 	struct cs_session_opts so = {0};
-	struct cs_volume_info info;
 	struct mount_opts mo;
 	struct mount *nm = NULL;
-	const char *volume, *mp, *options;
-	char real[PATH_MAX];
+	const char *volume, *mp, *options, *snap;
+	const cJSON *shared;
+	char real[PATH_MAX], vol[CS_NAME_MAX + 1];
 	char *fsname = NULL;
 	cJSON *body = NULL;
-	int err;
+	int err, is_shared = 0;
 
 	if ((err = parse_body(r, q, &body)) || (err = check_fields(r, body, fields)) ||
 	    (err = get_string(r, body, "volume", 1, &volume)) ||
-	    (err = check_name(r, "volume name", volume)) ||
+	    (err = split_snapshot(r, volume, vol, &snap)) ||
 	    (err = get_string(r, body, "mountpoint", 1, &mp)) ||
 	    (err = get_string(r, body, "options", 0, &options)) ||
 	    (err = parse_mount_options(r, options, &mo)))
 		goto out;
+	shared = cJSON_GetObjectItemCaseSensitive(body, "shared");
+	if (shared && !cJSON_IsBool(shared)) {
+		err = fail(r, EINVAL, "field 'shared' must be true or false");
+		goto out;
+	}
+	is_shared = cJSON_IsTrue(shared);
+	if (is_shared && (q->uid != 0 || geteuid() != 0)) {
+		err = fail(r, EPERM, "shared mounts need root (the daemon and its client)");
+		goto out;
+	}
+	if (snap && !mo.readonly) {
+		/* A snapshot is read-only whatever the options say. */
+		mo.readonly = 1;
+		memcpy(mo.effective, "ro", 2);
+	}
 	if (mp[0] != '/') {
 		err = fail(r, EINVAL, "mount point '%.1024s' is not an absolute path", mp);
 		goto out;
@@ -990,14 +1336,8 @@ static int mount_create(struct cs_api *api, struct req *q, struct reply *r)
 		mount_error(r, err, volume, mp);
 		goto out;
 	}
-	err = cs_volume_get(api->st, volume, &info);
-	if (err) {
-		if (err == -ENOENT)
-			fail(r, err, "volume '%s' does not exist", volume);
-		else
-			fail_store(r, err, volume);
+	if ((err = check_exists(api, r, vol, snap)))
 		goto out;
-	}
 	reap_ended(api);
 	nm = calloc(1, sizeof(*nm));
 	if (!nm || !(nm->volume = strdup(volume)) || !(nm->mountpoint = strdup(real)) ||
@@ -1009,13 +1349,21 @@ static int mount_create(struct cs_api *api, struct req *q, struct reply *r)
 	}
 	nm->api = api;
 	nm->readonly = mo.readonly;
-	if ((err = mount_reserve(api, nm, r)))
-		goto out;
-
+	nm->shared = is_shared;
 	so.readonly = mo.readonly;
 	so.allow_other = mo.allow_other;
 	so.allow_root = mo.allow_root;
 	so.fsname = fsname;
+	if (is_shared) {
+		err = shared_mount(api, nm, &so, snap != NULL, r);
+		if (err == 0)
+			nm = NULL; /* owned by the table */
+		if (err > 0)
+			err = 0;
+		goto out;
+	}
+	if ((err = mount_reserve(api, nm, r)))
+		goto out;
 	err = cs_session_start(api->st, volume, real, &so, mount_on_end, nm, &nm->s);
 	if (err) {
 		mount_unreserve(api, nm);
@@ -1071,6 +1419,686 @@ static int mount_delete(struct cs_api *api, struct MHD_Connection *conn, struct 
 	return 0;
 }
 
+static int method_not_allowed(struct reply *r, const char *method, const char *url);
+
+/* ------------------------------------------------------------------ */
+/* Background gc                                                      */
+/* ------------------------------------------------------------------ */
+
+#define CS_GC_DELAY 2.0 /* seconds after a snapshot goes */
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Ask the gc thread to run cs_gc() a moment from now. */
+static void gc_schedule(struct cs_api *api)
+{
+	pthread_mutex_lock(&api->lock);
+	if (!api->gc_due)
+		api->gc_due = mono_now() + CS_GC_DELAY;
+	pthread_cond_broadcast(&api->cond);
+	pthread_mutex_unlock(&api->lock);
+}
+
+static int gc_run(struct cs_api *api, struct cs_gc_stats *gs)
+{
+	int err;
+
+	memset(gs, 0, sizeof(*gs));
+	pthread_mutex_lock(&api->gc_run);
+	err = cs_gc(api->st, gs);
+	pthread_mutex_unlock(&api->gc_run);
+	if (err)
+		cs_err("gc: %s", cs_last_error());
+	else if (gs->versions_freed || gs->chunks_freed)
+		cs_info("gc: freed %llu versions, %llu chunks (%llu bytes)",
+			(unsigned long long)gs->versions_freed,
+			(unsigned long long)gs->chunks_freed, (unsigned long long)gs->bytes_freed);
+	return err;
+}
+
+/* The gc thread: sleeps on api->cond until gc_due passes. It shares the
+ * reaper's condition variable (broadcasts wake both). */
+static void *gc_main(void *arg)
+{
+	struct cs_api *api = arg;
+	struct cs_gc_stats gs;
+	struct timespec ts;
+	double due;
+
+	pthread_mutex_lock(&api->lock);
+	while (!api->quit) {
+		due = api->gc_due;
+		if (!due) {
+			pthread_cond_wait(&api->cond, &api->lock);
+			continue;
+		}
+		if (mono_now() < due) {
+			struct timespec now;
+
+			clock_gettime(CLOCK_REALTIME, &now);
+			ts.tv_sec = now.tv_sec + 1;
+			ts.tv_nsec = now.tv_nsec;
+			pthread_cond_timedwait(&api->cond, &api->lock, &ts);
+			continue;
+		}
+		api->gc_due = 0;
+		pthread_mutex_unlock(&api->lock);
+		gc_run(api, &gs);
+		pthread_mutex_lock(&api->lock);
+	}
+	pthread_mutex_unlock(&api->lock);
+	return NULL;
+}
+
+static int gc_post(struct cs_api *api, struct reply *r)
+{
+	struct cs_gc_stats gs;
+	cJSON *o;
+	int err = gc_run(api, &gs);
+
+	if (err)
+		return fail_store(r, err, "gc");
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "versions_freed", (double)gs.versions_freed);
+	cJSON_AddNumberToObject(o, "chunks_freed", (double)gs.chunks_freed);
+	cJSON_AddNumberToObject(o, "bytes_freed", (double)gs.bytes_freed);
+	ok(r, 200, o);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshots                                                          */
+/* ------------------------------------------------------------------ */
+
+static void stats_json(cJSON *o, const struct cs_volume_stats *st)
+{
+	cJSON *stats = cJSON_AddObjectToObject(o, "stats");
+
+	cJSON_AddNumberToObject(stats, "inodes", (double)st->inodes);
+	cJSON_AddNumberToObject(stats, "logical_bytes", (double)st->logical_bytes);
+	cJSON_AddNumberToObject(stats, "apparent_bytes", (double)st->apparent_bytes);
+	cJSON_AddNumberToObject(stats, "stored_bytes", (double)st->stored_bytes);
+	cJSON_AddNumberToObject(stats, "raw_bytes", (double)st->raw_bytes);
+	cJSON_AddNumberToObject(stats, "chunk_refs", (double)st->chunk_refs);
+}
+
+static cJSON *snapshot_json(const char *volume, const struct cs_snapshot_info *si)
+{
+	cJSON *o = cJSON_CreateObject();
+	char uuid[40], when[40];
+
+	cs_uuid_format(si->uuid, uuid);
+	format_time(si->ctime_ns, when, sizeof(when));
+	cJSON_AddStringToObject(o, "name", si->name);
+	cJSON_AddStringToObject(o, "volume", volume);
+	cJSON_AddStringToObject(o, "uuid", uuid);
+	cJSON_AddNumberToObject(o, "epoch", (double)si->epoch);
+	cJSON_AddStringToObject(o, "created", when);
+	cJSON_AddNumberToObject(o, "referenced_bytes", (double)si->stats.logical_bytes);
+	cJSON_AddNumberToObject(o, "used_bytes", (double)si->used_bytes);
+	cJSON_AddNumberToObject(o, "clones", (double)si->clones);
+	stats_json(o, &si->stats);
+	return o;
+}
+
+/* A volume that must exist: 404 with a clear message otherwise. */
+static int volume_must_exist(struct cs_api *api, struct reply *r, const char *name,
+			     struct cs_volume_info *info)
+{
+	int err = check_name(r, "volume name", name);
+
+	if (err)
+		return err;
+	err = cs_volume_get(api->st, name, info);
+	if (err == -ENOENT)
+		return fail(r, err, "volume '%s' does not exist", name);
+	if (err)
+		return fail_store(r, err, name);
+	return 0;
+}
+
+static int snapshot_fail(struct reply *r, int err, const char *vol, const char *snap)
+{
+	if (err == -ENOENT && !cs_last_error()[0])
+		return fail(r, err, "snapshot '%s@%s' does not exist", vol, snap);
+	if (err == -EEXIST)
+		return fail(r, err, "snapshot '%s@%s' already exists", vol, snap);
+	return fail_store(r, err, snap);
+}
+
+static int snapshots_list(struct cs_api *api, const char *vol, struct reply *r)
+{
+	struct cs_snapshot_info *si = NULL;
+	struct cs_volume_info info;
+	cJSON *root, *arr;
+	size_t n = 0, i;
+	int err;
+
+	if ((err = volume_must_exist(api, r, vol, &info)))
+		return err;
+	err = cs_snapshot_list(api->st, vol, &si, &n);
+	if (err)
+		return fail_store(r, err, vol);
+	root = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(root, "snapshots");
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, snapshot_json(vol, &si[i]));
+	free(si);
+	ok(r, 200, root);
+	return 0;
+}
+
+/* syncfs(2) on a mount of @vol, so dirty kernel pages (writeback cache)
+ * reach the store before a snapshot is taken. */
+static void sync_volume_mount(struct cs_api *api, const char *vol)
+{
+	char where[PATH_MAX];
+	const struct mount *m;
+	int fd, found = 0;
+
+	pthread_mutex_lock(&api->lock);
+	for (m = api->mounts; m; m = m->next)
+		if (m->state == MOUNT_LIVE && !strcmp(m->volume, vol)) {
+			snprintf(where, sizeof(where), "%s", m->mountpoint);
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&api->lock);
+	if (!found)
+		return;
+	fd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) < 0)
+		cs_warn("snapshot of '%s': syncfs %s: %s", vol, where, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static int snapshot_create(struct cs_api *api, const char *vol, struct req *q,
+			   struct reply *r)
+{
+	static const char *const fields[] = {"name", NULL};
+	struct cs_snapshot_info si;
+	struct cs_volume_info info;
+	const char *name;
+	cJSON *body = NULL;
+	int err;
+
+	if ((err = volume_must_exist(api, r, vol, &info)) || (err = parse_body(r, q, &body)) ||
+	    (err = check_fields(r, body, fields)) ||
+	    (err = get_string(r, body, "name", 1, &name)) ||
+	    (err = check_name(r, "snapshot name", name)))
+		goto out;
+	if (strchr(name, '@')) {
+		err = fail(r, EINVAL, "invalid snapshot name '%.255s': no '@'", name);
+		goto out;
+	}
+	sync_volume_mount(api, vol);
+	err = cs_snapshot_create(api->st, vol, name, &si);
+	if (err) {
+		snapshot_fail(r, err, vol, name);
+		goto out;
+	}
+	cs_info("created snapshot '%s@%s'", vol, name);
+	ok(r, 201, snapshot_json(vol, &si));
+out:
+	cJSON_Delete(body);
+	return err;
+}
+
+static int snapshot_get(struct cs_api *api, const char *vol, const char *name,
+			struct reply *r)
+{
+	struct cs_snapshot_info si;
+	struct cs_volume_info info;
+	int err;
+
+	if ((err = volume_must_exist(api, r, vol, &info)) ||
+	    (err = check_name(r, "snapshot name", name)))
+		return err;
+	err = cs_snapshot_get(api->st, vol, name, &si);
+	if (err)
+		return snapshot_fail(r, err, vol, name);
+	ok(r, 200, snapshot_json(vol, &si));
+	return 0;
+}
+
+/* Non-zero (and @where set) when snapshot @vol@@snap is mounted. */
+static int snapshot_mounted(struct cs_api *api, const char *vol, const char *snap,
+			    char *where, size_t wlen)
+{
+	const struct mount *m;
+	char spec[2 * CS_NAME_MAX + 2];
+	int n = 0;
+
+	snprintf(spec, sizeof(spec), "%s@%s", vol, snap);
+	pthread_mutex_lock(&api->lock);
+	for (m = api->mounts; m; m = m->next)
+		if (m->state != MOUNT_ENDED && !strcmp(m->volume, spec) && !n++)
+			snprintf(where, wlen, "%s", m->mountpoint);
+	pthread_mutex_unlock(&api->lock);
+	return n;
+}
+
+static int snapshot_patch(struct cs_api *api, const char *vol, const char *name,
+			  struct req *q, struct reply *r)
+{
+	static const char *const fields[] = {"name", NULL};
+	struct cs_snapshot_info si;
+	struct cs_volume_info info;
+	char where[PATH_MAX];
+	const char *to;
+	cJSON *body = NULL;
+	int err;
+
+	if ((err = volume_must_exist(api, r, vol, &info)) ||
+	    (err = check_name(r, "snapshot name", name)) || (err = parse_body(r, q, &body)) ||
+	    (err = check_fields(r, body, fields)) || (err = get_string(r, body, "name", 1, &to)) ||
+	    (err = check_name(r, "new snapshot name", to)))
+		goto out;
+	if (strchr(to, '@')) {
+		err = fail(r, EINVAL, "invalid snapshot name '%.255s': no '@'", to);
+		goto out;
+	}
+	reap_ended(api);
+	if (strcmp(name, to) && snapshot_mounted(api, vol, name, where, sizeof(where))) {
+		err = fail(r, EBUSY, "snapshot '%s@%s' is mounted at %s", vol, name, where);
+		goto out;
+	}
+	err = cs_snapshot_rename(api->st, vol, name, to);
+	if (err) {
+		snapshot_fail(r, err, vol, err == -EEXIST ? to : name);
+		goto out;
+	}
+	if ((err = cs_snapshot_get(api->st, vol, to, &si))) {
+		snapshot_fail(r, err, vol, to);
+		goto out;
+	}
+	cs_info("renamed snapshot '%s@%s' to '%s'", vol, name, to);
+	ok(r, 200, snapshot_json(vol, &si));
+out:
+	cJSON_Delete(body);
+	return err;
+}
+
+static int snapshot_delete(struct cs_api *api, const char *vol, const char *name,
+			   struct reply *r)
+{
+	struct cs_volume_info info;
+	char where[PATH_MAX];
+	int err;
+
+	if ((err = volume_must_exist(api, r, vol, &info)) ||
+	    (err = check_name(r, "snapshot name", name)))
+		return err;
+	reap_ended(api);
+	if (snapshot_mounted(api, vol, name, where, sizeof(where)))
+		return fail(r, EBUSY, "snapshot '%s@%s' is mounted at %s", vol, name, where);
+	err = cs_snapshot_delete(api->st, vol, name);
+	if (err)
+		return snapshot_fail(r, err, vol, name);
+	cs_info("removed snapshot '%s@%s'", vol, name);
+	gc_schedule(api);
+	ok(r, 200, NULL);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Clones, promote, rollback, diff                                    */
+/* ------------------------------------------------------------------ */
+
+static int clone_create(struct cs_api *api, struct req *q, const char *name, const char *from,
+			const cJSON *body, struct reply *r)
+{
+	struct cs_volume_opts opts;
+	struct cs_volume_info origin;
+	char vol[CS_NAME_MAX + 1];
+	const char *snap, *comp = NULL;
+	int err, has_quota;
+	uint64_t quota = 0;
+
+	if ((err = split_snapshot(r, from, vol, &snap)))
+		return err;
+	if (!snap)
+		return fail(r, EINVAL, "field 'from' must be VOLUME@SNAPSHOT, not '%.255s'", from);
+	if ((err = check_exists(api, r, vol, snap)) || (err = cs_volume_get(api->st, vol, &origin)))
+		return err < 0 && !r->json ? fail_store(r, err, vol) : err;
+	opts.compression = origin.compression;
+	opts.quota = origin.quota;
+	if ((err = get_string(r, body, "compression", 0, &comp)) ||
+	    (comp && (err = parse_compression(r, comp, &opts.compression))) ||
+	    (err = get_quota(r, body, &has_quota, &quota)))
+		return err;
+	if (has_quota)
+		opts.quota = quota;
+	err = cs_clone_create(api->st, vol, snap, name, &opts, NULL);
+	if (err == -EEXIST)
+		return fail(r, err, "volume '%s' already exists", name);
+	if (err)
+		return fail_store(r, err, name);
+	cs_info("created volume '%s' as a clone of '%s@%s'", name, vol, snap);
+	(void)q;
+	return volume_answer(api, r, 201, name);
+}
+
+static int volume_promote(struct cs_api *api, const char *vol, struct reply *r)
+{
+	struct cs_volume_info info;
+	char where[PATH_MAX];
+	int err;
+
+	if ((err = volume_must_exist(api, r, vol, &info)))
+		return err;
+	if (!info.origin[0])
+		return fail(r, EINVAL, "volume '%s' is not a clone", vol);
+	reap_ended(api);
+	if (volume_mount_count(api, vol, 0, where, sizeof(where)))
+		return fail(r, EBUSY, "volume '%s' is mounted at %s", vol, where);
+	err = cs_clone_promote(api->st, vol);
+	if (err)
+		return fail_store(r, err, vol);
+	cs_info("promoted volume '%s' (was a clone of '%s')", vol, info.origin);
+	gc_schedule(api);
+	return volume_answer(api, r, 200, vol);
+}
+
+static int get_bool(struct reply *r, const cJSON *obj, const char *key, int *out)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	*out = 0;
+	if (!it)
+		return 0;
+	if (!cJSON_IsBool(it))
+		return fail(r, EINVAL, "field '%s' must be true or false", key);
+	*out = cJSON_IsTrue(it);
+	return 0;
+}
+
+static int volume_rollback(struct cs_api *api, const char *vol, struct req *q,
+			   struct reply *r)
+{
+	static const char *const fields[] = {"snapshot", "destroy_later", "force", NULL};
+	struct cs_volume_info info;
+	char where[PATH_MAX];
+	struct mount *list;
+	const char *snap;
+	cJSON *body = NULL;
+	int err, destroy_later, force;
+
+	if ((err = volume_must_exist(api, r, vol, &info)) || (err = parse_body(r, q, &body)) ||
+	    (err = check_fields(r, body, fields)) ||
+	    (err = get_string(r, body, "snapshot", 1, &snap)) ||
+	    (err = check_name(r, "snapshot name", snap)) ||
+	    (err = get_bool(r, body, "destroy_later", &destroy_later)) ||
+	    (err = get_bool(r, body, "force", &force)))
+		goto out;
+	reap_ended(api);
+	if (volume_mount_count(api, vol, 0, where, sizeof(where))) {
+		if (!force) {
+			err = fail(r, EBUSY, "volume '%s' is mounted at %s (unmount it or use force)",
+				   vol, where);
+			goto out;
+		}
+		pthread_mutex_lock(&api->lock);
+		list = take_mounts(api, pick_volume, vol);
+		pthread_mutex_unlock(&api->lock);
+		free_taken(api, list, "rollback");
+		if (volume_mount_count(api, vol, 0, where, sizeof(where))) {
+			err = fail(r, EBUSY, "volume '%s' is being mounted at %s", vol, where);
+			goto out;
+		}
+	}
+	err = cs_rollback(api->st, vol, snap, destroy_later);
+	if (err) {
+		snapshot_fail(r, err, vol, snap);
+		goto out;
+	}
+	cs_info("rolled volume '%s' back to '%s'%s", vol, snap,
+		destroy_later ? " (later snapshots destroyed)" : "");
+	gc_schedule(api);
+	err = volume_answer(api, r, 200, vol);
+out:
+	cJSON_Delete(body);
+	return err;
+}
+
+struct diff_ctx {
+	cJSON *arr;
+	size_t n;
+};
+
+static int diff_one(void *ctx, int change, const char *path, const char *newpath)
+{
+	struct diff_ctx *d = ctx;
+	cJSON *o = cJSON_CreateObject();
+	char c[2] = {(char)change, 0};
+
+	cJSON_AddStringToObject(o, "change", c);
+	cJSON_AddStringToObject(o, "path", path);
+	if (newpath)
+		cJSON_AddStringToObject(o, "new_path", newpath);
+	cJSON_AddItemToArray(d->arr, o);
+	d->n++;
+	return 0;
+}
+
+/* "A" or "VOL@A" (VOL must then be @vol). */
+static int diff_snap_arg(struct reply *r, const char *vol, const char *key, const char *v,
+			 const char **out)
+{
+	const char *at;
+
+	*out = v;
+	if (!v)
+		return 0;
+	at = strrchr(v, '@');
+	if (at) {
+		if ((size_t)(at - v) != strlen(vol) || strncmp(v, vol, strlen(vol)))
+			return fail(r, EINVAL, "'%s' must name a snapshot of volume '%s'", key, vol);
+		*out = at + 1;
+	}
+	return check_name(r, "snapshot name", *out);
+}
+
+static int volume_diff(struct cs_api *api, struct MHD_Connection *conn, const char *vol,
+		       struct reply *r)
+{
+	const char *from = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "from");
+	const char *to = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");
+	struct diff_ctx d = {0};
+	struct cs_volume_info info;
+	cJSON *root;
+	int err;
+
+	if ((err = volume_must_exist(api, r, vol, &info)))
+		return err;
+	if (!from || !*from)
+		return fail(r, EINVAL, "query parameter 'from' is required");
+	if (to && !*to)
+		to = NULL;
+	if ((err = diff_snap_arg(r, vol, "from", from, &from)) ||
+	    (err = diff_snap_arg(r, vol, "to", to, &to)))
+		return err;
+	sync_volume_mount(api, vol);
+	root = cJSON_CreateObject();
+	d.arr = cJSON_AddArrayToObject(root, "changes");
+	err = cs_diff(api->st, vol, from, to, diff_one, &d);
+	if (err) {
+		cJSON_Delete(root);
+		if (err == -EINVAL)
+			return fail(r, err, "snapshot '%s' is not older than '%s'", from,
+				    to ? to : "the live volume");
+		return fail_store(r, err, vol);
+	}
+	ok(r, 200, root);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Properties                                                         */
+/* ------------------------------------------------------------------ */
+
+static int prop_name_check(struct reply *r, const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (n == 0 || n > CS_NAME_MAX)
+		return fail(r, EINVAL, "property names are 1-255 bytes");
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("._:-", c)))
+			return fail(r, EINVAL,
+				    "invalid property name '%.255s': only [A-Za-z0-9._:-]", name);
+	}
+	return 0;
+}
+
+static int prop_add(void *ctx, const char *name, const char *value)
+{
+	cJSON_AddStringToObject(ctx, name, value);
+	return 0;
+}
+
+/* The volume's properties as a JSON object (NULL on error, answered). */
+static cJSON *props_json(struct cs_api *api, const char *vol, struct reply *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	int err = cs_volume_prop_list(api->st, vol, prop_add, o);
+
+	if (err) {
+		cJSON_Delete(o);
+		if (r)
+			fail_store(r, err, vol);
+		return NULL;
+	}
+	return o;
+}
+
+static int props_answer(struct cs_api *api, const char *vol, struct reply *r)
+{
+	cJSON *props = props_json(api, vol, r), *o;
+
+	if (!props)
+		return -EIO;
+	o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "props", props);
+	ok(r, 200, o);
+	return 0;
+}
+
+static int props_patch(struct cs_api *api, const char *vol, struct req *q, struct reply *r)
+{
+	struct cs_volume_info info;
+	const cJSON *it;
+	cJSON *body = NULL;
+	int err;
+
+	if ((err = volume_must_exist(api, r, vol, &info)) || (err = parse_body(r, q, &body)))
+		goto out;
+	if (!cJSON_IsObject(body)) {
+		err = fail(r, EINVAL, "request body must be a JSON object");
+		goto out;
+	}
+	/* Validate everything first: a bad request changes nothing. */
+	cJSON_ArrayForEach(it, body)
+	{
+		if ((err = prop_name_check(r, it->string ? it->string : "")))
+			goto out;
+		if (!cJSON_IsNull(it) && !cJSON_IsString(it)) {
+			err = fail(r, EINVAL, "property '%s' must be a string or null", it->string);
+			goto out;
+		}
+		if (cJSON_IsString(it) && strlen(it->valuestring) > CS_PROP_VALUE_MAX) {
+			err = fail(r, E2BIG, "property '%s' is longer than %u bytes", it->string,
+				   CS_PROP_VALUE_MAX);
+			goto out;
+		}
+	}
+	cJSON_ArrayForEach(it, body)
+	{
+		err = cs_volume_prop_set(api->st, vol, it->string,
+					 cJSON_IsString(it) ? it->valuestring : NULL);
+		if (err == -ENOENT && cJSON_IsNull(it))
+			err = 0; /* deleting an absent property */
+		if (err) {
+			fail_store(r, err, vol);
+			goto out;
+		}
+	}
+	err = props_answer(api, vol, r);
+out:
+	cJSON_Delete(body);
+	return err;
+}
+
+static int props_get(struct cs_api *api, const char *vol, struct reply *r)
+{
+	struct cs_volume_info info;
+	int err = volume_must_exist(api, r, vol, &info);
+
+	return err ? err : props_answer(api, vol, r);
+}
+
+/* Route /v1/volumes/NAME/REST (REST after the slash). */
+static void route_volume_sub(struct cs_api *api, struct MHD_Connection *conn, const char *vol,
+			     const char *rest, const char *method, struct req *q,
+			     struct reply *r)
+{
+	const char *url = rest;
+
+	if (!strcmp(rest, "snapshots") || !strcmp(rest, "snapshots/")) {
+		if (!strcmp(method, "GET"))
+			snapshots_list(api, vol, r);
+		else if (!strcmp(method, "POST"))
+			snapshot_create(api, vol, q, r);
+		else
+			method_not_allowed(r, method, url);
+	} else if (!strncmp(rest, "snapshots/", 10)) {
+		const char *snap = rest + 10;
+
+		if (!strcmp(method, "GET"))
+			snapshot_get(api, vol, snap, r);
+		else if (!strcmp(method, "PATCH"))
+			snapshot_patch(api, vol, snap, q, r);
+		else if (!strcmp(method, "DELETE"))
+			snapshot_delete(api, vol, snap, r);
+		else
+			method_not_allowed(r, method, url);
+	} else if (!strcmp(rest, "props")) {
+		if (!strcmp(method, "GET"))
+			props_get(api, vol, r);
+		else if (!strcmp(method, "PATCH"))
+			props_patch(api, vol, q, r);
+		else
+			method_not_allowed(r, method, url);
+	} else if (!strcmp(rest, "promote")) {
+		if (!strcmp(method, "POST"))
+			volume_promote(api, vol, r);
+		else
+			method_not_allowed(r, method, url);
+	} else if (!strcmp(rest, "rollback")) {
+		if (!strcmp(method, "POST"))
+			volume_rollback(api, vol, q, r);
+		else
+			method_not_allowed(r, method, url);
+	} else if (!strcmp(rest, "diff")) {
+		if (!strcmp(method, "GET"))
+			volume_diff(api, conn, vol, r);
+		else
+			method_not_allowed(r, method, url);
+	} else {
+		fail(r, ENOENT, "no such resource: /v1/volumes/%.255s/%.256s", vol, rest);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Status                                                             */
 /* ------------------------------------------------------------------ */
@@ -1098,6 +2126,8 @@ static int status_get(struct cs_api *api, struct reply *r)
 	cJSON_AddNumberToObject(so, "stored_bytes", (double)s.stored_bytes);
 	cJSON_AddNumberToObject(so, "logical_bytes", (double)s.logical_bytes);
 	cJSON_AddNumberToObject(so, "inodes", (double)s.inodes);
+	cJSON_AddNumberToObject(so, "snapshots", (double)s.snapshots);
+	cJSON_AddNumberToObject(so, "pending_reclaim", (double)s.pending_reclaim);
 	ok(r, 200, o);
 	return 0;
 }
@@ -1131,6 +2161,23 @@ static void route(struct cs_api *api, struct MHD_Connection *conn, const char *u
 			volume_create(api, q, r);
 		else
 			method_not_allowed(r, method, url);
+	} else if (!strncmp(url, "/v1/volumes/", 12) && strchr(url + 12, '/')) {
+		char vol[CS_NAME_MAX + 1];
+		const char *slash = strchr(url + 12, '/');
+		size_t n = (size_t)(slash - (url + 12));
+
+		if (n == 0 || n > CS_NAME_MAX) {
+			fail(r, n ? ENAMETOOLONG : EINVAL, "bad volume name in %.256s", url);
+			return;
+		}
+		memcpy(vol, url + 12, n);
+		vol[n] = '\0';
+		route_volume_sub(api, conn, vol, slash + 1, method, q, r);
+	} else if (!strcmp(url, "/v1/gc")) {
+		if (strcmp(method, "POST"))
+			method_not_allowed(r, method, url);
+		else
+			gc_post(api, r);
 	} else if (!strncmp(url, "/v1/volumes/", 12)) {
 		name = url + 12;
 		if (!strcmp(method, "GET")) {
@@ -1294,6 +2341,8 @@ int cs_api_start(cs_store *st, int listen_fd, int stop_fd, struct cs_api **out)
 	api->stop_fd = stop_fd;
 	api->started = time(NULL);
 	pthread_mutex_init(&api->lock, NULL);
+	pthread_mutex_init(&api->shared_lock, NULL);
+	pthread_mutex_init(&api->gc_run, NULL);
 	pthread_cond_init(&api->cond, NULL);
 	err = pthread_create(&api->reaper, NULL, reaper_main, api);
 	if (err) {
@@ -1301,6 +2350,12 @@ int cs_api_start(cs_store *st, int listen_fd, int stop_fd, struct cs_api **out)
 		goto fail;
 	}
 	api->reaper_running = 1;
+	err = pthread_create(&api->gc_thread, NULL, gc_main, api);
+	if (err) {
+		err = -err;
+		goto fail;
+	}
+	api->gc_running = 1;
 	api->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
 					MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
 				    0, NULL, NULL, handle_request, api, MHD_OPTION_EXTERNAL_LOGGER,
@@ -1344,11 +2399,20 @@ void cs_api_free(struct cs_api *api)
 		pthread_mutex_unlock(&api->lock);
 		pthread_join(api->reaper, NULL);
 	}
+	if (api->gc_running) {
+		pthread_mutex_lock(&api->lock);
+		api->quit = 1;
+		pthread_cond_broadcast(&api->cond);
+		pthread_mutex_unlock(&api->lock);
+		pthread_join(api->gc_thread, NULL);
+	}
 	pthread_mutex_lock(&api->lock);
 	list = take_mounts(api, pick_all, NULL);
 	pthread_mutex_unlock(&api->lock);
 	free_taken(api, list, "daemon stopping");
 	pthread_cond_destroy(&api->cond);
+	pthread_mutex_destroy(&api->gc_run);
+	pthread_mutex_destroy(&api->shared_lock);
 	pthread_mutex_destroy(&api->lock);
 	free(api);
 }

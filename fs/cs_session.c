@@ -299,6 +299,23 @@ static int run_fusermount(const char *mp)
 	return 0;
 }
 
+/* Decode mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_octal(char *p)
+{
+	char *d = p;
+
+	for (; *p; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] >= '0' &&
+		    p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+			*d++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 3;
+		} else {
+			*d++ = *p;
+		}
+	}
+	*d = '\0';
+}
+
 /* Take the kernel mount away if it is still ours (the loop must run). */
 static void session_unmount(struct cs_session *s)
 {
@@ -334,6 +351,40 @@ static void session_unmount(struct cs_session *s)
 	}
 	if (errno != EINVAL && errno != ENOENT)
 		cs_err("session: cannot unmount %s: %s", mp, strerror(errno));
+}
+
+/*
+ * Other mount points of our superblock (bind mounts: shared mounts, or
+ * binds made by others such as a container runtime) keep the connection
+ * alive after our own mount point went. Stop must end the session, and
+ * aborting the connection under a bind in use would fail its I/O, so they
+ * are detached first (lazily: open files keep working until closed).
+ * Returns how many were detached.
+ */
+static int session_detach_binds(struct cs_session *s)
+{
+	FILE *f;
+	char *line = NULL, mp[4096];
+	size_t cap = 0;
+	unsigned maj, mnr;
+	int n = 0;
+
+	if (!s->dev || geteuid() != 0 || !(f = fopen("/proc/self/mountinfo", "r")))
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		/* id parent major:minor root mountpoint ... */
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &mnr, mp) != 3 ||
+		    makedev(maj, mnr) != s->dev)
+			continue;
+		unescape_octal(mp);
+		if (umount2(mp, MNT_DETACH) == 0) {
+			cs_warn("session: detached the bind of %s at %s", s->volume, mp);
+			n++;
+		}
+	}
+	free(line);
+	fclose(f);
+	return n;
 }
 
 /* Abort the FUSE connection: every worker's read then fails with ENODEV. */
@@ -445,6 +496,24 @@ out:
 	return rc;
 }
 
+/* Open the session's volume, or for "VOLUME@SNAPSHOT" (split at the last
+ * '@': snapshot names never hold one) a read-only view of the snapshot. */
+static int session_open_volume(cs_store *st, struct cs_session *s)
+{
+	char *at = strrchr(s->volume, '@');
+	char *vol;
+	int rc;
+
+	if (!at)
+		return cs_vol_open(st, s->volume, s->readonly ? CS_VOL_RDONLY : 0, &s->vol);
+	vol = strndup(s->volume, (size_t)(at - s->volume));
+	if (!vol)
+		return -ENOMEM;
+	rc = cs_vol_open_snapshot(st, vol, at + 1, &s->vol);
+	free(vol);
+	return rc;
+}
+
 int cs_session_start(cs_store *st, const char *volume, const char *mountpoint,
                      const struct cs_session_opts *opts, cs_session_end_fn on_end,
                      void *ctx, struct cs_session **out)
@@ -460,12 +529,13 @@ int cs_session_start(cs_store *st, const char *volume, const char *mountpoint,
 	rc = check_mountpoint(mountpoint);
 	if (rc < 0)
 		return rc;
-	s = session_new(volume, mountpoint, !!opts->readonly);
+	/* "VOLUME@SNAPSHOT": a snapshot view, always read-only. */
+	s = session_new(volume, mountpoint, opts->readonly || strchr(volume, '@'));
 	if (!s)
 		return -ENOMEM;
 	s->on_end = on_end;
 	s->ctx = ctx;
-	rc = cs_vol_open(st, volume, s->readonly ? CS_VOL_RDONLY : 0, &s->vol);
+	rc = session_open_volume(st, s);
 	if (rc < 0) {
 		cs_err("session: cannot open volume '%s': %s", volume,
 		       cs_last_error());
@@ -505,6 +575,11 @@ void cs_session_stop(struct cs_session *s)
 		pthread_mutex_lock(&s->lock);
 		ended = wait_flag(s, &s->ended, CS_SESSION_STOP_WAIT);
 		pthread_mutex_unlock(&s->lock);
+		if (!ended && session_detach_binds(s) > 0) {
+			pthread_mutex_lock(&s->lock);
+			ended = wait_flag(s, &s->ended, CS_SESSION_STOP_WAIT);
+			pthread_mutex_unlock(&s->lock);
+		}
 		if (!ended) {
 			session_abort(s);
 			pthread_mutex_lock(&s->lock);
@@ -561,4 +636,21 @@ const char *cs_session_mountpoint(const struct cs_session *s)
 int cs_session_readonly(const struct cs_session *s)
 {
 	return s->readonly;
+}
+
+int cs_session_set_mountpoint(struct cs_session *s, const char *mountpoint)
+{
+	char *mp = strdup(mountpoint), *old;
+
+	if (!mp)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->stop_lock);
+	pthread_mutex_lock(&s->lock);
+	old = s->mountpoint;
+	s->mountpoint = mp;
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->stop_lock);
+	cs_debug("session: volume '%s' now recorded at %s (was %s)", s->volume, mp, old);
+	free(old);
+	return 0;
 }

@@ -35,7 +35,8 @@ typedef void (*cs_session_end_fn)(struct cs_session *s, void *ctx);
 
 /*
  * cs_session_start - open @volume of @st (read-only when opts->readonly)
- * and mount it at @mountpoint (an absolute path to an existing directory).
+ * and mount it at @mountpoint. @volume "VOLUME@SNAPSHOT" (split at the
+ * last '@') mounts a read-only view of that snapshot (readonly forced); (an absolute path to an existing directory).
  * Returns 0 and *@out once the kernel mount is in place.
  * Errors: -ENOENT no such volume or mount point; -EBUSY the volume is
  *         already open read-write (for a read-write mount);
@@ -57,6 +58,20 @@ void cs_session_free(struct cs_session *s);
 
 /* Non-zero once the loop has ended (unmounted from outside or stopped). */
 int cs_session_ended(const struct cs_session *s);
+
+/*
+ * cs_session_set_mountpoint - record @mountpoint (another mount point of
+ * the same superblock: a bind mount of the session's mount) as the
+ * session's own, so that cs_session_stop() unmounts a path that is still
+ * mounted. For shared mounts, when the original mount point goes while
+ * binds remain. The caller must not hold a pointer returned by
+ * cs_session_mountpoint() across this call. Errors: -ENOMEM.
+ *
+ * cs_session_stop() unmounts the recorded mount point; if the loop does
+ * not end because other mount points of the superblock remain (binds), it
+ * detaches those (as root) before it ever aborts the connection.
+ */
+int cs_session_set_mountpoint(struct cs_session *s, const char *mountpoint);
 
 /* Accessors; strings owned by the session. */
 const char *cs_session_volume(const struct cs_session *s);
