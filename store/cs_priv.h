@@ -20,6 +20,9 @@
  *   'T' VID epoch                 snapshot name by epoch (order, retained epochs)
  *   'K' VID epoch CLONE_VID       a clone of snapshot (VID, epoch)
  *   'P' VID name                  volume property (cs_prop.c)
+ *   'W' name                      state of a receive into volume name (cs_recv.c)
+ *   'Z' RID seq                   a staged stream record
+ *   'Q' RID hash                  a chunk a receive stored, not yet referenced
  *
  * Column family "chunks": hash (32 bytes, SHA-256 of the raw bytes) ->
  * chunk value (cs_chunk.h). Versioned values start with a tag byte:
@@ -103,6 +106,7 @@ struct cs_sb {
 #define CS_VOL_DELETING 0x1 /* being deleted (cs_volume_finish_delete) */
 #define CS_VOL_RECLAIM  0x2 /* versions may be garbage (cs_volume_reclaim) */
 #define CS_VOL_ROLLBACK 0x4 /* rolling back to rollback_epoch */
+#define CS_VOL_RECEIVING 0x8 /* being created by a receive: no name yet */
 
 #define CS_MAX_CLONE_DEPTH 64
 
@@ -128,6 +132,7 @@ struct cs_volrec {
 	uint64_t origin_id, origin_epoch; /* clones: what they read through */
 	uint64_t written_bytes;           /* data written since the last snapshot */
 	uint64_t rollback_epoch;          /* with CS_VOL_ROLLBACK */
+	uint64_t changes;                 /* operations since the last snapshot */
 	struct cs_volume_stats stats;
 	/* not stored: */
 	const struct cs_chain *chain;     /* origin layers, NULL when none */
@@ -389,6 +394,20 @@ int cs_volume_reclaim(cs_store *st, uint64_t vid, struct cs_gc_stats *gs);
 void cs_clone_unlink(struct cs_txn *t, const struct cs_volrec *r);
 /* Does a snapshot of @vid have clones? Names into @names. */
 int cs_volume_has_clones(cs_store *st, uint64_t vid, char *names, size_t size);
+/* Snapshot lookups for streams (cs_snapshot.c). */
+int cs_snap_find(cs_store *st, uint64_t vid, const char *vname, const char *name,
+                 struct cs_snaprec *out);
+int cs_snap_by_uuid(cs_store *st, const uint8_t uuid[16], uint64_t *vid,
+                    struct cs_snaprec *out);
+/* Snapshots of @vid with epochs in (lo, hi], oldest first; *@out malloc'd. */
+int cs_snap_between(cs_store *st, uint64_t vid, const char *vname, uint64_t lo,
+                    uint64_t hi, struct cs_snaprec **out, size_t *n);
+/* Resume token text for a partial receive (cs_send.c). */
+int cs_token_encode(char *buf, size_t size, const uint8_t id[32], uint64_t seq,
+                    uint64_t offset, const uint8_t chain[32], const uint8_t snap[16],
+                    const uint8_t base[16], uint32_t flags);
+/* Re-run receives interrupted while applying (cs_recv.c). */
+int cs_recv_recover(cs_store *st);
 /* Finish an interrupted rollback (cs_snapshot.c). */
 int cs_rollback_finish(cs_store *st, uint64_t vid);
 

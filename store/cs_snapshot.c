@@ -286,6 +286,7 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 	s.stats = r.stats;
 	r.epoch++;
 	r.written_bytes = 0;
+	r.changes = 0;
 	cs_txn_put(&t, k, snap_key(k, vid, name), v, snaprec_encode(&s, v));
 	cs_txn_put(&t, k, epoch_key(k, vid, s.epoch), name, strlen(name));
 	cs_txn_put_volrec(&t, &r);
@@ -882,6 +883,7 @@ int cs_rollback_finish(cs_store *st, uint64_t vid)
 	r.next_ino = s.next_ino;
 	r.stats = s.stats;
 	r.written_bytes = 0;
+	r.changes = 0;
 	r.flags &= ~CS_VOL_ROLLBACK;
 	r.rollback_epoch = 0;
 	cs_txn_begin(&t, st, NULL);
@@ -1073,4 +1075,78 @@ int cs_clone_promote(cs_store *st, const char *volume)
 out:
 	pthread_mutex_unlock(&st->vlock);
 	return rc;
+}
+
+/* ---- lookups for streams ---- */
+
+int cs_snap_find(cs_store *st, uint64_t vid, const char *vname, const char *name,
+                 struct cs_snaprec *out)
+{
+	return snap_load(st, vid, vname, name, out);
+}
+
+struct uuid_find {
+	cs_store *st;
+	const uint8_t *uuid;
+	uint64_t vid;
+	struct cs_snaprec *out;
+	int found;
+};
+
+static int uuid_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct uuid_find *f = ctx;
+	char name[CS_NAME_MAX + 1];
+
+	if (klen < 11 || klen - 10 > CS_NAME_MAX || vlen != SNAPREC_LEN ||
+	    memcmp(v + 1, f->uuid, 16))
+		return 0;
+	memcpy(name, k + 9, klen - 10);
+	name[klen - 10] = 0;
+	f->vid = be64_get(k + 1);
+	f->found = 1;
+	return snaprec_decode(f->out, name, v, vlen) ? -EIO : 1;
+}
+
+int cs_snap_by_uuid(cs_store *st, const uint8_t uuid[16], uint64_t *vid,
+                    struct cs_snaprec *out)
+{
+	struct uuid_find f = { st, uuid, 0, out, 0 };
+	int rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"S", 1, uuid_fn, &f);
+
+	if (rc)
+		return rc;
+	if (!f.found)
+		return cs_fail(-ENOENT, "no snapshot with that identity in this store");
+	*vid = f.vid;
+	return 0;
+}
+
+int cs_snap_between(cs_store *st, uint64_t vid, const char *vname, uint64_t lo,
+                    uint64_t hi, struct cs_snaprec **out, size_t *n)
+{
+	struct epochs e = { 0 };
+	struct cs_snaprec *v = NULL;
+	size_t k = 0;
+	int rc = snap_epochs(st, vid, &e);
+
+	if (rc == 0 && e.n && !(v = calloc(e.n, sizeof(*v))))
+		rc = -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < e.n; i++) {
+		char name[CS_NAME_MAX + 1];
+
+		if (e.v[i] <= lo || e.v[i] > hi)
+			continue;
+		rc = snap_name_of(st, vid, e.v[i], name, sizeof(name));
+		if (rc == 0)
+			rc = snap_load(st, vid, vname, name, &v[k++]);
+	}
+	free(e.v);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
 }

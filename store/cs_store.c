@@ -255,7 +255,7 @@ static int finish_deletes_fn(void *ctx, const uint8_t *k, size_t klen,
 
 	if (klen != 9 || cs_volrec_decode(&r, v, vlen) != 0)
 		return 0;
-	if ((r.flags & (CS_VOL_DELETING | CS_VOL_ROLLBACK)) && ids[0] < 63)
+	if ((r.flags & (CS_VOL_DELETING | CS_VOL_ROLLBACK | CS_VOL_RECEIVING)) && ids[0] < 63)
 		ids[++ids[0]] = r.id;
 	return 0;
 }
@@ -271,9 +271,12 @@ static int recover(cs_store *st)
 
 		rc = cs_volrec_load(st, ids[i], &r);
 		if (rc == 0)
-			rc = (r.flags & CS_VOL_DELETING) ? cs_volume_finish_delete(st, ids[i])
-			                                 : cs_rollback_finish(st, ids[i]);
+			rc = (r.flags & (CS_VOL_DELETING | CS_VOL_RECEIVING))
+			             ? cs_volume_finish_delete(st, ids[i])
+			             : cs_rollback_finish(st, ids[i]);
 	}
+	if (rc == 0)
+		rc = cs_recv_recover(st);
 	if (rc == 0)
 		rc = cs_store_purge_orphans(st);
 	return rc;

@@ -368,6 +368,132 @@ struct cs_gc_stats {
 int cs_gc(cs_store *st, struct cs_gc_stats *out);
 
 /* ------------------------------------------------------------------ */
+/* Replication streams                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A stream (format in README.md, "Replication stream") carries a snapshot
+ * (full), or what changed between two snapshots (incremental), or every
+ * snapshot in between (intermediates), with the chunks as stored. Records
+ * are numbered and checksummed; a trailer seals the whole stream with a
+ * SHA-256 chain. Receiving stages everything invisibly and applies nothing
+ * until the trailer checks.
+ */
+
+#define CS_SEND_INTERMEDIATES 0x1 /* -I: every snapshot between base and snap */
+
+struct cs_send_opts {
+	const char *volume, *snap;       /* what to send */
+	const char *base_volume, *base;  /* incremental from base_volume@base (the
+	                                    volume itself, or a clone's origin);
+	                                    base NULL: a full stream */
+	unsigned flags;
+	const char *resume_token;        /* continue an interrupted stream */
+};
+
+/* Where a stream goes: write all @len bytes or return a negative errno. */
+typedef int (*cs_write_fn)(void *ctx, const void *buf, size_t len);
+
+/*
+ * cs_send - produce the stream described by @o through @fn. With
+ * @o->resume_token (from cs_recv_resume_token on the receiving side), only
+ * the part the receiver lacks is produced, behind a "resumed" header; the
+ * volume and snapshots are then found by the identities in the token.
+ * Errors: -ENOENT volume or snapshot missing; -EINVAL base not older than
+ * snap, base not of this volume or its origin, bad token; errors of @fn.
+ */
+int cs_send(cs_store *st, const struct cs_send_opts *o, cs_write_fn fn, void *ctx);
+
+/* The exact size in bytes cs_send would produce (reads metadata only). */
+int cs_send_size(cs_store *st, const struct cs_send_opts *o, uint64_t *size);
+
+struct cs_recv;
+
+#define CS_RECV_FORCE 0x1 /* roll the target back to the base first */
+
+/*
+ * cs_recv_begin - start receiving into volume @volume (a full stream
+ * creates it; an incremental applies to it, or creates it as a clone when
+ * the base is a snapshot of another volume here). When a partial receive of
+ * @volume exists, the stream must be the resumed stream for it.
+ * Errors: -EBUSY a receive into @volume is already running; -EINVAL name.
+ */
+int cs_recv_begin(cs_store *st, const char *volume, unsigned flags, struct cs_recv **out);
+
+/* Feed the next bytes. Errors (the message says at which byte and record,
+ * and why): -EBADMSG corrupt, out of order or not a cstorfs stream (the
+ * partial receive is discarded); -EEXIST/-ENOENT/-ESTALE/-EBUSY the stream
+ * does not fit the target (base missing, target changed since base, already
+ * received); -EIO. After an error only cs_recv_free() is allowed. */
+int cs_recv_feed(struct cs_recv *r, const void *buf, size_t len);
+
+struct cs_recv_result {
+	char snapshot[CS_NAME_MAX + 1]; /* the last snapshot received */
+	uint64_t bytes, records, chunks_new, chunks_present;
+};
+
+/*
+ * cs_recv_finish - the input ended: when the trailer checked, apply the
+ * stream (the volume and its snapshots appear at once) and fill @out.
+ * Errors: -EPIPE the stream was cut: the progress is kept for a resume
+ * (cs_recv_resume_token) or cs_recv_abort(); others as cs_recv_feed.
+ */
+int cs_recv_finish(struct cs_recv *r, struct cs_recv_result *out);
+
+/* Release the handle (a partial receive stays in the store). */
+void cs_recv_free(struct cs_recv *r);
+
+/* The token for `send --resume` describing the partial receive into
+ * @volume, NUL-terminated in @buf. Errors: -ENOENT none; -ERANGE small. */
+int cs_recv_resume_token(cs_store *st, const char *volume, char *buf, size_t size);
+
+/* Discard the partial receive into @volume and its staged chunks.
+ * Errors: -ENOENT none; -EBUSY it is running. */
+int cs_recv_abort(cs_store *st, const char *volume);
+
+/* Parsing without a store (stream inspect, fuzzing): feed bytes, get each
+ * verified record. */
+struct cs_stream_header {
+	uint32_t version, flags;
+	uint8_t stream_id[32];
+	uint64_t resume_seq, total_bytes;
+	char volume[CS_NAME_MAX + 1];
+	uint8_t volume_uuid[16];
+	int compression;
+	uint64_t quota;
+	char snap[CS_NAME_MAX + 1];
+	uint8_t snap_uuid[16];
+	int64_t snap_ctime_ns;
+	char base_volume[CS_NAME_MAX + 1];
+	char base[CS_NAME_MAX + 1];
+	uint8_t base_uuid[16];
+};
+
+#define CS_STREAM_INCREMENTAL   0x1
+#define CS_STREAM_RESUMED       0x2
+#define CS_STREAM_INTERMEDIATES 0x4
+
+/* Record types */
+#define CS_REC_HEADER   'H'
+#define CS_REC_CHUNK    'C'
+#define CS_REC_KEY      'K'
+#define CS_REC_SNAPSHOT 'S'
+#define CS_REC_TRAILER  'T'
+
+struct cs_sparser;
+/* @fn gets every record once verified (header first); non-zero return
+ * (a negative errno) stops the parse with that error. */
+typedef int (*cs_record_fn)(void *ctx, int type, uint64_t seq, uint64_t offset,
+                            const uint8_t *payload, size_t len);
+struct cs_sparser *cs_sparser_new(cs_record_fn fn, void *ctx);
+void cs_sparser_free(struct cs_sparser *p);
+/* Errors: -EBADMSG with cs_last_error() saying where and why. */
+int cs_sparser_feed(struct cs_sparser *p, const void *buf, size_t len);
+/* 0 when the trailer was seen and checked; -EPIPE when cut. */
+int cs_sparser_end(struct cs_sparser *p);
+const struct cs_stream_header *cs_sparser_header(const struct cs_sparser *p);
+
+/* ------------------------------------------------------------------ */
 /* Inodes and attributes                                              */
 /* ------------------------------------------------------------------ */
 

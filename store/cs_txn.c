@@ -163,8 +163,28 @@ static int apply_delta(struct cs_txn *t, struct cs_chunk_delta *d)
 		cs_hash_hex(d->hash, hex);
 		return cs_fail(-EIO, "chunk %s: reference count underflow", hex);
 	}
-	if (count == 0 && d->delta > 0) {
-		CS_ASSERT(d->value);
+	if (count == 0 && d->delta > 0 && !d->value) {
+		/* a chunk stored without references (staged by a receive) */
+		char *v = NULL;
+		size_t vlen = 0;
+
+		rc = cs_kv_get(st, st->cf_chunks, d->hash, CS_HASH_LEN, &v, &vlen);
+		if (rc == 0 && vlen < 6)
+			rc = -EIO;
+		if (rc) {
+			char hex[2 * CS_HASH_LEN + 1];
+
+			free(v);
+			cs_hash_hex(d->hash, hex);
+			return cs_fail(-EIO, "chunk %s is missing", hex);
+		}
+		raw_len = be32_get((uint8_t *)v + 2);
+		stored_len = (uint32_t)vlen;
+		free(v);
+		st->sb.chunks++;
+		st->sb.raw_bytes += raw_len;
+		st->sb.stored_bytes += stored_len;
+	} else if (count == 0 && d->delta > 0) {
 		stored_len = (uint32_t)d->value_len;
 		rocksdb_writebatch_put_cf(t->wb, st->cf_chunks, (const char *)d->hash,
 		                          CS_HASH_LEN, d->value, d->value_len);
@@ -245,8 +265,10 @@ int cs_txn_commit(struct cs_txn *t)
 		size_t n = cs_sb_encode(&st->sb, sbuf);
 
 		rocksdb_writebatch_put_cf(t->wb, st->cf_meta, "\0SB", 3, (const char *)sbuf, n);
-		if (t->vs)
+		if (t->vs) {
+			t->rec.changes++;
 			cs_txn_put_volrec(t, &t->rec);
+		}
 		rocksdb_write(st->db, st->wo, t->wb, &err);
 		if (err)
 			rc = cs_rocks_fail(err, "write batch");

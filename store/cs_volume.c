@@ -18,7 +18,7 @@
 #include "cs_priv.h"
 
 #define VOLREC_VERSION 1
-#define VOLREC_FIXED (1 + 8 + 16 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 4 * 8 + 6 * 8 + 2)
+#define VOLREC_FIXED (1 + 8 + 16 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 5 * 8 + 6 * 8 + 2)
 
 size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *b)
 {
@@ -39,6 +39,7 @@ size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *b)
 	be64_put(p, r->origin_epoch), p += 8;
 	be64_put(p, r->written_bytes), p += 8;
 	be64_put(p, r->rollback_epoch), p += 8;
+	be64_put(p, r->changes), p += 8;
 	be64_put(p, r->stats.inodes), p += 8;
 	be64_put(p, r->stats.logical_bytes), p += 8;
 	be64_put(p, r->stats.apparent_bytes), p += 8;
@@ -73,6 +74,7 @@ int cs_volrec_decode(struct cs_volrec *r, const uint8_t *b, size_t len)
 	r->origin_epoch = be64_get(p), p += 8;
 	r->written_bytes = be64_get(p), p += 8;
 	r->rollback_epoch = be64_get(p), p += 8;
+	r->changes = be64_get(p), p += 8;
 	r->stats.inodes = be64_get(p), p += 8;
 	r->stats.logical_bytes = be64_get(p), p += 8;
 	r->stats.apparent_bytes = be64_get(p), p += 8;

@@ -1,0 +1,962 @@
+/*
+ * cs_recv.c - receiving replication streams.
+ *
+ * Keys owned: 'W' volume-name -> the state of a receive into that name;
+ * 'Z' RID seq -> a staged key or snapshot record; 'Q' RID hash -> a chunk
+ * this receive stored (in "chunks", without a reference count yet).
+ *
+ * States of a receive (in 'W'):
+ *   RECEIVING  records are verified one by one and staged, in batches that
+ *              also record how far the stream got (next record, byte
+ *              offset, chain): a cut stream keeps its progress, and the
+ *              resumed stream continues from there (cs_recv_resume_token).
+ *   APPLYING   the trailer checked; the staged records are turned into the
+ *              volume's keys. A full stream (or a clone) builds a volume
+ *              that has no name until the last batch; an incremental
+ *              writes its versions at the target's next epoch, which no
+ *              reader sees until the batch that records the snapshot moves
+ *              the volume to it. cs_store_open re-runs an interrupted apply.
+ * Corrupt input discards everything staged: the store is as it was.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <zstd.h>
+
+#include <openssl/sha.h>
+
+#include "cs_priv.h"
+#include "cs_streamfmt.h"
+
+#define ST_RECEIVING 0
+#define ST_APPLYING 1
+#define STAGE_RECORDS 256
+#define STAGE_BYTES (8u << 20)
+
+struct rstate {
+	uint64_t rid;
+	int phase;
+	unsigned flags;           /* CS_RECV_FORCE */
+	uint64_t next_seq, offset;
+	uint8_t chain[32];
+	uint8_t *hdr;             /* the original header's payload */
+	size_t hdr_len;
+};
+
+struct cs_recv {
+	cs_store *st;
+	char volume[CS_NAME_MAX + 1];
+	struct rstate s;
+	struct cs_sparser *p;
+	struct cs_stream_header h;
+	int have_header, failed, resumed;
+	rocksdb_writebatch_t *wb;
+	size_t staged, staged_bytes;
+	uint64_t chunks_new, chunks_present, records;
+	struct cs_recv *next;
+};
+
+/* Receives running in this process (names), under st->vlock. */
+static struct cs_recv *running;
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t wkey(uint8_t *k, const char *volume)
+{
+	size_t n = strlen(volume);
+
+	k[0] = 'W';
+	memcpy(k + 1, volume, n);
+	return 1 + n;
+}
+
+static size_t zkey(uint8_t *k, char tag, uint64_t rid, uint64_t x)
+{
+	k[0] = (uint8_t)tag;
+	be64_put(k + 1, rid);
+	be64_put(k + 9, x);
+	return 17;
+}
+
+static void state_encode(struct cs_obuf *b, const struct rstate *s)
+{
+	cs_obuf_u8(b, 1);
+	cs_obuf_u64(b, s->rid);
+	cs_obuf_u8(b, (uint8_t)s->phase);
+	cs_obuf_u32(b, s->flags);
+	cs_obuf_u64(b, s->next_seq);
+	cs_obuf_u64(b, s->offset);
+	cs_obuf_put(b, s->chain, 32);
+	cs_obuf_u32(b, (uint32_t)s->hdr_len);
+	cs_obuf_put(b, s->hdr, s->hdr_len);
+}
+
+static int state_decode(struct rstate *s, const uint8_t *p, size_t len)
+{
+	struct cs_ibuf b = { p, len, 0 };
+	uint8_t ver, phase;
+	uint32_t hl;
+
+	memset(s, 0, sizeof(*s));
+	if (cs_ibuf_u8(&b, &ver) || ver != 1 || cs_ibuf_u64(&b, &s->rid) ||
+	    cs_ibuf_u8(&b, &phase) || cs_ibuf_u32(&b, &s->flags) ||
+	    cs_ibuf_u64(&b, &s->next_seq) || cs_ibuf_u64(&b, &s->offset) ||
+	    cs_ibuf_get(&b, s->chain, 32) || cs_ibuf_u32(&b, &hl) || hl != len - b.pos)
+		return cs_fail(-EIO, "corrupt receive state");
+	s->phase = phase;
+	s->hdr = malloc(hl ? hl : 1);
+	if (!s->hdr)
+		return -ENOMEM;
+	memcpy(s->hdr, p + b.pos, hl);
+	s->hdr_len = hl;
+	return 0;
+}
+
+static int state_load(cs_store *st, const char *volume, struct rstate *s)
+{
+	uint8_t k[1 + CS_NAME_MAX];
+	size_t vlen;
+	char *v;
+	int rc = cs_kv_get(st, st->cf_meta, k, wkey(k, volume), &v, &vlen);
+
+	if (rc == -ENOENT)
+		return cs_fail(-ENOENT, "no partial receive into '%s'", volume);
+	if (rc)
+		return rc;
+	rc = state_decode(s, (uint8_t *)v, vlen);
+	free(v);
+	return rc;
+}
+
+static void state_put(rocksdb_writebatch_t *wb, cs_store *st, const char *volume,
+                      const struct rstate *s)
+{
+	struct cs_obuf b = { 0 };
+	uint8_t k[1 + CS_NAME_MAX];
+
+	state_encode(&b, s);
+	CS_ASSERT(!b.oom);
+	rocksdb_writebatch_put_cf(wb, st->cf_meta, (const char *)k, wkey(k, volume),
+	                          (const char *)b.p, b.len);
+	free(b.p);
+}
+
+static int write_batch(cs_store *st, rocksdb_writebatch_t *wb)
+{
+	char *err = NULL;
+
+	rocksdb_write(st->db, st->wo, wb, &err);
+	return err ? cs_rocks_fail(err, "write staged records") : 0;
+}
+
+/* ---- discarding staged state ---- */
+
+struct discard {
+	cs_store *st;
+	rocksdb_writebatch_t *wb;
+	size_t n;
+	int rc;
+};
+
+static int discard_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                      size_t vlen)
+{
+	struct discard *d = ctx;
+
+	if (k[0] == 'Q' && klen == 9 + CS_HASH_LEN) { /* 'Q' rid hash */
+		uint8_t rk[1 + CS_HASH_LEN];
+		char *rv = NULL;
+		size_t rlen;
+		int rc;
+
+		rk[0] = 'R';
+		memcpy(rk + 1, k + 9, CS_HASH_LEN);
+		rc = cs_kv_get(d->st, d->st->cf_meta, rk, sizeof(rk), &rv, &rlen);
+		free(rv);
+		if (rc == -ENOENT) /* nothing references it: it was only staged */
+			rocksdb_writebatch_delete_cf(d->wb, d->st->cf_chunks, (const char *)k + 9,
+			                             CS_HASH_LEN);
+		else if (rc)
+			return d->rc = rc;
+	}
+	rocksdb_writebatch_delete_cf(d->wb, d->st->cf_meta, (const char *)k, klen);
+	return ++d->n >= 4096;
+}
+
+/* Remove every 'Z' and 'Q' key of @rid (and unreferenced staged chunks).
+ * Under st->lock so that no commit references a chunk in between. */
+static int discard_staged(cs_store *st, uint64_t rid)
+{
+	int rc = 0;
+
+	for (const char *tag = "ZQ"; *tag && rc == 0; tag++) {
+		uint8_t p[9];
+
+		p[0] = (uint8_t)*tag;
+		be64_put(p + 1, rid);
+		for (;;) {
+			struct discard d = { st, rocksdb_writebatch_create(), 0, 0 };
+
+			pthread_mutex_lock(&st->lock);
+			rc = cs_kv_scan(st, st->cf_meta, p, 9, discard_fn, &d);
+			if (rc == 0)
+				rc = d.rc;
+			if (rc == 0 && d.n)
+				rc = write_batch(st, d.wb);
+			pthread_mutex_unlock(&st->lock);
+			rocksdb_writebatch_destroy(d.wb);
+			if (rc || d.n == 0)
+				break;
+		}
+	}
+	return rc;
+}
+
+static int discard_all(cs_store *st, const char *volume, uint64_t rid)
+{
+	rocksdb_writebatch_t *wb;
+	uint8_t k[1 + CS_NAME_MAX];
+	int rc = discard_staged(st, rid);
+
+	if (rc)
+		return rc;
+	wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete_cf(wb, st->cf_meta, (const char *)k, wkey(k, volume));
+	rc = write_batch(st, wb);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+/* ---- checking a stream against the target ---- */
+
+/* Latest snapshot of @vid (by epoch), or -ENOENT. */
+static int latest_snap(cs_store *st, uint64_t vid, const char *vname, struct cs_snaprec *out)
+{
+	struct cs_snaprec *v;
+	size_t n;
+	int rc = cs_snap_between(st, vid, vname, 0, UINT64_MAX, &v, &n);
+
+	if (rc)
+		return rc;
+	if (n == 0)
+		rc = -ENOENT;
+	else
+		*out = v[n - 1];
+	free(v);
+	return rc;
+}
+
+static int has_snap_uuid(cs_store *st, uint64_t vid, const char *vname, const uint8_t *uuid)
+{
+	struct cs_snaprec *v;
+	size_t n;
+	int found = 0;
+
+	if (cs_snap_between(st, vid, vname, 0, UINT64_MAX, &v, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		found |= !memcmp(v[i].uuid, uuid, 16);
+	free(v);
+	return found;
+}
+
+/* Does the stream @h fit the target @volume? (under vlock) With @fix, a
+ * target changed since the base is rolled back to it (--force). */
+static int check_target(cs_store *st, const char *volume, const struct cs_stream_header *h,
+                        int fix)
+{
+	struct cs_snaprec base, last;
+	struct cs_volrec r;
+	uint64_t vid, bvid;
+	int rc = cs_vol_lookup_name(st, volume, &vid);
+
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (!(h->flags & CS_STREAM_INCREMENTAL)) {
+		if (rc == 0)
+			return cs_fail(-EEXIST, "volume '%s' already exists: a full stream creates a "
+			               "new volume", volume);
+		return 0;
+	}
+	if (rc == -ENOENT) { /* a clone of a snapshot some other volume here has */
+		rc = cs_snap_by_uuid(st, h->base_uuid, &bvid, &base);
+		if (rc == -ENOENT)
+			return cs_fail(-ENOENT, "the base snapshot %s@%s of this incremental stream "
+			               "is not in this store", h->base_volume, h->base);
+		return rc;
+	}
+	if (has_snap_uuid(st, vid, volume, h->snap_uuid))
+		return cs_fail(-EEXIST, "volume '%s' already has snapshot '%s' of this stream: "
+		               "it was received already", volume, h->snap);
+	if (!has_snap_uuid(st, vid, volume, h->base_uuid))
+		return cs_fail(-ENOENT, "volume '%s' has no snapshot '%s' (the stream's base)",
+		               volume, h->base);
+	if (cs_vs_find(st, vid, 0))
+		return cs_fail(-EBUSY, "volume '%s' is in use (mounted)", volume);
+	rc = cs_volrec_load(st, vid, &r);
+	if (rc == 0)
+		rc = latest_snap(st, vid, volume, &last);
+	if (rc)
+		return rc;
+	if (!memcmp(last.uuid, h->base_uuid, 16) && r.changes == 0 && r.epoch == last.epoch + 1)
+		return 0;
+	if (!fix)
+		return cs_fail(-ESTALE, "volume '%s' changed since snapshot '%s' (the stream's "
+		               "base): use --force to roll it back first", volume, h->base);
+	rc = cs_snap_by_uuid(st, h->base_uuid, &bvid, &base);
+	if (rc)
+		return rc;
+	pthread_mutex_unlock(&st->vlock); /* cs_rollback takes vlock itself */
+	rc = cs_rollback(st, volume, base.name, 1);
+	pthread_mutex_lock(&st->vlock);
+	return rc;
+}
+
+/* ---- receiving records ---- */
+
+static int flush_stage(struct cs_recv *r)
+{
+	int rc;
+
+	if (!r->staged)
+		return 0;
+	cs_sparser_state(r->p, &r->s.next_seq, &r->s.offset, r->s.chain);
+	state_put(r->wb, r->st, r->volume, &r->s);
+	rc = write_batch(r->st, r->wb);
+	rocksdb_writebatch_clear(r->wb);
+	r->staged = r->staged_bytes = 0;
+	return rc;
+}
+
+/* A chunk record: verify its content against its name, then stage it. */
+static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t len)
+{
+	uint8_t hash[CS_HASH_LEN], rk[1 + CS_HASH_LEN], qk[17 + CS_HASH_LEN];
+	uint8_t *raw;
+	size_t n, rawlen;
+	char *v = NULL;
+	int rc;
+
+	if (len < CS_HASH_LEN + 6 || p[CS_HASH_LEN] != 1)
+		return cs_fail(-EBADMSG, "record %llu: malformed chunk", (unsigned long long)seq);
+	rawlen = be32_get(p + CS_HASH_LEN + 2);
+	if (rawlen == 0 || rawlen > CS_CHUNK_SIZE)
+		return cs_fail(-EBADMSG, "record %llu: chunk length %zu", (unsigned long long)seq,
+		               rawlen);
+	raw = malloc(CS_CHUNK_SIZE);
+	if (!raw)
+		return -ENOMEM;
+	if (p[CS_HASH_LEN + 1] == 0 && len - CS_HASH_LEN - 6 == rawlen) {
+		memcpy(raw, p + CS_HASH_LEN + 6, rawlen);
+		n = rawlen;
+	} else if (p[CS_HASH_LEN + 1] == 1) {
+		n = ZSTD_decompress(raw, CS_CHUNK_SIZE, p + CS_HASH_LEN + 6, len - CS_HASH_LEN - 6);
+		if (ZSTD_isError(n))
+			n = 0;
+	} else {
+		n = 0;
+	}
+	if (n == rawlen)
+		SHA256(raw, n, hash);
+	free(raw);
+	if (n != rawlen || memcmp(hash, p, CS_HASH_LEN))
+		return cs_fail(-EBADMSG, "record %llu: chunk content does not match its SHA-256",
+		               (unsigned long long)seq);
+	rk[0] = 'R';
+	memcpy(rk + 1, p, CS_HASH_LEN);
+	rc = cs_kv_get(r->st, r->st->cf_meta, rk, sizeof(rk), &v, &n);
+	free(v);
+	if (rc == 0) {
+		r->chunks_present++;
+		return 0;
+	}
+	if (rc != -ENOENT)
+		return rc;
+	rocksdb_writebatch_put_cf(r->wb, r->st->cf_chunks, (const char *)p, CS_HASH_LEN,
+	                          (const char *)p + CS_HASH_LEN, len - CS_HASH_LEN);
+	qk[0] = 'Q';
+	be64_put(qk + 1, r->s.rid);
+	memcpy(qk + 9, p, CS_HASH_LEN);
+	rocksdb_writebatch_put_cf(r->wb, r->st->cf_meta, (const char *)qk, 9 + CS_HASH_LEN, "", 0);
+	r->chunks_new++;
+	return 0;
+}
+
+/* Validate a key record's shape (its content is checked when applied). */
+static int key_check(uint64_t seq, const uint8_t *p, size_t len)
+{
+	struct cs_ibuf b = { p, len, 0 };
+	uint8_t tag, op;
+	uint16_t sl;
+	uint32_t vl;
+
+	if (cs_ibuf_u8(&b, &tag) || cs_ibuf_u8(&b, &op) || cs_ibuf_u16(&b, &sl) ||
+	    sl > CS_KEY_MAX - 17 || b.pos + sl + 4 > len)
+		goto bad;
+	b.pos += sl;
+	if (cs_ibuf_u32(&b, &vl) || vl != len - b.pos || op > 1 || (op == 0 && vl != 0) ||
+	    !strchr("IDCXE", tag) || tag == 0 || sl < 8)
+		goto bad;
+	if (tag == 'E' && op == 1 && (vl != CS_HASH_LEN + 8 || sl != 16))
+		goto bad;
+	return 0;
+bad:
+	return cs_fail(-EBADMSG, "record %llu: malformed key record", (unsigned long long)seq);
+}
+
+static int snap_decode(struct cs_snaprec *s, const uint8_t *p, size_t len)
+{
+	struct cs_ibuf b = { p, len, 0 };
+	uint64_t *x = &s->stats.inodes, ct;
+
+	memset(s, 0, sizeof(*s));
+	if (cs_ibuf_str(&b, s->name, sizeof(s->name)) || cs_name_check(s->name) ||
+	    strchr(s->name, '@') || cs_ibuf_get(&b, s->uuid, 16) || cs_ibuf_u64(&b, &ct) ||
+	    cs_ibuf_u64(&b, &s->next_ino))
+		return -1;
+	for (int i = 0; i < 6; i++)
+		if (cs_ibuf_u64(&b, &x[i]))
+			return -1;
+	s->ctime_ns = (int64_t)ct;
+	return b.pos == len && s->next_ino > CS_ROOT_INO ? 0 : -1;
+}
+
+static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
+                     const uint8_t *p, size_t len)
+{
+	struct cs_recv *r = ctx;
+	uint8_t k[17];
+	int rc = 0;
+
+	r->records++;
+	switch (type) {
+	case CS_REC_HEADER:
+		r->h = *cs_sparser_header(r->p);
+		if (!r->resumed) {
+			pthread_mutex_lock(&r->st->vlock);
+			rc = check_target(r->st, r->volume, &r->h, 0);
+			if (rc == -ESTALE && (r->s.flags & CS_RECV_FORCE))
+				rc = 0; /* rolled back at apply time */
+			pthread_mutex_unlock(&r->st->vlock);
+			if (rc)
+				return rc;
+			r->s.hdr = malloc(len);
+			if (!r->s.hdr)
+				return -ENOMEM;
+			memcpy(r->s.hdr, p, len);
+			r->s.hdr_len = len;
+			r->staged++; /* the state record starts with this batch */
+		}
+		r->have_header = 1;
+		return 0;
+	case CS_REC_CHUNK:
+		rc = stage_chunk(r, seq, p, len);
+		break;
+	case CS_REC_KEY:
+	case CS_REC_SNAPSHOT: {
+		struct cs_snaprec sn;
+		uint8_t *v;
+
+		if (type == CS_REC_KEY)
+			rc = key_check(seq, p, len);
+		else if (snap_decode(&sn, p, len))
+			rc = cs_fail(-EBADMSG, "record %llu: malformed snapshot record",
+			             (unsigned long long)seq);
+		if (rc)
+			return rc;
+		v = malloc(len + 1);
+		if (!v)
+			return -ENOMEM;
+		v[0] = (uint8_t)type;
+		memcpy(v + 1, p, len);
+		rocksdb_writebatch_put_cf(r->wb, r->st->cf_meta, (const char *)k,
+		                          zkey(k, 'Z', r->s.rid, seq), (const char *)v, len + 1);
+		free(v);
+		break;
+	}
+	case CS_REC_TRAILER:
+		return 0;
+	}
+	if (rc)
+		return rc;
+	(void)offset;
+	r->staged++;
+	r->staged_bytes += len;
+	return 0;
+}
+
+int cs_recv_begin(cs_store *st, const char *volume, unsigned flags, struct cs_recv **out)
+{
+	struct cs_recv *r;
+	int rc;
+
+	*out = NULL;
+	if ((rc = cs_volname_check(volume)))
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->st = st;
+	snprintf(r->volume, sizeof(r->volume), "%s", volume);
+	pthread_mutex_lock(&running_lock);
+	for (struct cs_recv *o = running; o; o = o->next)
+		if (o->st == st && !strcmp(o->volume, volume)) {
+			pthread_mutex_unlock(&running_lock);
+			free(r);
+			return cs_fail(-EBUSY, "a receive into '%s' is already running", volume);
+		}
+	r->next = running;
+	running = r;
+	pthread_mutex_unlock(&running_lock);
+	r->p = cs_sparser_new(on_record, r);
+	r->wb = rocksdb_writebatch_create();
+	if (!r->p) {
+		cs_recv_free(r);
+		return -ENOMEM;
+	}
+	rc = state_load(st, volume, &r->s);
+	if (rc == 0) { /* a partial receive: this must be its resumed stream */
+		struct cs_stream_header h;
+
+		if (r->s.phase != ST_RECEIVING || cs_header_decode(&h, r->s.hdr, r->s.hdr_len)) {
+			cs_recv_free(r);
+			return cs_fail(-EBUSY, "the receive into '%s' is being applied", volume);
+		}
+		cs_sparser_resume(r->p, r->s.next_seq, r->s.offset, r->s.chain, h.stream_id);
+		r->resumed = 1;
+	} else if (rc == -ENOENT) {
+		memset(&r->s, 0, sizeof(r->s));
+		if (getrandom(&r->s.rid, sizeof(r->s.rid), 0) != sizeof(r->s.rid)) {
+			cs_recv_free(r);
+			return cs_fail(-EIO, "no random bytes");
+		}
+		r->s.flags = flags;
+	} else {
+		cs_recv_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int cs_recv_feed(struct cs_recv *r, const void *buf, size_t len)
+{
+	int rc;
+
+	if (r->failed)
+		return cs_fail(-EINVAL, "receive already failed");
+	rc = cs_sparser_feed(r->p, buf, len);
+	if (rc == 0 && (r->staged >= STAGE_RECORDS || r->staged_bytes >= STAGE_BYTES))
+		rc = flush_stage(r);
+	if (rc) {
+		char msg[512];
+
+		r->failed = 1;
+		snprintf(msg, sizeof(msg), "%s", cs_last_error());
+		rocksdb_writebatch_clear(r->wb);
+		r->staged = 0;
+		if (rc == -EBADMSG || !r->resumed) /* nothing worth keeping */
+			discard_all(r->st, r->volume, r->s.rid);
+		cs_fail(rc, "%s", msg);
+	}
+	return rc;
+}
+
+/* ---- applying ---- */
+
+struct apply {
+	cs_store *st;
+	struct cs_volrec rec;   /* the target volume as it becomes */
+	struct cs_txn t;
+	int open;               /* t is open */
+	size_t n;
+	struct cs_recv_result *res;
+};
+
+static int apply_key(struct apply *a, const uint8_t *p, size_t len)
+{
+	struct cs_ibuf b = { p, len, 0 };
+	uint8_t key[CS_KEY_MAX], tag, op;
+	uint16_t sl;
+	uint32_t vl;
+	char *old = NULL;
+	size_t olen, klen, n;
+	int rc;
+
+	cs_ibuf_u8(&b, &tag);
+	cs_ibuf_u8(&b, &op);
+	cs_ibuf_u16(&b, &sl);
+	key[0] = tag;
+	be64_put(key + 1, a->rec.id);
+	cs_ibuf_get(&b, key + 9, sl);
+	klen = 9 + sl;
+	cs_ibuf_u32(&b, &vl);
+	n = cs_key_version(key, klen, a->rec.epoch);
+	/* a version already at this epoch (a re-run apply): drop its reference */
+	rc = cs_kv_get(a->st, a->st->cf_meta, key, n, &old, &olen);
+	if (rc == 0 && tag == 'E' && olen == 1 + CS_HASH_LEN + 8 && old[0] == 1)
+		rc = cs_txn_chunk_ref(&a->t, (uint8_t *)old + 1, -1,
+		                      be32_get((uint8_t *)old + 1 + CS_HASH_LEN),
+		                      be32_get((uint8_t *)old + 1 + CS_HASH_LEN + 4), NULL, 0);
+	free(old);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (op == 0) {
+		cs_txn_delv(&a->t, key, klen);
+		return 0;
+	}
+	if (tag == 'E') {
+		rc = cs_txn_chunk_ref(&a->t, p + b.pos, 1, be32_get(p + b.pos + CS_HASH_LEN),
+		                      be32_get(p + b.pos + CS_HASH_LEN + 4), NULL, 0);
+		if (rc)
+			return rc;
+	}
+	cs_txn_putv(&a->t, key, klen, p + b.pos, vl);
+	return 0;
+}
+
+static int apply_snap(struct apply *a, const uint8_t *p, size_t len)
+{
+	struct cs_snaprec s;
+	struct cs_obuf b = { 0 };
+	uint8_t k[CS_KEY_MAX];
+	size_t nl;
+
+	if (snap_decode(&s, p, len))
+		return cs_fail(-EIO, "staged snapshot record is corrupt");
+	s.epoch = a->rec.epoch;
+	/* the snapshot record, as cs_snapshot.c writes it */
+	cs_obuf_u8(&b, 1);
+	cs_obuf_put(&b, s.uuid, 16);
+	cs_obuf_u64(&b, s.epoch);
+	cs_obuf_u64(&b, (uint64_t)s.ctime_ns);
+	cs_obuf_u64(&b, s.next_ino);
+	for (int i = 0; i < 6; i++)
+		cs_obuf_u64(&b, (&s.stats.inodes)[i]);
+	if (b.oom)
+		return -ENOMEM;
+	nl = strlen(s.name);
+	k[0] = 'S';
+	be64_put(k + 1, a->rec.id);
+	memcpy(k + 9, s.name, nl);
+	k[9 + nl] = 0;
+	cs_txn_put(&a->t, k, 10 + nl, b.p, b.len);
+	free(b.p);
+	k[0] = 'T';
+	be64_put(k + 9, s.epoch);
+	cs_txn_put(&a->t, k, 17, s.name, nl);
+	a->rec.epoch++;
+	a->rec.next_ino = s.next_ino;
+	a->rec.stats = s.stats;
+	a->rec.written_bytes = 0;
+	a->rec.changes = 0;
+	snprintf(a->res->snapshot, sizeof(a->res->snapshot), "%s", s.name);
+	return 0;
+}
+
+static int apply_commit(struct apply *a)
+{
+	int rc;
+
+	if (!a->open)
+		return 0;
+	cs_txn_put_volrec(&a->t, &a->rec);
+	a->open = 0;
+	rc = cs_txn_commit(&a->t);
+	a->n = 0;
+	return rc;
+}
+
+static int apply_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct apply *a = ctx;
+	int rc;
+
+	if (!a->open) {
+		cs_txn_begin(&a->t, a->st, NULL);
+		a->t.rec = a->rec; /* versions go to the target's epoch */
+		a->open = 1;
+	}
+	a->t.rec.epoch = a->rec.epoch;
+	if (vlen < 1)
+		return cs_fail(-EIO, "staged record is corrupt");
+	if (v[0] == CS_REC_KEY) {
+		rc = apply_key(a, v + 1, vlen - 1);
+	} else {
+		rc = apply_snap(a, v + 1, vlen - 1);
+		if (rc == 0) /* a snapshot makes what came before visible: commit */
+			return apply_commit(a);
+	}
+	if (rc == 0 && ++a->n >= 4096)
+		rc = apply_commit(a);
+	return rc;
+}
+
+/* Create the hidden target volume (full stream or clone). */
+static int make_target(cs_store *st, const char *volume, const struct cs_stream_header *h,
+                       struct cs_volrec *r)
+{
+	struct cs_snaprec base;
+	struct cs_txn t;
+	uint64_t bvid;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&st->lock);
+	r->id = st->sb.next_vol_id++;
+	pthread_mutex_unlock(&st->lock);
+	snprintf(r->name, sizeof(r->name), "%s", volume);
+	if (getrandom(r->uuid, 16, 0) != 16)
+		return cs_fail(-EIO, "no random bytes");
+	r->uuid[6] = (r->uuid[6] & 0x0f) | 0x40;
+	r->uuid[8] = (r->uuid[8] & 0x3f) | 0x80;
+	cs_txn_begin(&t, st, NULL);
+	r->ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
+	r->compression = h->compression;
+	r->quota = h->quota;
+	r->epoch = r->base_epoch = 1;
+	r->next_ino = CS_ROOT_INO + 1;
+	r->flags = CS_VOL_RECEIVING;
+	if (h->flags & CS_STREAM_INCREMENTAL) {
+		struct cs_volrec o;
+
+		rc = cs_snap_by_uuid(st, h->base_uuid, &bvid, &base);
+		if (rc == 0)
+			rc = cs_volrec_load(st, bvid, &o);
+		if (rc)
+			return cs_txn_abort(&t, rc);
+		r->origin_id = bvid;
+		r->origin_epoch = base.epoch;
+		r->next_ino = base.next_ino;
+		r->stats = base.stats;
+		uint8_t k[25];
+
+		k[0] = 'K';
+		be64_put(k + 1, bvid);
+		be64_put(k + 9, base.epoch);
+		be64_put(k + 17, r->id);
+		cs_txn_put(&t, k, 25, "", 0);
+	}
+	cs_txn_put_volrec(&t, r);
+	return cs_txn_commit(&t);
+}
+
+static int apply_all(struct cs_recv *rv, struct cs_recv_result *res)
+{
+	cs_store *st = rv->st;
+	struct apply a = { .st = st, .res = res };
+	struct cs_chain chain;
+	uint64_t vid;
+	uint8_t p[9];
+	int rc, fresh;
+
+	pthread_mutex_lock(&st->vlock);
+	rc = check_target(st, rv->volume, &rv->h, !!(rv->s.flags & CS_RECV_FORCE));
+	if (rc)
+		goto out;
+	fresh = cs_vol_lookup_name(st, rv->volume, &vid) == -ENOENT;
+	if (fresh)
+		rc = make_target(st, rv->volume, &rv->h, &a.rec);
+	else
+		rc = cs_volrec_load(st, vid, &a.rec);
+	if (rc == 0)
+		rc = cs_chain_load(st, &a.rec, &chain);
+	if (rc)
+		goto out;
+	a.rec.chain = chain.n ? &chain : NULL;
+	p[0] = 'Z';
+	be64_put(p + 1, rv->s.rid);
+	rc = cs_kv_scan(st, st->cf_meta, p, 9, apply_fn, &a);
+	if (rc == 0)
+		rc = apply_commit(&a);
+	else if (a.open)
+		cs_txn_abort(&a.t, rc);
+	if (rc)
+		goto out;
+	if (fresh) { /* the volume appears: its name, in one batch */
+		struct cs_txn t;
+		uint8_t k[1 + CS_NAME_MAX], idb[8];
+		size_t klen;
+
+		a.rec.flags &= ~CS_VOL_RECEIVING;
+		cs_txn_begin(&t, st, NULL);
+		cs_volname_key(k, &klen, rv->volume);
+		be64_put(idb, a.rec.id);
+		cs_txn_put(&t, k, klen, idb, 8);
+		cs_txn_put_volrec(&t, &a.rec);
+		rc = cs_txn_commit(&t);
+	}
+out:
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+int cs_recv_finish(struct cs_recv *r, struct cs_recv_result *out)
+{
+	struct cs_recv_result res = { 0 };
+	int rc;
+
+	if (r->failed)
+		return cs_fail(-EINVAL, "receive already failed");
+	rc = cs_sparser_end(r->p);
+	if (rc == -EPIPE) { /* cut: keep the progress for a resume */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", cs_last_error());
+		r->failed = 1;
+		if (!r->have_header) {
+			discard_all(r->st, r->volume, r->s.rid);
+			return cs_fail(-EPIPE, "%s", msg);
+		}
+		rc = flush_stage(r);
+		if (rc)
+			return rc;
+		return cs_fail(-EPIPE, "%s; the part received is kept: resume it with a stream "
+		               "from `send --resume TOKEN` (TOKEN from `receive --resume-token "
+		               "%s`), or discard it with `receive --abort %s`", msg, r->volume,
+		               r->volume);
+	}
+	if (rc)
+		return rc;
+	r->s.phase = ST_APPLYING;
+	r->staged++;
+	rc = flush_stage(r);
+	if (rc == 0)
+		rc = apply_all(r, &res);
+	if (rc == 0)
+		rc = discard_all(r->st, r->volume, r->s.rid);
+	r->failed = 1;
+	if (rc == 0 && out) {
+		res.records = r->records;
+		res.bytes = cs_sparser_header(r->p) ? r->s.offset : 0;
+		res.chunks_new = r->chunks_new;
+		res.chunks_present = r->chunks_present;
+		*out = res;
+	}
+	if (rc && rc != -EIO) { /* the stream did not fit after all: nothing kept */
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", cs_last_error());
+		discard_all(r->st, r->volume, r->s.rid);
+		cs_fail(rc, "%s", msg);
+	}
+	return rc;
+}
+
+void cs_recv_free(struct cs_recv *r)
+{
+	struct cs_recv **p;
+
+	if (!r)
+		return;
+	pthread_mutex_lock(&running_lock);
+	for (p = &running; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	pthread_mutex_unlock(&running_lock);
+	cs_sparser_free(r->p);
+	if (r->wb)
+		rocksdb_writebatch_destroy(r->wb);
+	free(r->s.hdr);
+	free(r);
+}
+
+int cs_recv_resume_token(cs_store *st, const char *volume, char *buf, size_t size)
+{
+	struct cs_stream_header h;
+	struct rstate s;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)))
+		return rc;
+	rc = state_load(st, volume, &s);
+	if (rc)
+		return rc;
+	rc = cs_header_decode(&h, s.hdr, s.hdr_len);
+	if (rc == 0)
+		rc = cs_token_encode(buf, size, h.stream_id, s.next_seq, s.offset, s.chain,
+		                     h.snap_uuid, h.base_uuid, h.flags);
+	free(s.hdr);
+	return rc;
+}
+
+int cs_recv_abort(cs_store *st, const char *volume)
+{
+	struct rstate s;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)))
+		return rc;
+	pthread_mutex_lock(&running_lock);
+	for (struct cs_recv *o = running; o; o = o->next)
+		if (o->st == st && !strcmp(o->volume, volume)) {
+			pthread_mutex_unlock(&running_lock);
+			return cs_fail(-EBUSY, "the receive into '%s' is running", volume);
+		}
+	pthread_mutex_unlock(&running_lock);
+	rc = state_load(st, volume, &s);
+	if (rc)
+		return rc;
+	rc = discard_all(st, volume, s.rid);
+	free(s.hdr);
+	return rc;
+}
+
+/* ---- recovery at open ---- */
+
+struct wlist {
+	char (*names)[CS_NAME_MAX + 1];
+	size_t n, cap;
+};
+
+static int wlist_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct wlist *l = ctx;
+
+	if (klen < 2 || klen - 1 > CS_NAME_MAX)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		void *nv = realloc(l->names, cap * sizeof(*l->names));
+
+		if (!nv)
+			return -ENOMEM;
+		l->names = nv;
+		l->cap = cap;
+	}
+	memcpy(l->names[l->n], k + 1, klen - 1);
+	l->names[l->n][klen - 1] = 0;
+	l->n++;
+	return 0;
+}
+
+/* Re-run every receive whose stream was complete when the process died
+ * (hidden half-built volumes were deleted by then); one that no longer
+ * fits is discarded. Partial (cut) receives stay for a resume. */
+int cs_recv_recover(cs_store *st)
+{
+	struct wlist l = { 0 };
+	int rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"W", 1, wlist_fn, &l);
+
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		struct cs_recv r = { .st = st };
+		struct cs_recv_result res;
+
+		snprintf(r.volume, sizeof(r.volume), "%s", l.names[i]);
+		rc = state_load(st, r.volume, &r.s);
+		if (rc)
+			break;
+		if (r.s.phase == ST_APPLYING) {
+			int arc = cs_header_decode(&r.h, r.s.hdr, r.s.hdr_len);
+
+			if (arc == 0)
+				arc = apply_all(&r, &res);
+			rc = discard_all(st, r.volume, r.s.rid);
+		}
+		free(r.s.hdr);
+	}
+	free(l.names);
+	return rc;
+}

@@ -1,0 +1,430 @@
+/*
+ * cs_streamfmt.c - replication stream framing: records, checksums, the
+ * chain, the header, and a parser that needs no store (used by receive,
+ * by `stream inspect` and by the fuzz target). See cs_streamfmt.h for the
+ * wire format. Every length and field is checked here, once: bad input is
+ * -EBADMSG and a message naming the byte offset and record.
+ */
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cs_priv.h"
+#include "cs_streamfmt.h"
+
+void cs_obuf_put(struct cs_obuf *b, const void *data, size_t len)
+{
+	if (b->oom)
+		return;
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *np;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	if (len)
+		memcpy(b->p + b->len, data, len);
+	b->len += len;
+}
+
+void cs_obuf_u8(struct cs_obuf *b, uint8_t v)
+{
+	cs_obuf_put(b, &v, 1);
+}
+
+void cs_obuf_u16(struct cs_obuf *b, uint16_t v)
+{
+	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+
+	cs_obuf_put(b, x, 2);
+}
+
+void cs_obuf_u32(struct cs_obuf *b, uint32_t v)
+{
+	uint8_t x[4];
+
+	be32_put(x, v);
+	cs_obuf_put(b, x, 4);
+}
+
+void cs_obuf_u64(struct cs_obuf *b, uint64_t v)
+{
+	uint8_t x[8];
+
+	be64_put(x, v);
+	cs_obuf_put(b, x, 8);
+}
+
+void cs_obuf_str(struct cs_obuf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	cs_obuf_u16(b, (uint16_t)n);
+	cs_obuf_put(b, s, n);
+}
+
+int cs_ibuf_get(struct cs_ibuf *b, void *out, size_t len)
+{
+	if (len > b->len - b->pos)
+		return -1;
+	memcpy(out, b->p + b->pos, len);
+	b->pos += len;
+	return 0;
+}
+
+int cs_ibuf_u8(struct cs_ibuf *b, uint8_t *v)
+{
+	return cs_ibuf_get(b, v, 1);
+}
+
+int cs_ibuf_u16(struct cs_ibuf *b, uint16_t *v)
+{
+	uint8_t x[2];
+
+	if (cs_ibuf_get(b, x, 2))
+		return -1;
+	*v = (uint16_t)((x[0] << 8) | x[1]);
+	return 0;
+}
+
+int cs_ibuf_u32(struct cs_ibuf *b, uint32_t *v)
+{
+	uint8_t x[4];
+
+	if (cs_ibuf_get(b, x, 4))
+		return -1;
+	*v = be32_get(x);
+	return 0;
+}
+
+int cs_ibuf_u64(struct cs_ibuf *b, uint64_t *v)
+{
+	uint8_t x[8];
+
+	if (cs_ibuf_get(b, x, 8))
+		return -1;
+	*v = be64_get(x);
+	return 0;
+}
+
+int cs_ibuf_str(struct cs_ibuf *b, char *out, size_t size)
+{
+	uint16_t n;
+
+	if (cs_ibuf_u16(b, &n) || n >= size || cs_ibuf_get(b, out, n))
+		return -1;
+	out[n] = 0;
+	return memchr(out, 0, n) ? -1 : 0;
+}
+
+void cs_header_encode(struct cs_obuf *b, const struct cs_stream_header *h)
+{
+	cs_obuf_put(b, CS_STREAM_MAGIC, 8);
+	cs_obuf_u32(b, h->version);
+	cs_obuf_u32(b, h->flags);
+	cs_obuf_put(b, h->stream_id, 32);
+	cs_obuf_u64(b, h->resume_seq);
+	cs_obuf_u64(b, h->total_bytes);
+	cs_obuf_str(b, h->volume);
+	cs_obuf_put(b, h->volume_uuid, 16);
+	cs_obuf_u32(b, (uint32_t)h->compression);
+	cs_obuf_u64(b, h->quota);
+	cs_obuf_str(b, h->snap);
+	cs_obuf_put(b, h->snap_uuid, 16);
+	cs_obuf_u64(b, (uint64_t)h->snap_ctime_ns);
+	cs_obuf_str(b, h->base_volume);
+	cs_obuf_str(b, h->base);
+	cs_obuf_put(b, h->base_uuid, 16);
+}
+
+int cs_header_decode(struct cs_stream_header *h, const uint8_t *p, size_t len)
+{
+	struct cs_ibuf b = { p, len, 0 };
+	char magic[8];
+	uint32_t comp;
+	uint64_t ct;
+
+	memset(h, 0, sizeof(*h));
+	if (cs_ibuf_get(&b, magic, 8) || memcmp(magic, CS_STREAM_MAGIC, 8))
+		return cs_fail(-EBADMSG, "not a cstorfs stream (bad magic)");
+	if (cs_ibuf_u32(&b, &h->version) || cs_ibuf_u32(&b, &h->flags))
+		goto bad;
+	if (h->version != CS_STREAM_VERSION)
+		return cs_fail(-EBADMSG, "stream format version %u is not supported (this build "
+		               "reads %d)", h->version, CS_STREAM_VERSION);
+	if (h->flags & ~(uint32_t)(CS_STREAM_INCREMENTAL | CS_STREAM_RESUMED |
+	                           CS_STREAM_INTERMEDIATES))
+		return cs_fail(-EBADMSG, "stream header: unknown flags 0x%x", h->flags);
+	if (cs_ibuf_get(&b, h->stream_id, 32) || cs_ibuf_u64(&b, &h->resume_seq) ||
+	    cs_ibuf_u64(&b, &h->total_bytes) || cs_ibuf_str(&b, h->volume, sizeof(h->volume)) ||
+	    cs_ibuf_get(&b, h->volume_uuid, 16) || cs_ibuf_u32(&b, &comp) ||
+	    cs_ibuf_u64(&b, &h->quota) || cs_ibuf_str(&b, h->snap, sizeof(h->snap)) ||
+	    cs_ibuf_get(&b, h->snap_uuid, 16) || cs_ibuf_u64(&b, &ct) ||
+	    cs_ibuf_str(&b, h->base_volume, sizeof(h->base_volume)) ||
+	    cs_ibuf_str(&b, h->base, sizeof(h->base)) || cs_ibuf_get(&b, h->base_uuid, 16))
+		goto bad;
+	if (b.pos != len)
+		goto bad;
+	h->compression = (int)comp;
+	h->snap_ctime_ns = (int64_t)ct;
+	if (h->compression < 0 || h->compression > 19 || cs_name_check(h->volume) ||
+	    cs_name_check(h->snap))
+		return cs_fail(-EBADMSG, "stream header: invalid volume, snapshot or options");
+	if ((h->flags & CS_STREAM_INCREMENTAL) &&
+	    (cs_name_check(h->base) || cs_name_check(h->base_volume)))
+		return cs_fail(-EBADMSG, "stream header: invalid base snapshot");
+	return 0;
+bad:
+	return cs_fail(-EBADMSG, "stream header is malformed");
+}
+
+/* ---- writer ---- */
+
+int cs_swriter_record(struct cs_swriter *w, int type, const void *payload, size_t len,
+                      int unchained)
+{
+	uint8_t hdr[CS_REC_HDR], digest[32], link[64];
+	size_t total = CS_REC_HDR + len + CS_REC_CHECK;
+	int rc = 0;
+
+	CS_ASSERT(len <= CS_REC_MAX_PAYLOAD);
+	hdr[0] = (uint8_t)type;
+	hdr[1] = 0;
+	be32_put(hdr + 2, (uint32_t)len);
+	be64_put(hdr + 6, w->seq);
+	w->rec.len = 0;
+	cs_obuf_put(&w->rec, hdr, sizeof(hdr));
+	cs_obuf_put(&w->rec, payload, len);
+	if (w->rec.oom)
+		return -ENOMEM;
+	SHA256(w->rec.p, w->rec.len, digest);
+	cs_obuf_put(&w->rec, digest, CS_REC_CHECK);
+	if (w->rec.oom)
+		return -ENOMEM;
+	if (!unchained) {
+		memcpy(link, w->chain, 32);
+		memcpy(link + 32, digest, 32);
+		SHA256(link, 64, w->chain);
+	}
+	if (!w->count_only && (unchained || w->seq >= w->skip_below))
+		rc = w->fn(w->ctx, w->rec.p, w->rec.len);
+	if (!unchained) {
+		w->seq++;
+		w->offset += total;
+	}
+	return rc;
+}
+
+int cs_swriter_trailer(struct cs_swriter *w)
+{
+	uint8_t t[48];
+
+	memcpy(t, w->chain, 32);
+	be64_put(t + 32, w->seq);
+	be64_put(t + 40, w->offset);
+	return cs_swriter_record(w, CS_REC_TRAILER, t, sizeof(t), 0);
+}
+
+/* ---- parser ---- */
+
+struct cs_sparser {
+	cs_record_fn fn;
+	void *ctx;
+	uint8_t *buf;      /* bytes of the record being assembled */
+	size_t len, cap;
+	uint64_t offset;   /* stream offset of buf[0] (original numbering) */
+	uint64_t next_seq;
+	uint8_t chain[32];
+	uint8_t stream_id[32];
+	int have_id;       /* resuming: the header must carry this id */
+	int state;         /* 0 header, 1 records, 2 done */
+	struct cs_stream_header hdr;
+};
+
+struct cs_sparser *cs_sparser_new(cs_record_fn fn, void *ctx)
+{
+	struct cs_sparser *p = calloc(1, sizeof(*p));
+
+	if (p) {
+		p->fn = fn;
+		p->ctx = ctx;
+	}
+	return p;
+}
+
+void cs_sparser_free(struct cs_sparser *p)
+{
+	if (!p)
+		return;
+	free(p->buf);
+	free(p);
+}
+
+const struct cs_stream_header *cs_sparser_header(const struct cs_sparser *p)
+{
+	return p->state ? &p->hdr : NULL;
+}
+
+void cs_sparser_resume(struct cs_sparser *p, uint64_t next_seq, uint64_t offset,
+                       const uint8_t chain[32], const uint8_t stream_id[32])
+{
+	p->next_seq = next_seq;
+	p->offset = offset;
+	memcpy(p->chain, chain, 32);
+	memcpy(p->stream_id, stream_id, 32);
+	p->have_id = 1;
+}
+
+void cs_sparser_state(const struct cs_sparser *p, uint64_t *next_seq, uint64_t *offset,
+                      uint8_t chain[32])
+{
+	*next_seq = p->next_seq;
+	*offset = p->offset;
+	memcpy(chain, p->chain, 32);
+}
+
+#define BAD(p, seq, ...) bad_at(p, seq, __VA_ARGS__)
+
+static int __attribute__((format(printf, 3, 4)))
+bad_at(struct cs_sparser *p, uint64_t seq, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return cs_fail(-EBADMSG, "stream rejected at byte %llu (record %llu): %s",
+	               (unsigned long long)p->offset, (unsigned long long)seq, why);
+}
+
+/* One complete record is in p->buf[0..total). */
+static int record(struct cs_sparser *p, size_t total)
+{
+	uint8_t digest[32], link[64];
+	int type = p->buf[0];
+	uint32_t len = be32_get(p->buf + 2);
+	uint64_t seq = be64_get(p->buf + 6);
+	const uint8_t *payload = p->buf + CS_REC_HDR;
+	int resumed_hdr = 0, rc;
+
+	SHA256(p->buf, CS_REC_HDR + len, digest);
+	if (memcmp(digest, p->buf + CS_REC_HDR + len, CS_REC_CHECK))
+		return BAD(p, seq, "checksum mismatch (the record is corrupted)");
+	if (p->state == 0) {
+		if (type != CS_REC_HEADER)
+			return BAD(p, seq, "the stream does not start with a header");
+		rc = cs_header_decode(&p->hdr, payload, len);
+		if (rc)
+			return BAD(p, seq, "%s", cs_last_error());
+		if (p->have_id) { /* resuming: this must be the stream we were receiving */
+			if (!(p->hdr.flags & CS_STREAM_RESUMED) ||
+			    memcmp(p->hdr.stream_id, p->stream_id, 32))
+				return BAD(p, seq, "this is not the resumed stream of the partial receive");
+			if (p->hdr.resume_seq != p->next_seq || seq != p->next_seq)
+				return BAD(p, seq, "resumed stream starts at record %llu, expected %llu",
+				           (unsigned long long)p->hdr.resume_seq,
+				           (unsigned long long)p->next_seq);
+			resumed_hdr = 1;
+		} else if (p->hdr.flags & CS_STREAM_RESUMED) {
+			return BAD(p, seq, "a resumed stream needs a partial receive to continue "
+			           "(nothing to resume)");
+		} else if (seq != 0) {
+			return BAD(p, seq, "header has sequence %llu, expected 0",
+			           (unsigned long long)seq);
+		}
+		p->state = 1;
+	} else {
+		if (type == CS_REC_HEADER)
+			return BAD(p, seq, "a second header in the stream");
+		if (seq != p->next_seq)
+			return BAD(p, seq, "out of order: expected record %llu",
+			           (unsigned long long)p->next_seq);
+		if (type == CS_REC_TRAILER) {
+			if (len != 48)
+				return BAD(p, seq, "malformed trailer");
+			if (memcmp(payload, p->chain, 32))
+				return BAD(p, seq, "whole-stream checksum mismatch (records missing, "
+				           "swapped or altered)");
+			if (be64_get(payload + 32) != seq || be64_get(payload + 40) != p->offset)
+				return BAD(p, seq, "trailer counts do not match the stream");
+			p->state = 2;
+		} else if (type != CS_REC_CHUNK && type != CS_REC_KEY && type != CS_REC_SNAPSHOT) {
+			return BAD(p, seq, "unknown record type 0x%02x", type);
+		}
+	}
+	if (!resumed_hdr && type != CS_REC_TRAILER) {
+		memcpy(link, p->chain, 32);
+		memcpy(link + 32, digest, 32);
+		SHA256(link, 64, p->chain);
+	}
+	rc = p->fn ? p->fn(p->ctx, type, seq, p->offset, payload, len) : 0;
+	if (rc)
+		return rc;
+	if (!resumed_hdr) {
+		p->next_seq = seq + 1;
+		p->offset += total;
+	}
+	return 0;
+}
+
+int cs_sparser_feed(struct cs_sparser *p, const void *data, size_t n)
+{
+	const uint8_t *in = data;
+
+	while (n > 0) {
+		size_t need, take;
+
+		if (p->state == 2)
+			return BAD(p, p->next_seq, "data after the trailer");
+		need = CS_REC_HDR;
+		if (p->len >= CS_REC_HDR) {
+			uint32_t len = be32_get(p->buf + 2);
+
+			if (p->buf[1] != 0 || len > CS_REC_MAX_PAYLOAD)
+				return BAD(p, be64_get(p->buf + 6), "malformed record header");
+			need = CS_REC_HDR + len + CS_REC_CHECK;
+		}
+		if (p->cap < need) {
+			size_t cap = need < 4096 ? 4096 : need;
+			uint8_t *nb = realloc(p->buf, cap);
+
+			if (!nb)
+				return -ENOMEM;
+			p->buf = nb;
+			p->cap = cap;
+		}
+		take = need - p->len < n ? need - p->len : n;
+		memcpy(p->buf + p->len, in, take);
+		p->len += take;
+		in += take;
+		n -= take;
+		if (p->len == need && need > CS_REC_HDR) {
+			int rc = record(p, need);
+
+			p->len = 0;
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int cs_sparser_end(struct cs_sparser *p)
+{
+	if (p->state == 2)
+		return 0;
+	return cs_fail(-EPIPE, "stream cut at byte %llu (in record %llu): no trailer",
+	               (unsigned long long)(p->offset + p->len),
+	               (unsigned long long)p->next_seq);
+}
