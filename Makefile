@@ -58,7 +58,7 @@ endif
 UNIT  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 UNIT_ASAN := $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all test unit check-asan integration run clean deps bench bench-store fmt
+.PHONY: all test unit check-asan integration run clean deps bench bench-store fmt fuzz
 all: $(B)/libcstore.a $(PROGS)
 
 deps:
@@ -107,6 +107,24 @@ $(B)/asan/tests/%: $(B)/asan/obj/tests/unit/%.o $(call obj,$(B)/asan,$(UNIT_HELP
 	@$(if $(Q),echo "  LD-SAN  $@")
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ -lcmocka $(LIBS_STORE)
 
+# Fuzzing (libFuzzer, clang): the stream parser.
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -DCS_FUZZING
+FUZZ_SECONDS ?= 20
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 -pthread $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(B)/fuzz_stream: $(call obj,$(B)/fuzz,tests/fuzz/fuzz_stream.c $(STORE_SRC))
+	@$(if $(Q),echo "  LD-FUZZ $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS_STORE)
+
+# New inputs go to build/fuzz-corpus; the committed seeds stay as they are.
+fuzz: $(B)/fuzz_stream
+	@mkdir -p $(B)/fuzz-corpus
+	$(B)/fuzz_stream -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 $(B)/fuzz-corpus tests/fuzz/corpus
+
 # Each unit program runs in its own temporary directory (CS_TEST_TMP).
 define run_units
 	@set -e; for t in $(1); do \
@@ -128,6 +146,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) check-asan
+	$(MAKE) fuzz
 	$(MAKE) integration
 
 run:

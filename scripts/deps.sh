@@ -8,14 +8,15 @@ set -eu
 
 BUILD="build-essential pkg-config librocksdb-dev libzstd-dev libcjson-dev
 libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libfuse3-dev fuse3"
-TEST="libcmocka-dev python3 python3-pytest attr util-linux procps"
+TEST="libcmocka-dev python3 python3-pytest attr util-linux procps docker.io busybox-static"
+FUZZ="clang libclang-rt-14-dev"
 BENCH="fio linux-perf btrfs-progs"
 
 want="$BUILD"
 case "${1:-test}" in
 build) ;;
-test) want="$BUILD $TEST" ;;
-bench) want="$BUILD $TEST $BENCH" ;;
+test) want="$BUILD $TEST $FUZZ" ;;
+bench) want="$BUILD $TEST $FUZZ $BENCH" ;;
 *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
 

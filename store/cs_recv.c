@@ -22,9 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
-#include <zstd.h>
-
-#include <openssl/sha.h>
 
 #include "cs_priv.h"
 #include "cs_streamfmt.h"
@@ -328,40 +325,16 @@ static int flush_stage(struct cs_recv *r)
 	return rc;
 }
 
-/* A chunk record: verify its content against its name, then stage it. */
+/* A chunk record (verified by cs_stream_check_record): stage it unless the
+ * store has it. */
 static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t len)
 {
-	uint8_t hash[CS_HASH_LEN], rk[1 + CS_HASH_LEN], qk[17 + CS_HASH_LEN];
-	uint8_t *raw;
-	size_t n, rawlen;
+	uint8_t rk[1 + CS_HASH_LEN], qk[17 + CS_HASH_LEN];
+	size_t n;
 	char *v = NULL;
 	int rc;
 
-	if (len < CS_HASH_LEN + 6 || p[CS_HASH_LEN] != 1)
-		return cs_fail(-EBADMSG, "record %llu: malformed chunk", (unsigned long long)seq);
-	rawlen = be32_get(p + CS_HASH_LEN + 2);
-	if (rawlen == 0 || rawlen > CS_CHUNK_SIZE)
-		return cs_fail(-EBADMSG, "record %llu: chunk length %zu", (unsigned long long)seq,
-		               rawlen);
-	raw = malloc(CS_CHUNK_SIZE);
-	if (!raw)
-		return -ENOMEM;
-	if (p[CS_HASH_LEN + 1] == 0 && len - CS_HASH_LEN - 6 == rawlen) {
-		memcpy(raw, p + CS_HASH_LEN + 6, rawlen);
-		n = rawlen;
-	} else if (p[CS_HASH_LEN + 1] == 1) {
-		n = ZSTD_decompress(raw, CS_CHUNK_SIZE, p + CS_HASH_LEN + 6, len - CS_HASH_LEN - 6);
-		if (ZSTD_isError(n))
-			n = 0;
-	} else {
-		n = 0;
-	}
-	if (n == rawlen)
-		SHA256(raw, n, hash);
-	free(raw);
-	if (n != rawlen || memcmp(hash, p, CS_HASH_LEN))
-		return cs_fail(-EBADMSG, "record %llu: chunk content does not match its SHA-256",
-		               (unsigned long long)seq);
+	(void)seq;
 	rk[0] = 'R';
 	memcpy(rk + 1, p, CS_HASH_LEN);
 	rc = cs_kv_get(r->st, r->st->cf_meta, rk, sizeof(rk), &v, &n);
@@ -382,45 +355,6 @@ static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t
 	return 0;
 }
 
-/* Validate a key record's shape (its content is checked when applied). */
-static int key_check(uint64_t seq, const uint8_t *p, size_t len)
-{
-	struct cs_ibuf b = { p, len, 0 };
-	uint8_t tag, op;
-	uint16_t sl;
-	uint32_t vl;
-
-	if (cs_ibuf_u8(&b, &tag) || cs_ibuf_u8(&b, &op) || cs_ibuf_u16(&b, &sl) ||
-	    sl > CS_KEY_MAX - 17 || b.pos + sl + 4 > len)
-		goto bad;
-	b.pos += sl;
-	if (cs_ibuf_u32(&b, &vl) || vl != len - b.pos || op > 1 || (op == 0 && vl != 0) ||
-	    !strchr("IDCXE", tag) || tag == 0 || sl < 8)
-		goto bad;
-	if (tag == 'E' && op == 1 && (vl != CS_HASH_LEN + 8 || sl != 16))
-		goto bad;
-	return 0;
-bad:
-	return cs_fail(-EBADMSG, "record %llu: malformed key record", (unsigned long long)seq);
-}
-
-static int snap_decode(struct cs_snaprec *s, const uint8_t *p, size_t len)
-{
-	struct cs_ibuf b = { p, len, 0 };
-	uint64_t *x = &s->stats.inodes, ct;
-
-	memset(s, 0, sizeof(*s));
-	if (cs_ibuf_str(&b, s->name, sizeof(s->name)) || cs_name_check(s->name) ||
-	    strchr(s->name, '@') || cs_ibuf_get(&b, s->uuid, 16) || cs_ibuf_u64(&b, &ct) ||
-	    cs_ibuf_u64(&b, &s->next_ino))
-		return -1;
-	for (int i = 0; i < 6; i++)
-		if (cs_ibuf_u64(&b, &x[i]))
-			return -1;
-	s->ctime_ns = (int64_t)ct;
-	return b.pos == len && s->next_ino > CS_ROOT_INO ? 0 : -1;
-}
-
 static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
                      const uint8_t *p, size_t len)
 {
@@ -429,6 +363,9 @@ static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
 	int rc = 0;
 
 	r->records++;
+	rc = cs_stream_check_record(type, seq, p, len);
+	if (rc)
+		return rc;
 	switch (type) {
 	case CS_REC_HEADER:
 		r->h = *cs_sparser_header(r->p);
@@ -454,17 +391,8 @@ static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
 		break;
 	case CS_REC_KEY:
 	case CS_REC_SNAPSHOT: {
-		struct cs_snaprec sn;
-		uint8_t *v;
+		uint8_t *v = malloc(len + 1);
 
-		if (type == CS_REC_KEY)
-			rc = key_check(seq, p, len);
-		else if (snap_decode(&sn, p, len))
-			rc = cs_fail(-EBADMSG, "record %llu: malformed snapshot record",
-			             (unsigned long long)seq);
-		if (rc)
-			return rc;
-		v = malloc(len + 1);
 		if (!v)
 			return -ENOMEM;
 		v[0] = (uint8_t)type;
@@ -622,7 +550,7 @@ static int apply_snap(struct apply *a, const uint8_t *p, size_t len)
 	uint8_t k[CS_KEY_MAX];
 	size_t nl;
 
-	if (snap_decode(&s, p, len))
+	if (cs_stream_snap_decode(&s, p, len))
 		return cs_fail(-EIO, "staged snapshot record is corrupt");
 	s.epoch = a->rec.epoch;
 	/* the snapshot record, as cs_snapshot.c writes it */

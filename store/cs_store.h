@@ -492,6 +492,10 @@ int cs_sparser_feed(struct cs_sparser *p, const void *buf, size_t len);
 /* 0 when the trailer was seen and checked; -EPIPE when cut. */
 int cs_sparser_end(struct cs_sparser *p);
 const struct cs_stream_header *cs_sparser_header(const struct cs_sparser *p);
+/* Check one record's payload the way receive does (a chunk decodes to
+ * bytes matching its SHA-256; a key or snapshot record is well formed).
+ * Errors: -EBADMSG naming the record. */
+int cs_stream_check_record(int type, uint64_t seq, const uint8_t *payload, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Inodes and attributes                                              */

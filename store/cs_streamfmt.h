@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#include "cs_store.h"
+#include "cs_priv.h"
 
 #define CS_STREAM_MAGIC "CSSTREAM"
 #define CS_STREAM_VERSION 1
@@ -71,6 +71,9 @@ int cs_swriter_record(struct cs_swriter *w, int type, const void *payload, size_
                       int unchained);
 /* Emit the trailer (chain, count, offset). */
 int cs_swriter_trailer(struct cs_swriter *w);
+
+/* Decode a snapshot record's payload: 0 or -1. */
+int cs_stream_snap_decode(struct cs_snaprec *s, const uint8_t *p, size_t len);
 
 /* Parser internals the receiver needs to resume. */
 void cs_sparser_resume(struct cs_sparser *p, uint64_t next_seq, uint64_t offset,
