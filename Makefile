@@ -182,3 +182,21 @@ bench:
 	$(MAKE) all $(B)/bench/metabench
 	@benchmarks/build-passthrough.sh $(B)/bench
 	benchmarks/run.sh
+
+# The Kubernetes FlexVolume driver (issue 8), installed atomically (copied to a dot-name, then
+# renamed: kubelet ignores dot-files and re-runs `init` on any change in its plugin directory)
+# as $(VOLUME_PLUGIN_DIR)/cstorfs~cstorfs/cstorfs; VOLUME_PLUGIN_DIR=... for kubelets started
+# with --volume-plugin-dir. cstorfsd and cstorfs-ctl go to $(PREFIX)/bin, on kubelet's PATH, so
+# the driver can start the daemon. See plugin-shims/flexvolume/README.md.
+VOLUME_PLUGIN_DIR ?= /usr/libexec/kubernetes/kubelet-plugins/volume/exec
+PREFIX ?= /usr/local
+FLEX_DIR = $(DESTDIR)$(VOLUME_PLUGIN_DIR)/cstorfs~cstorfs
+# $(call install_atomic,SOURCE,DIR,NAME)
+install_atomic = install -m 0755 $(1) '$(2)/.$(3)' && mv -f '$(2)/.$(3)' '$(2)/$(3)'
+
+.PHONY: install-flexvolume
+install-flexvolume: $(B)/cstorfs-flexvolume $(B)/cstorfsd $(B)/cstorfs-ctl
+	install -d '$(DESTDIR)$(PREFIX)/bin' '$(FLEX_DIR)'
+	$(call install_atomic,$(B)/cstorfsd,$(DESTDIR)$(PREFIX)/bin,cstorfsd)
+	$(call install_atomic,$(B)/cstorfs-ctl,$(DESTDIR)$(PREFIX)/bin,cstorfs-ctl)
+	$(call install_atomic,$(B)/cstorfs-flexvolume,$(FLEX_DIR),cstorfs)
