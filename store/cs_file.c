@@ -220,13 +220,92 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 	return rc ? rc : (ssize_t)(end - off);
 }
 
+/* A whole chunk of a write, hashed and compressed before the volume is
+ * locked (it does not depend on what the file held): writers on several
+ * threads encode in parallel, and the lock covers only the bookkeeping. */
+struct pre_chunk {
+	uint8_t hash[CS_HASH_LEN];
+	char *value; /* NULL: all zeros (a hole) */
+	size_t vlen;
+	uint32_t raw_len;
+};
+
+struct pre_write {
+	uint64_t first; /* chunk index of pre[0] */
+	size_t n;
+	struct pre_chunk *c;
+};
+
+static void pre_free(struct pre_write *pw)
+{
+	for (size_t i = 0; i < pw->n; i++)
+		free(pw->c[i].value);
+	free(pw->c);
+	pw->n = 0;
+	pw->c = NULL;
+}
+
+static int pre_encode(struct pre_write *pw, uint64_t off, const uint8_t *src, size_t size,
+                      int level)
+{
+	uint64_t first = (off + CS_CHUNK_SIZE - 1) / CS_CHUNK_SIZE;
+	uint64_t end = (off + size) / CS_CHUNK_SIZE;
+
+	memset(pw, 0, sizeof(*pw));
+	if (end <= first)
+		return 0;
+	pw->c = calloc(end - first, sizeof(*pw->c));
+	if (!pw->c)
+		return -ENOMEM;
+	pw->first = first;
+	pw->n = end - first;
+	for (size_t i = 0; i < pw->n; i++) {
+		const uint8_t *d = src + ((first + i) * CS_CHUNK_SIZE - off);
+		struct pre_chunk *c = &pw->c[i];
+		size_t len = CS_CHUNK_SIZE;
+		int rc;
+
+		while (len > 0 && d[len - 1] == 0)
+			len--;
+		c->raw_len = (uint32_t)len;
+		if (len == 0)
+			continue;
+		rc = cs_chunk_encode(d, len, level, c->hash, &c->value, &c->vlen);
+		if (rc) {
+			pre_free(pw);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Store pre-encoded chunk @c as chunk @idx over @old (NULL: a hole). */
+static int store_pre(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
+                     struct pre_chunk *c, const struct ext *old)
+{
+	struct ext e;
+	char *value = c->value;
+
+	c->value = NULL; /* consumed */
+	if (c->raw_len == 0)
+		return ext_replace(t, in, idx, old, NULL, NULL, 0);
+	if (old && old->raw_len == c->raw_len && !memcmp(old->hash, c->hash, CS_HASH_LEN)) {
+		free(value); /* unchanged */
+		return 0;
+	}
+	memcpy(e.hash, c->hash, CS_HASH_LEN);
+	e.raw_len = c->raw_len;
+	e.stored_len = (uint32_t)c->vlen;
+	return ext_replace(t, in, idx, old, &e, value, c->vlen);
+}
+
 /* Apply @size bytes of @src (NULL: zeros) at @off to the chunked file @in.
  * @base, when not NULL, is chunk 0's content (inline data being moved out,
  * not yet an extent): a txn does not read its own writes, so chunk 0 is
  * built from it rather than stored twice. */
 static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
                         const uint8_t *src, size_t size, uint8_t *buf,
-                        const uint8_t *base, size_t base_len)
+                        const uint8_t *base, size_t base_len, struct pre_write *pw)
 {
 	uint64_t pos = off, end = off + size;
 	int rc = 0;
@@ -239,6 +318,15 @@ static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 
 		if (n > end - pos)
 			n = end - pos;
+		if (pw && n == CS_CHUNK_SIZE && idx >= pw->first && idx - pw->first < pw->n) {
+			rc = ext_get(t->st, &t->rec, in->ino, idx, &e);
+			have = rc == 0;
+			rc = rc == -ENOENT ? 0 : rc;
+			if (rc == 0)
+				rc = store_pre(t, in, idx, &pw->c[idx - pw->first], have ? &e : NULL);
+			pos += n;
+			continue;
+		}
 		if (idx == 0 && base) {
 			memset(buf, 0, CS_CHUNK_SIZE);
 			memcpy(buf, base, base_len);
@@ -276,7 +364,8 @@ static int inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf)
 /* Write into a file that is inline now and will not be after: the inline
  * bytes and the new ones reach chunk 0 in one extent. */
 static int write_from_inline(struct cs_txn *t, struct cs_inode *in, uint64_t off,
-                             const uint8_t *src, size_t size, uint8_t *buf)
+                             const uint8_t *src, size_t size, uint8_t *buf,
+                             struct pre_write *pw)
 {
 	uint8_t base[CS_INLINE_MAX];
 	uint32_t len = in->data_len;
@@ -284,12 +373,12 @@ static int write_from_inline(struct cs_txn *t, struct cs_inode *in, uint64_t off
 
 	if (off >= CS_CHUNK_SIZE) { /* the write leaves chunk 0 alone */
 		rc = inline_to_chunks(t, in, buf);
-		return rc ? rc : write_chunks(t, in, off, src, size, buf, NULL, 0);
+		return rc ? rc : write_chunks(t, in, off, src, size, buf, NULL, 0, pw);
 	}
 	memcpy(base, in->data, len);
 	in->data_len = 0;
 	in->data_bytes -= len;
-	return write_chunks(t, in, off, src, size, buf, base, len);
+	return write_chunks(t, in, off, src, size, buf, base, len, pw);
 }
 
 static int quota_check(struct cs_txn *t, const struct cs_inode *in, uint64_t before)
@@ -306,24 +395,37 @@ static int quota_check(struct cs_txn *t, const struct cs_inode *in, uint64_t bef
 ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
                  size_t size)
 {
+	struct pre_write pw = { 0 };
 	struct cs_inode in;
 	struct cs_txn t;
 	uint8_t *buf = NULL;
 	uint64_t new_size, before;
-	int rc;
+	int rc, level;
 
 	if (size == 0)
 		return 0;
 	if (off > CS_MAX_FILE_SIZE || size > CS_MAX_FILE_SIZE - off)
 		return cs_fail(-EFBIG, "write past the largest file size");
+	if (vol->rdonly)
+		return cs_fail(-EROFS, "volume '%s' is open read-only", vol->vs->rec.name);
+	if (size >= CS_CHUNK_SIZE) { /* whole chunks: encoded outside the lock */
+		pthread_mutex_lock(&vol->vs->lock);
+		level = vol->vs->rec.compression;
+		pthread_mutex_unlock(&vol->vs->lock);
+		rc = pre_encode(&pw, off, src, size, level);
+		if (rc)
+			return rc;
+	}
 	rc = cs_txn_begin(&t, vol->st, vol);
-	if (rc)
+	if (rc) {
+		pre_free(&pw);
 		return rc;
+	}
 	rc = cs_inode_load(vol, ino, &in);
 	if (rc == 0)
 		rc = file_check(&in);
 	if (rc)
-		return cs_txn_abort(&t, rc);
+		goto abort;
 	before = in.data_bytes;
 	new_size = in.size > off + size ? in.size : off + size;
 	if (new_size <= CS_INLINE_MAX) {
@@ -334,24 +436,30 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		in.data_bytes = new_size;
 	} else {
 		buf = malloc(CS_CHUNK_SIZE);
-		if (!buf)
-			return cs_txn_abort(&t, -ENOMEM);
+		if (!buf) {
+			rc = -ENOMEM;
+			goto abort;
+		}
 		if (in.size <= CS_INLINE_MAX)
-			rc = write_from_inline(&t, &in, off, src, size, buf);
+			rc = write_from_inline(&t, &in, off, src, size, buf, &pw);
 		else
-			rc = write_chunks(&t, &in, off, src, size, buf, NULL, 0);
+			rc = write_chunks(&t, &in, off, src, size, buf, NULL, 0, &pw);
 		free(buf);
 		if (rc)
-			return cs_txn_abort(&t, rc);
+			goto abort;
 	}
 	rc = quota_check(&t, &in, before);
 	if (rc)
-		return cs_txn_abort(&t, rc);
+		goto abort;
 	in.size = new_size;
 	in.mtime = in.ctime = t.now;
 	cs_txn_put_inode(&t, &in);
+	pre_free(&pw);
 	rc = cs_txn_commit(&t);
 	return rc ? rc : (ssize_t)size;
+abort:
+	pre_free(&pw);
+	return cs_txn_abort(&t, rc);
 }
 
 struct drop_ctx {
