@@ -84,9 +84,9 @@ $(B)/asan/libcstore.a: $(call obj,$(B)/asan,$(STORE_SRC))
 $(B)/cstorfsd: $(call obj,$(B),$(FS_SRC)) $(B)/libcstore.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_FS) $(LIBS_STORE)
-$(B)/cstorfs-ctl: $(B)/obj/ctl/main_ctl.o $(B)/libcsclient.a
+$(B)/cstorfs-ctl: $(B)/obj/ctl/main_ctl.o $(B)/libcsclient.a $(B)/libcstore.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_STORE)
 $(B)/cstorfs: $(B)/obj/ctl/main_mount.o $(B)/libcsclient.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT)

@@ -125,7 +125,6 @@ int cs_parse_size(const char *s, uint64_t *out);
 /* Format @n as "1.5G", "512M", "100B" (powers of 1024) into @buf. */
 void cs_format_size(uint64_t n, char *buf, size_t len);
 
-
 /* ------------------------------------------------------------------ */
 /* Typed calls (for cstorfs-ctl, the Docker plugin, the FlexVolume     */
 /* driver). Each sends one request of docs/interfaces.md; on success   */
@@ -171,13 +170,11 @@ int cs_client_props_get(struct cs_client *c, const char *volume, cJSON **out);
  * Errors: -ENOENT no volume; -EINVAL bad property name or value type;
  * -E2BIG value over 64 KiB.
  */
-int cs_client_props_set(struct cs_client *c, const char *volume, const cJSON *changes,
-			cJSON **out);
+int cs_client_props_set(struct cs_client *c, const char *volume, const cJSON *changes, cJSON **out);
 
 /* One property: *@value is a malloc'd copy (caller frees).
  * Errors: -ENOENT no volume or no such property. */
-int cs_client_prop_get(struct cs_client *c, const char *volume, const char *prop,
-		       char **value);
+int cs_client_prop_get(struct cs_client *c, const char *volume, const char *prop, char **value);
 
 /* Set one property (@value NULL deletes it). Errors as cs_client_props_set. */
 int cs_client_prop_set(struct cs_client *c, const char *volume, const char *prop,
@@ -230,6 +227,43 @@ int cs_client_snapshot_delete(struct cs_client *c, const char *volume, const cha
  * NULL. Errors: -EINVAL empty part or bad name; -ENOMEM.
  */
 int cs_client_split_snapshot(const char *spec, char **vol, char **snap);
+
+/* ------------------------------------------------------------------ */
+/* Replication streams (streamed bodies; none of them buffers the     */
+/* whole stream)                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Called as bytes move: @done so far, @total the expected size (0 when
+ * unknown). */
+typedef void (*cs_client_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/*
+ * cs_client_send - GET @path (/v1/volumes/NAME/send?...) and write the
+ * stream to @fd as it arrives. The expected size comes from the
+ * X-Cstorfs-Stream-Size header. @progress may be NULL. *@bytes (may be
+ * NULL) is what was written. No total timeout (a stream takes as long as
+ * it takes; the connect timeout applies).
+ * Errors: the daemon's errnos (answered before the first byte: -ENOENT,
+ * -EINVAL, ...); -EIO the daemon cut the stream after it began (its log
+ * says why); the errno of a failed write(2) on @fd (e.g. -EPIPE);
+ * CS_CLIENT_EUNREACHABLE; -ENOMEM.
+ */
+int cs_client_send(struct cs_client *c, const char *path, int fd, cs_client_progress_fn progress,
+		   void *ctx, uint64_t *bytes);
+
+/*
+ * cs_client_receive - POST @path (/v1/volumes/NAME/receive[?force=1])
+ * with a body read from @fd until end of file (chunked upload; with
+ * Content-Length when @fd is a regular file). @progress may be NULL
+ * (@total is the file's size, or 0). On success *@out (may be NULL) is
+ * the answer {"snapshot", "bytes", "records", "chunks_new",
+ * "chunks_present"}.
+ * Errors: the daemon's errnos (-EBADMSG corrupt stream, -EPIPE cut
+ * stream, -EEXIST, -ESTALE, -EBUSY, -ENOENT); the errno of a failed
+ * read(2) on @fd; CS_CLIENT_EUNREACHABLE; -ECONNRESET; -ENOMEM.
+ */
+int cs_client_receive(struct cs_client *c, const char *path, int fd, cs_client_progress_fn progress,
+		      void *ctx, cJSON **out);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cs_client.h"
+#include "cs_store.h" /* the stream parser (stream inspect), no store */
 
 #define PROG "cstorfs-ctl"
 
@@ -60,6 +61,22 @@ static const char usage_text[] =
     "  diff VOLUME@A [VOLUME@B]     paths changed from A to B (or the live volume):\n"
     "                               + created, - deleted, M modified, R renamed\n"
     "  gc                           reclaim space now; prints what it freed\n"
+    "  send VOLUME@SNAP [-i|-I [BASEVOL@]BASE] [-o FILE] [--resume TOKEN]\n"
+    "       [--dry-run] [--quiet]   write a replication stream of the snapshot to\n"
+    "                               stdout (never a terminal) or FILE; -i: only the\n"
+    "                               changes since BASE (of VOLUME, or BASEVOL: a\n"
+    "                               clone's origin); -I: with every snapshot in\n"
+    "                               between; --resume: the rest of a cut stream\n"
+    "                               (VOLUME@SNAP may then be omitted); --dry-run:\n"
+    "                               print the stream's exact size only\n"
+    "  receive VOLUME [-i FILE] [--force] [--quiet]\n"
+    "                               apply a stream read from stdin or FILE; a full\n"
+    "                               stream creates VOLUME; --force rolls VOLUME back\n"
+    "                               to the base first if it changed since\n"
+    "  receive --resume-token VOLUME\n"
+    "                               print the token to resume a cut receive\n"
+    "  receive --abort VOLUME       discard a cut receive\n"
+    "  stream inspect FILE          describe a stream and check it (no daemon)\n"
     "  status                       the daemon, its store and its mounts\n"
     "  daemon start                 start the store's daemon if none runs\n"
     "  daemon stop                  stop the store's daemon (unmounts everything)\n"
@@ -69,6 +86,7 @@ static const char usage_text[] =
     "                as root, else ~/.local/share/cstorfs)\n"
     "  --json        print the API's JSON answer\n"
     "  --bytes       print sizes as exact byte counts\n"
+    "  --quiet       (send, receive) no progress bar on stderr\n"
     "  -h, --help    this help\n"
     "\n"
     "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024; KiB, KB, K alike).\n"
@@ -80,7 +98,10 @@ static const char usage_text[] =
     "  2  usage error (bad command line, bad name or size)\n"
     "  3  cannot reach or start the daemon, or the store is in use\n"
     "  4  not found (ENOENT)\n"
-    "  5  already exists or busy (EEXIST, EBUSY, ENOTEMPTY)\n";
+    "  5  already exists or busy (EEXIST, EBUSY, ENOTEMPTY; receive: the target\n"
+    "     changed since the stream's base, ESTALE)\n"
+    "  Stream errors (corrupt or cut stream, a stream inspect that fails its\n"
+    "  check) exit with 1.\n";
 
 static void errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -717,8 +738,7 @@ out:
 
 static int cmd_snapshot_list(struct ctl *x, int argc, char **argv)
 {
-	static const char *const head[] = {"SNAPSHOT", "REFERENCED", "USED", "CREATED",
-					   "CLONES"};
+	static const char *const head[] = {"SNAPSHOT", "REFERENCED", "USED", "CREATED", "CLONES"};
 	struct table t = {.ncols = 5};
 	cJSON *all = NULL, *vols = NULL, *ans = NULL, *arr;
 	const cJSON *v;
@@ -756,8 +776,9 @@ static int cmd_snapshot_list(struct ctl *x, int argc, char **argv)
 			for (s = s ? s->child : NULL; s; s = next) {
 				next = s->next;
 				cJSON_AddItemToArray(
-				    arr, cJSON_DetachItemViaPointer(
-					     cJSON_GetObjectItemCaseSensitive(ans, "snapshots"), s));
+				    arr,
+				    cJSON_DetachItemViaPointer(
+					cJSON_GetObjectItemCaseSensitive(ans, "snapshots"), s));
 			}
 			cJSON_Delete(ans);
 			ans = NULL;
@@ -1239,6 +1260,550 @@ static int cmd_daemon(struct ctl *x, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* send, receive, stream inspect                                      */
+/* ------------------------------------------------------------------ */
+
+/* A progress line on stderr, redrawn at most 5 times a second. */
+struct progress {
+	int on;
+	const char *verb;
+	double start, last;
+	uint64_t done, total;
+};
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void progress_draw(struct progress *p, int final)
+{
+	char done[32], total[32], rate[32], eta[32] = "";
+	double el = mono_s() - p->start, r = el > 0 ? p->done / el : 0;
+
+	cs_format_size(p->done, done, sizeof(done));
+	cs_format_size((uint64_t)r, rate, sizeof(rate));
+	if (p->total && p->done <= p->total) {
+		cs_format_size(p->total, total, sizeof(total));
+		if (r > 0 && !final) {
+			double left = (double)(p->total - p->done) / r;
+
+			snprintf(eta, sizeof(eta), "  ETA %d:%02d", (int)left / 60, (int)left % 60);
+		}
+		fprintf(stderr, "\r%s %s / %s  %3d%%  %s/s%s\033[K", p->verb, done, total,
+			(int)(100.0 * p->done / (p->total ? p->total : 1)), rate, eta);
+	} else {
+		fprintf(stderr, "\r%s %s  %s/s\033[K", p->verb, done, rate);
+	}
+	if (final)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+	struct progress *p = ctx;
+	double now = mono_s();
+
+	p->done = done;
+	p->total = total;
+	if (now - p->last >= 0.2) {
+		p->last = now;
+		progress_draw(p, 0);
+	}
+}
+
+static void progress_init(struct progress *p, const char *verb, int quiet)
+{
+	memset(p, 0, sizeof(*p));
+	p->on = !quiet && isatty(STDERR_FILENO);
+	p->verb = verb;
+	p->start = p->last = mono_s();
+}
+
+static void progress_end(struct progress *p, int ok)
+{
+	if (p->on && (ok || p->done))
+		progress_draw(p, 1);
+}
+
+/* Append "?key=value" or "&key=value" (value percent-encoded) to *@q. */
+static int query_add(char **q, const char *key, const char *value)
+{
+	char *enc = cs_client_urlencode(value), *n = NULL;
+
+	if (!enc || asprintf(&n, "%s%s%s=%s", *q, strchr(*q, '?') ? "&" : "?", key, enc) < 0)
+		n = NULL;
+	free(enc);
+	if (!n)
+		return -ENOMEM;
+	free(*q);
+	*q = n;
+	return 0;
+}
+
+struct send_args {
+	const char *spec, *base, *out, *token;
+	int intermediates, dry_run, quiet;
+};
+
+static int send_parse(int argc, char **argv, struct send_args *a)
+{
+	const char *v;
+	int i, m;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "-I")) {
+			if (a->base)
+				return usage_error("give one of -i and -I, once");
+			if (i + 1 >= argc)
+				return usage_error("%s needs [VOLUME@]SNAPSHOT", argv[i]);
+			a->intermediates = argv[i][1] == 'I';
+			a->base = argv[++i];
+		} else if (!strcmp(argv[i], "-o")) {
+			if (i + 1 >= argc)
+				return usage_error("-o needs a FILE");
+			a->out = argv[++i];
+		} else if ((m = opt_value(argc, argv, &i, "--resume", &v))) {
+			if (m < 0 || !*v)
+				return usage_error("--resume needs a TOKEN");
+			a->token = v;
+		} else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
+			a->dry_run = 1;
+		} else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+			a->quiet = 1;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return usage_error("unknown option '%s' for send", argv[i]);
+		} else if (!a->spec) {
+			a->spec = argv[i];
+		} else {
+			return usage_error("unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!a->spec && !a->token)
+		return usage_error("send needs VOLUME@SNAPSHOT");
+	if (a->token && a->base)
+		return usage_error("--resume takes the base from the token: no -i/-I");
+	return 0;
+}
+
+/* Build /v1/volumes/VOL/send?... from the arguments. */
+static int send_url(const struct send_args *a, int dry_run, char **url)
+{
+	char *vol = NULL, *snap = NULL, *bvol = NULL, *bsnap = NULL, *q = strdup("/send");
+	int rc = 0;
+
+	*url = NULL;
+	if (!q)
+		return failed(NULL, -ENOMEM);
+	if (a->spec && (rc = split_arg(a->spec, !a->token, &vol, &snap)))
+		goto out;
+	if (a->base) {
+		if (strchr(a->base, '@')) {
+			if ((rc = split_arg(a->base, 1, &bvol, &bsnap)))
+				goto out;
+		} else if ((rc = check_name_arg("base snapshot name", a->base))) {
+			goto out;
+		}
+	}
+	if ((snap && query_add(&q, "snap", snap)) ||
+	    (a->base && query_add(&q, "base", bsnap ? bsnap : a->base)) ||
+	    (bvol && query_add(&q, "base_volume", bvol)) ||
+	    (a->intermediates && query_add(&q, "intermediates", "1")) ||
+	    (a->token && query_add(&q, "resume", a->token)) ||
+	    (dry_run && query_add(&q, "dry_run", "1"))) {
+		rc = failed(NULL, -ENOMEM);
+		goto out;
+	}
+	/* A resumed stream is named by its token; the path needs some volume. */
+	*url = vol_url(vol ? vol : "-", q);
+	if (!*url)
+		rc = failed(NULL, -ENOMEM);
+out:
+	free(q);
+	free(vol);
+	free(snap);
+	free(bvol);
+	free(bsnap);
+	return rc;
+}
+
+static int send_dry_run(struct ctl *x, const char *url)
+{
+	cJSON *ans = NULL;
+	char b[32];
+	int rc = cs_client_request(x->c, "GET", url, NULL, 0, &ans);
+
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_json(ans);
+	else
+		printf("%s\n", x->bytes ? (snprintf(b, sizeof(b), "%llu",
+						    (unsigned long long)jnum(ans, "size")),
+					   b)
+					: size_str(x, jnum(ans, "size"), b, sizeof(b)));
+	cJSON_Delete(ans);
+	return 0;
+}
+
+static int cmd_send(struct ctl *x, int argc, char **argv)
+{
+	struct send_args a = {0};
+	struct progress p;
+	char *url = NULL;
+	int rc, fd = STDOUT_FILENO;
+
+	if ((rc = send_parse(argc, argv, &a)) || (rc = send_url(&a, a.dry_run, &url)))
+		return rc;
+	if (!a.dry_run && !a.out && isatty(STDOUT_FILENO)) {
+		rc = usage_error("refusing to write a stream to a terminal: redirect stdout "
+				 "or use -o FILE");
+		goto out;
+	}
+	if ((rc = connect_daemon(x)))
+		goto out;
+	if (a.dry_run) {
+		rc = send_dry_run(x, url);
+		goto out;
+	}
+	if (a.out) {
+		fd = open(a.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			errmsg("%s: %s", a.out, strerror(errno));
+			rc = CS_EXIT_FAIL;
+			goto out;
+		}
+	}
+	progress_init(&p, "sent", a.quiet);
+	rc = cs_client_send(x->c, url, fd, p.on ? progress_cb : NULL, &p, &p.done);
+	progress_end(&p, rc == 0);
+	if (a.out && close(fd) < 0 && !rc) {
+		errmsg("%s: %s", a.out, strerror(errno));
+		rc = CS_EXIT_FAIL;
+		goto out;
+	}
+	if (rc && a.out && p.done == 0)
+		unlink(a.out); /* nothing was sent: leave no empty file */
+	if (rc)
+		rc = failed(x, rc);
+out:
+	free(url);
+	return rc;
+}
+
+/* Exit code for a receive error: a target that changed since the base is
+ * a conflict, like an existing volume. */
+static int recv_failed(struct ctl *x, int err)
+{
+	int rc = failed(x, err);
+
+	return err == -ESTALE ? CS_EXIT_EXISTS : rc;
+}
+
+static int recv_simple(struct ctl *x, const char *vol, int abort_it)
+{
+	char *url = vol_url(vol, abort_it ? "/receive" : "/receive/token");
+	cJSON *ans = NULL;
+	int rc;
+
+	if (!url)
+		return failed(x, -ENOMEM);
+	rc = cs_client_request(x->c, abort_it ? "DELETE" : "GET", url, NULL, 0, &ans);
+	free(url);
+	if (rc)
+		return recv_failed(x, rc);
+	if (x->json)
+		print_json(ans);
+	else if (abort_it)
+		printf("discarded the partial receive into '%s'\n", vol);
+	else
+		printf("%s\n", jstr(ans, "token"));
+	cJSON_Delete(ans);
+	return 0;
+}
+
+static void print_received(const struct ctl *x, const char *vol, const cJSON *ans)
+{
+	char b[32];
+
+	printf("received '%s@%s': %s in %llu records, %llu new chunks (%llu already here)\n", vol,
+	       jstr(ans, "snapshot"), size_str(x, jnum(ans, "bytes"), b, sizeof(b)),
+	       (unsigned long long)jnum(ans, "records"),
+	       (unsigned long long)jnum(ans, "chunks_new"),
+	       (unsigned long long)jnum(ans, "chunks_present"));
+}
+
+static int cmd_receive(struct ctl *x, int argc, char **argv)
+{
+	const char *vol = NULL, *in = NULL;
+	int i, rc, force = 0, quiet = 0, token = 0, abort_it = 0, fd = STDIN_FILENO;
+	struct progress p;
+	cJSON *ans = NULL;
+	char *url = NULL;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-i")) {
+			if (i + 1 >= argc)
+				return usage_error("-i needs a FILE");
+			in = argv[++i];
+		} else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-F")) {
+			force = 1;
+		} else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+			quiet = 1;
+		} else if (!strcmp(argv[i], "--resume-token")) {
+			token = 1;
+		} else if (!strcmp(argv[i], "--abort")) {
+			abort_it = 1;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return usage_error("unknown option '%s' for receive", argv[i]);
+		} else if (!vol) {
+			vol = argv[i];
+		} else {
+			return usage_error("unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (!vol)
+		return usage_error("receive needs a VOLUME");
+	if ((rc = check_name_arg("volume name", vol)))
+		return rc;
+	if (token + abort_it > 1 || ((token || abort_it) && (in || force)))
+		return usage_error("--resume-token and --abort take only a VOLUME");
+	if (!token && !abort_it && !in && isatty(STDIN_FILENO))
+		return usage_error("refusing to read a stream from a terminal: redirect stdin "
+				   "or use -i FILE");
+	if ((rc = connect_daemon(x)))
+		return rc;
+	if (token || abort_it)
+		return recv_simple(x, vol, abort_it);
+	if (in && (fd = open(in, O_RDONLY | O_CLOEXEC)) < 0) {
+		errmsg("%s: %s", in, strerror(errno));
+		return CS_EXIT_FAIL;
+	}
+	url = vol_url(vol, force ? "/receive?force=1" : "/receive");
+	if (!url) {
+		rc = failed(x, -ENOMEM);
+		goto out;
+	}
+	progress_init(&p, "received", quiet);
+	rc = cs_client_receive(x->c, url, fd, p.on ? progress_cb : NULL, &p, &ans);
+	progress_end(&p, rc == 0);
+	if (rc) {
+		rc = recv_failed(x, rc);
+		goto out;
+	}
+	if (x->json)
+		print_json(ans);
+	else if (!quiet)
+		print_received(x, vol, ans);
+out:
+	if (in && fd >= 0)
+		close(fd);
+	cJSON_Delete(ans);
+	free(url);
+	return rc;
+}
+
+/* stream inspect: the parser of the store library, without a store. */
+struct inspect {
+	uint64_t count[5], bytes[5]; /* header, chunk, key, snapshot, trailer */
+	uint64_t payload_bytes[5];
+};
+
+static int rec_index(int type)
+{
+	switch (type) {
+	case CS_REC_HEADER:
+		return 0;
+	case CS_REC_CHUNK:
+		return 1;
+	case CS_REC_KEY:
+		return 2;
+	case CS_REC_SNAPSHOT:
+		return 3;
+	default:
+		return 4;
+	}
+}
+
+/* Framing of a record on the wire (store/cs_streamfmt.h): a 14-byte head
+ * (type, zero, length, sequence) and an 8-byte check. */
+#define REC_OVERHEAD (14 + 8)
+
+static int inspect_record(void *ctx, int type, uint64_t seq, uint64_t offset,
+			  const uint8_t *payload, size_t len)
+{
+	struct inspect *in = ctx;
+	int i = rec_index(type);
+
+	in->count[i]++;
+	in->bytes[i] += len + REC_OVERHEAD;
+	in->payload_bytes[i] += len;
+	return 0;
+}
+
+static void uuid_str(const uint8_t u[16], char *buf)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i, o = 0;
+
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			buf[o++] = '-';
+		buf[o++] = hex[u[i] >> 4];
+		buf[o++] = hex[u[i] & 15];
+	}
+	buf[o] = '\0';
+}
+
+static const char *const rec_names[5] = {"header", "chunk", "key", "snapshot", "trailer"};
+
+static cJSON *inspect_json(const struct cs_stream_header *h, const struct inspect *in,
+			   uint64_t size, const char *check)
+{
+	cJSON *o = cJSON_CreateObject(), *hj, *rj;
+	char u[40];
+	int i;
+
+	cJSON_AddNumberToObject(o, "size", (double)size);
+	if (h) {
+		hj = cJSON_AddObjectToObject(o, "header");
+		cJSON_AddNumberToObject(hj, "version", h->version);
+		cJSON_AddBoolToObject(hj, "incremental", !!(h->flags & CS_STREAM_INCREMENTAL));
+		cJSON_AddBoolToObject(hj, "intermediates", !!(h->flags & CS_STREAM_INTERMEDIATES));
+		cJSON_AddBoolToObject(hj, "resumed", !!(h->flags & CS_STREAM_RESUMED));
+		cJSON_AddNumberToObject(hj, "resume_record", (double)h->resume_seq);
+		cJSON_AddNumberToObject(hj, "total_bytes", (double)h->total_bytes);
+		cJSON_AddStringToObject(hj, "volume", h->volume);
+		uuid_str(h->volume_uuid, u);
+		cJSON_AddStringToObject(hj, "volume_uuid", u);
+		cJSON_AddStringToObject(hj, "snapshot", h->snap);
+		uuid_str(h->snap_uuid, u);
+		cJSON_AddStringToObject(hj, "snapshot_uuid", u);
+		if (h->flags & CS_STREAM_INCREMENTAL) {
+			cJSON_AddStringToObject(hj, "base_volume", h->base_volume);
+			cJSON_AddStringToObject(hj, "base", h->base);
+			uuid_str(h->base_uuid, u);
+			cJSON_AddStringToObject(hj, "base_uuid", u);
+		}
+		cJSON_AddNumberToObject(hj, "compression", h->compression);
+		cJSON_AddNumberToObject(hj, "quota", (double)h->quota);
+	}
+	rj = cJSON_AddObjectToObject(o, "records");
+	for (i = 0; i < 5; i++) {
+		cJSON *e = cJSON_AddObjectToObject(rj, rec_names[i]);
+
+		cJSON_AddNumberToObject(e, "count", (double)in->count[i]);
+		cJSON_AddNumberToObject(e, "bytes", (double)in->bytes[i]);
+	}
+	cJSON_AddBoolToObject(o, "ok", !*check);
+	if (*check)
+		cJSON_AddStringToObject(o, "error", check);
+	return o;
+}
+
+static void inspect_print(const struct ctl *x, const struct cs_stream_header *h,
+			  const struct inspect *in, uint64_t size, const char *check)
+{
+	char u[40], b[32];
+	int i;
+
+	printf("size:         %s\n", size_str(x, size, b, sizeof(b)));
+	if (h) {
+		printf("version:      %u\n", h->version);
+		printf("kind:         %s%s%s\n",
+		       h->flags & CS_STREAM_INCREMENTAL ? "incremental" : "full",
+		       h->flags & CS_STREAM_INTERMEDIATES ? ", with intermediate snapshots" : "",
+		       h->flags & CS_STREAM_RESUMED ? ", resumed" : "");
+		if (h->flags & CS_STREAM_RESUMED)
+			printf("resumed at:   record %llu\n", (unsigned long long)h->resume_seq);
+		uuid_str(h->volume_uuid, u);
+		printf("volume:       %s (%s)\n", h->volume, u);
+		uuid_str(h->snap_uuid, u);
+		printf("snapshot:     %s (%s)\n", h->snap, u);
+		if (h->flags & CS_STREAM_INCREMENTAL) {
+			uuid_str(h->base_uuid, u);
+			printf("base:         %s@%s (%s)\n", h->base_volume, h->base, u);
+		}
+		if (h->compression > 0)
+			printf("compression:  zstd:%d\n", h->compression);
+		else
+			printf("compression:  none\n");
+		printf("quota:        %s\n",
+		       h->quota ? size_str(x, h->quota, b, sizeof(b)) : "none");
+		printf("stream size:  %s (from the header)\n",
+		       size_str(x, h->total_bytes, b, sizeof(b)));
+	} else {
+		printf("header:       none read\n");
+	}
+	printf("\n%-10s %10s %14s\n", "RECORD", "COUNT", "BYTES");
+	for (i = 0; i < 5; i++)
+		printf("%-10s %10llu %14s\n", rec_names[i], (unsigned long long)in->count[i],
+		       size_str(x, in->bytes[i], b, sizeof(b)));
+	if (*check)
+		printf("\ncheck:        bad: %s\n", check);
+	else
+		printf("\ncheck:        ok (every record and the trailer's chain)\n");
+}
+
+static int cmd_stream(struct ctl *x, int argc, char **argv)
+{
+	struct inspect in = {0};
+	struct cs_sparser *sp = NULL;
+	char check[1024] = "", buf[1 << 16];
+	uint64_t size = 0;
+	int fd, rc = 0;
+	ssize_t n;
+
+	if (argc < 1 || strcmp(argv[0], "inspect"))
+		return usage_error("stream needs a subcommand: inspect FILE");
+	if (argc != 2)
+		return usage_error("stream inspect needs exactly one FILE ('-': stdin)");
+	fd = strcmp(argv[1], "-") ? open(argv[1], O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (fd < 0) {
+		errmsg("%s: %s", argv[1], strerror(errno));
+		return CS_EXIT_FAIL;
+	}
+	sp = cs_sparser_new(inspect_record, &in);
+	if (!sp) {
+		errmsg("out of memory");
+		rc = CS_EXIT_FAIL;
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			errmsg("%s: %s", argv[1], strerror(errno));
+			rc = CS_EXIT_FAIL;
+			goto out;
+		}
+		size += (uint64_t)n;
+		if (!*check && cs_sparser_feed(sp, buf, (size_t)n) < 0)
+			snprintf(check, sizeof(check), "%s", cs_last_error());
+	}
+	if (!*check && cs_sparser_end(sp) < 0)
+		snprintf(check, sizeof(check), "%s", cs_last_error());
+	if (x->json) {
+		cJSON *o = inspect_json(cs_sparser_header(sp), &in, size, check);
+
+		print_json(o);
+		cJSON_Delete(o);
+	} else {
+		inspect_print(x, cs_sparser_header(sp), &in, size, check);
+	}
+	rc = *check ? CS_EXIT_FAIL : 0;
+out:
+	cs_sparser_free(sp);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Main                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -1299,8 +1864,14 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "volume") && strcmp(cmd, "mount") && strcmp(cmd, "unmount") &&
 	    strcmp(cmd, "umount") && strcmp(cmd, "status") && strcmp(cmd, "daemon") &&
 	    strcmp(cmd, "snapshot") && strcmp(cmd, "clone") && strcmp(cmd, "promote") &&
-	    strcmp(cmd, "rollback") && strcmp(cmd, "diff") && strcmp(cmd, "gc")) {
+	    strcmp(cmd, "rollback") && strcmp(cmd, "diff") && strcmp(cmd, "gc") &&
+	    strcmp(cmd, "send") && strcmp(cmd, "receive") && strcmp(cmd, "recv") &&
+	    strcmp(cmd, "stream")) {
 		rc = usage_error("unknown command '%s'", cmd);
+		goto out;
+	}
+	if (!strcmp(cmd, "stream")) { /* no daemon, no store */
+		rc = cmd_stream(&x, x.argc - 1, x.argv + 1);
 		goto out;
 	}
 	store = cs_client_store_dir(x.store_arg);
@@ -1336,6 +1907,10 @@ int main(int argc, char **argv)
 		rc = cmd_diff(&x, x.argc - 1, x.argv + 1);
 	else if (!strcmp(cmd, "gc"))
 		rc = cmd_gc(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "send"))
+		rc = cmd_send(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "receive") || !strcmp(cmd, "recv"))
+		rc = cmd_receive(&x, x.argc - 1, x.argv + 1);
 	else
 		rc = cmd_daemon(&x, x.argc - 1, x.argv + 1);
 out:

@@ -5,7 +5,10 @@
  * request: first with the headers (the peer's credentials are checked
  * then, and a Content-Length over 1 MiB is refused at once), then with
  * pieces of the body (gathered in struct req, at most CS_BODY_MAX bytes),
- * then once more to answer. Every input is validated here, once: names
+ * then once more to answer. POST /v1/volumes/NAME/receive is the one
+ * exception to the body limit: its body is a replication stream, fed to
+ * the store as it arrives (see "Replication streams" below); GET .../send
+ * answers with a streamed body. Every input is validated here, once: names
  * (cs_name_check), sizes, JSON types, unknown fields. Errors are answered
  * as {"error": {"code": "ENOENT", "errno": 2, "message": "..."}}.
  *
@@ -111,8 +114,9 @@ struct req {
 	char *body;
 	size_t len;
 	int too_large;
-	int checked;	/* peer credentials checked */
-	int stop_after; /* POST /v1/daemon/stop answered */
+	struct recv_req *recv; /* POST .../receive: the body goes to cs_recv */
+	int checked;	       /* peer credentials checked */
+	int stop_after;	       /* POST /v1/daemon/stop answered */
 	uid_t uid;
 	gid_t gid;
 };
@@ -120,7 +124,8 @@ struct req {
 /* An answer under construction. */
 struct reply {
 	unsigned status;
-	cJSON *json; /* owned; NULL on error */
+	cJSON *json;		     /* owned; NULL on error */
+	struct MHD_Response *stream; /* owned; a streamed answer (send) instead */
 };
 
 /* ------------------------------------------------------------------ */
@@ -132,6 +137,8 @@ static unsigned errno_status(int err)
 	switch (err) {
 	case EINVAL:
 	case ENAMETOOLONG:
+	case EBADMSG:
+	case EPIPE:
 		return 400;
 	case EACCES:
 	case EPERM:
@@ -141,6 +148,7 @@ static unsigned errno_status(int err)
 	case EEXIST:
 	case EBUSY:
 	case ENOTEMPTY:
+	case ESTALE:
 		return 409;
 	case E2BIG:
 		return 413;
@@ -1156,8 +1164,8 @@ static int bind_create(const char *src, const char *dst, int readonly)
 		cs_err("cannot bind %s at %s: %s", src, dst, strerror(errno));
 		return err;
 	}
-	if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | keep | (readonly ? MS_RDONLY : 0),
-		  NULL) < 0) {
+	if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | keep | (readonly ? MS_RDONLY : 0), NULL) <
+	    0) {
 		err = -errno;
 		cs_err("cannot remount %s %s: %s", dst, readonly ? "ro" : "rw", strerror(errno));
 		umount2(dst, MNT_DETACH);
@@ -1172,8 +1180,8 @@ static int bind_create(const char *src, const char *dst, int readonly)
  * or both NULL when the volume has none yet. Returns 1 (and answers) when
  * the same shared mount exists already, 0 when reserved, or an error.
  */
-static int shared_reserve(struct cs_api *api, struct mount *nm, struct reply *r,
-			  struct shared **sh, char **src)
+static int shared_reserve(struct cs_api *api, struct mount *nm, struct reply *r, struct shared **sh,
+			  char **src)
 {
 	struct mount *m, **pp;
 
@@ -1235,8 +1243,8 @@ static int shared_start(struct cs_api *api, struct mount *nm, struct cs_session_
 		return err;
 	}
 	if (nm->readonly && !snapshot &&
-	    mount(NULL, nm->mountpoint, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
-		  NULL) < 0) {
+	    mount(NULL, nm->mountpoint, NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) {
 		err = -errno;
 		cs_err("cannot remount %s read-only: %s", nm->mountpoint, strerror(errno));
 		cs_session_free(sh->s);
@@ -1285,8 +1293,8 @@ static int shared_mount(struct cs_api *api, struct mount *nm, struct cs_session_
 	}
 	ok(r, 201, mount_json(nm));
 	pthread_mutex_unlock(&api->lock);
-	cs_info("mounted volume '%s' at %s (%s, shared%s)", nm->volume, nm->mountpoint,
-		nm->options, fresh ? "" : ", bind");
+	cs_info("mounted volume '%s' at %s (%s, shared%s)", nm->volume, nm->mountpoint, nm->options,
+		fresh ? "" : ", bind");
 out:
 	pthread_mutex_unlock(&api->shared_lock);
 	free(src);
@@ -1619,8 +1627,7 @@ static void sync_volume_mount(struct cs_api *api, const char *vol)
 		close(fd);
 }
 
-static int snapshot_create(struct cs_api *api, const char *vol, struct req *q,
-			   struct reply *r)
+static int snapshot_create(struct cs_api *api, const char *vol, struct req *q, struct reply *r)
 {
 	static const char *const fields[] = {"name", NULL};
 	struct cs_snapshot_info si;
@@ -1651,8 +1658,7 @@ out:
 	return err;
 }
 
-static int snapshot_get(struct cs_api *api, const char *vol, const char *name,
-			struct reply *r)
+static int snapshot_get(struct cs_api *api, const char *vol, const char *name, struct reply *r)
 {
 	struct cs_snapshot_info si;
 	struct cs_volume_info info;
@@ -1669,8 +1675,8 @@ static int snapshot_get(struct cs_api *api, const char *vol, const char *name,
 }
 
 /* Non-zero (and @where set) when snapshot @vol@@snap is mounted. */
-static int snapshot_mounted(struct cs_api *api, const char *vol, const char *snap,
-			    char *where, size_t wlen)
+static int snapshot_mounted(struct cs_api *api, const char *vol, const char *snap, char *where,
+			    size_t wlen)
 {
 	const struct mount *m;
 	char spec[2 * CS_NAME_MAX + 2];
@@ -1685,8 +1691,8 @@ static int snapshot_mounted(struct cs_api *api, const char *vol, const char *sna
 	return n;
 }
 
-static int snapshot_patch(struct cs_api *api, const char *vol, const char *name,
-			  struct req *q, struct reply *r)
+static int snapshot_patch(struct cs_api *api, const char *vol, const char *name, struct req *q,
+			  struct reply *r)
 {
 	static const char *const fields[] = {"name", NULL};
 	struct cs_snapshot_info si;
@@ -1726,8 +1732,7 @@ out:
 	return err;
 }
 
-static int snapshot_delete(struct cs_api *api, const char *vol, const char *name,
-			   struct reply *r)
+static int snapshot_delete(struct cs_api *api, const char *vol, const char *name, struct reply *r)
 {
 	struct cs_volume_info info;
 	char where[PATH_MAX];
@@ -1820,8 +1825,7 @@ static int get_bool(struct reply *r, const cJSON *obj, const char *key, int *out
 	return 0;
 }
 
-static int volume_rollback(struct cs_api *api, const char *vol, struct req *q,
-			   struct reply *r)
+static int volume_rollback(struct cs_api *api, const char *vol, struct req *q, struct reply *r)
 {
 	static const char *const fields[] = {"snapshot", "destroy_later", "force", NULL};
 	struct cs_volume_info info;
@@ -1841,8 +1845,9 @@ static int volume_rollback(struct cs_api *api, const char *vol, struct req *q,
 	reap_ended(api);
 	if (volume_mount_count(api, vol, 0, where, sizeof(where))) {
 		if (!force) {
-			err = fail(r, EBUSY, "volume '%s' is mounted at %s (unmount it or use force)",
-				   vol, where);
+			err =
+			    fail(r, EBUSY, "volume '%s' is mounted at %s (unmount it or use force)",
+				 vol, where);
 			goto out;
 		}
 		pthread_mutex_lock(&api->lock);
@@ -1900,7 +1905,8 @@ static int diff_snap_arg(struct reply *r, const char *vol, const char *key, cons
 	at = strrchr(v, '@');
 	if (at) {
 		if ((size_t)(at - v) != strlen(vol) || strncmp(v, vol, strlen(vol)))
-			return fail(r, EINVAL, "'%s' must name a snapshot of volume '%s'", key, vol);
+			return fail(r, EINVAL, "'%s' must name a snapshot of volume '%s'", key,
+				    vol);
 		*out = at + 1;
 	}
 	return check_name(r, "snapshot name", *out);
@@ -2047,10 +2053,453 @@ static int props_get(struct cs_api *api, const char *vol, struct reply *r)
 	return err ? err : props_answer(api, vol, r);
 }
 
+/* ------------------------------------------------------------------ */
+/* Replication streams                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Send. cs_send pushes bytes through a write function; MHD pulls them
+ * through a content reader. A producer thread runs cs_send into a bounded
+ * ring (struct send_job); the reader, run by the connection's own thread
+ * (MHD_USE_THREAD_PER_CONNECTION, so it may block), takes them out. The
+ * request handler waits for the first byte (or the end) before answering,
+ * so an error before any byte is an ordinary JSON error; an error later
+ * cuts the response (the client sees a short transfer and says so).
+ *
+ * Lock order: job->lock is a leaf. The job is freed by MHD's free callback
+ * (or by the handler when no response was made): it cancels the producer
+ * (its next write fails with -ECANCELED), joins it and frees.
+ */
+#define CS_SEND_RING (1024u * 1024u)
+
+struct send_job {
+	cs_store *st;
+	char volume[CS_NAME_MAX + 1], snap[CS_NAME_MAX + 1];
+	char base_volume[CS_NAME_MAX + 1], base[CS_NAME_MAX + 1];
+	char *token;
+	struct cs_send_opts o;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* data, room, end or cancel */
+	uint8_t *ring;
+	size_t head, len;  /* ring[head .. head+len) (mod CS_SEND_RING) */
+	uint64_t produced; /* bytes written by cs_send so far */
+	int done, err, cancelled;
+	char msg[1024]; /* cs_last_error() of the producer on failure */
+	pthread_t thread;
+	int started;
+};
+
+static int send_job_write(void *ctx, const void *buf, size_t len)
+{
+	struct send_job *j = ctx;
+	const uint8_t *p = buf;
+
+	pthread_mutex_lock(&j->lock);
+	while (len) {
+		size_t tail, n;
+
+		while (j->len == CS_SEND_RING && !j->cancelled)
+			pthread_cond_wait(&j->cond, &j->lock);
+		if (j->cancelled) {
+			pthread_mutex_unlock(&j->lock);
+			return -ECANCELED;
+		}
+		tail = (j->head + j->len) % CS_SEND_RING;
+		n = CS_SEND_RING - j->len;
+		if (n > CS_SEND_RING - tail)
+			n = CS_SEND_RING - tail;
+		if (n > len)
+			n = len;
+		memcpy(j->ring + tail, p, n);
+		j->len += n;
+		j->produced += n;
+		p += n;
+		len -= n;
+		pthread_cond_broadcast(&j->cond);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return 0;
+}
+
+static void *send_job_main(void *arg)
+{
+	struct send_job *j = arg;
+	int err = cs_send(j->st, &j->o, send_job_write, j);
+
+	pthread_mutex_lock(&j->lock);
+	j->done = 1;
+	j->err = err;
+	if (err)
+		snprintf(j->msg, sizeof(j->msg), "%s",
+			 cs_last_error()[0] ? cs_last_error() : strerror(-err));
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	if (err && err != -ECANCELED)
+		cs_warn("send %s@%s failed after %llu bytes: %s", j->volume, j->snap,
+			(unsigned long long)j->produced, j->msg);
+	return NULL;
+}
+
+static void send_job_free(void *cls)
+{
+	struct send_job *j = cls;
+
+	if (!j)
+		return;
+	if (j->started) {
+		pthread_mutex_lock(&j->lock);
+		j->cancelled = 1;
+		pthread_cond_broadcast(&j->cond);
+		pthread_mutex_unlock(&j->lock);
+		pthread_join(j->thread, NULL);
+	}
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	free(j->ring);
+	free(j->token);
+	free(j);
+}
+
+/* MHD's content reader: blocks until bytes, the end or an error. */
+static ssize_t send_job_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct send_job *j = cls;
+	ssize_t ret;
+	size_t n;
+
+	pthread_mutex_lock(&j->lock);
+	while (j->len == 0 && !j->done)
+		pthread_cond_wait(&j->cond, &j->lock);
+	if (j->len) {
+		n = j->len < max ? j->len : max;
+		if (n > CS_SEND_RING - j->head)
+			n = CS_SEND_RING - j->head;
+		memcpy(buf, j->ring + j->head, n);
+		j->head = (j->head + n) % CS_SEND_RING;
+		j->len -= n;
+		pthread_cond_broadcast(&j->cond);
+		ret = (ssize_t)n;
+	} else {
+		ret = j->err ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return ret;
+}
+
+/* Copy an optional query argument @key into @buf (a name), "" when absent. */
+static int query_name(struct reply *r, struct MHD_Connection *conn, const char *key,
+		      const char *what, char *buf, int required)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+
+	buf[0] = '\0';
+	if (!v || !*v)
+		return required ? fail(r, EINVAL, "query parameter '%s' is required", key) : 0;
+	if (check_name(r, what, v))
+		return -EINVAL;
+	snprintf(buf, CS_NAME_MAX + 1, "%s", v);
+	return 0;
+}
+
+static int query_flag(struct MHD_Connection *conn, const char *key)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+
+	return v && (!strcmp(v, "1") || !strcmp(v, "true"));
+}
+
+/* Read the send options of the query string into a new job. */
+static int send_job_new(struct cs_api *api, struct MHD_Connection *conn, const char *vol,
+			struct reply *r, struct send_job **out)
+{
+	const char *tok = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "resume");
+	struct send_job *j;
+	int err;
+
+	*out = NULL;
+	if ((err = check_name(r, "volume name", vol)))
+		return err;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return fail(r, ENOMEM, "out of memory");
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	j->st = api->st;
+	snprintf(j->volume, sizeof(j->volume), "%s", vol);
+	if ((err = query_name(r, conn, "snap", "snapshot name", j->snap, !tok || !*tok)) ||
+	    (err = query_name(r, conn, "base", "base snapshot name", j->base, 0)) ||
+	    (err = query_name(r, conn, "base_volume", "base volume name", j->base_volume, 0)))
+		goto fail;
+	if (j->base_volume[0] && !j->base[0]) {
+		err = fail(r, EINVAL, "base_volume needs base");
+		goto fail;
+	}
+	if (tok && *tok && !(j->token = strdup(tok))) {
+		err = fail(r, ENOMEM, "out of memory");
+		goto fail;
+	}
+	j->o.volume = j->volume;
+	j->o.snap = j->snap;
+	j->o.base = j->base[0] ? j->base : NULL;
+	j->o.base_volume = j->base[0] ? (j->base_volume[0] ? j->base_volume : j->volume) : NULL;
+	j->o.flags = query_flag(conn, "intermediates") ? CS_SEND_INTERMEDIATES : 0;
+	j->o.resume_token = j->token;
+	*out = j;
+	return 0;
+fail:
+	send_job_free(j);
+	return err;
+}
+
+static int count_write(void *ctx, const void *buf, size_t len)
+{
+	*(uint64_t *)ctx += len;
+	return 0;
+}
+
+/* The exact size of the stream: from metadata, except a resumed stream,
+ * which cs_send_size does not describe: that one is produced and counted. */
+static int send_size(struct send_job *j, uint64_t *size)
+{
+	*size = 0;
+	if (!j->token)
+		return cs_send_size(j->st, &j->o, size);
+	return cs_send(j->st, &j->o, count_write, size);
+}
+
+static int send_fail(struct reply *r, int err, const struct send_job *j, const char *msg)
+{
+	if (msg && *msg)
+		return fail(r, err, "%s", msg);
+	if (err == -ENOENT)
+		return fail(r, err, "volume '%s' or its snapshot '%s' does not exist", j->volume,
+			    j->snap);
+	return fail(r, err, "send %s@%s: %s", j->volume, j->snap, strerror(-err));
+}
+
+static int volume_send(struct cs_api *api, struct MHD_Connection *conn, const char *vol,
+		       struct reply *r)
+{
+	struct MHD_Response *resp;
+	struct send_job *j = NULL;
+	char sz[32];
+	uint64_t size = 0;
+	int err;
+
+	if ((err = send_job_new(api, conn, vol, r, &j)))
+		return err;
+	err = send_size(j, &size);
+	if (err) {
+		send_fail(r, err, j, cs_last_error());
+		goto out;
+	}
+	if (query_flag(conn, "dry_run")) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(o, "size", (double)size);
+		ok(r, 200, o);
+		goto out;
+	}
+	j->ring = malloc(CS_SEND_RING);
+	if (!j->ring) {
+		err = fail(r, ENOMEM, "out of memory");
+		goto out;
+	}
+	err = pthread_create(&j->thread, NULL, send_job_main, j);
+	if (err) {
+		err = fail(r, err, "cannot start the send: %s", strerror(err));
+		goto out;
+	}
+	j->started = 1;
+	/* Wait for the first byte or the end: an early error is a JSON one. */
+	pthread_mutex_lock(&j->lock);
+	while (j->len == 0 && !j->done)
+		pthread_cond_wait(&j->cond, &j->lock);
+	err = j->produced == 0 && j->done ? j->err : 0;
+	pthread_mutex_unlock(&j->lock);
+	if (err) {
+		send_fail(r, err, j, j->msg);
+		goto out;
+	}
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, send_job_read, j,
+						 send_job_free);
+	if (!resp) {
+		err = fail(r, ENOMEM, "out of memory");
+		goto out;
+	}
+	j = NULL; /* the response owns it now */
+	MHD_add_response_header(resp, "Content-Type", "application/octet-stream");
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+	MHD_add_response_header(resp, "X-Cstorfs-Stream-Size", sz);
+	r->status = 200;
+	r->stream = resp;
+	cs_info("sending %s (%llu bytes)", vol, (unsigned long long)size);
+out:
+	send_job_free(j);
+	return err;
+}
+
+/*
+ * Receive. The body is not gathered: the first call of the handler (the
+ * headers) starts the receive (cs_recv_begin), each piece of the body is
+ * fed to it as it arrives, and the last call finishes it. The first error
+ * is kept (the handle is freed at once, so a retry is not refused as
+ * "running"); the rest of the body is read and dropped, and the error is
+ * the answer. A connection that goes away mid-body is a cut stream:
+ * request_done() finishes the receive (cs_recv_finish keeps what arrived
+ * for a resume, -EPIPE) and frees the handle.
+ */
+struct recv_req {
+	char volume[CS_NAME_MAX + 1];
+	struct cs_recv *h;
+	int err;
+	char msg[1024];
+};
+
+static void recv_req_free(struct recv_req *rr)
+{
+	if (!rr)
+		return;
+	cs_recv_free(rr->h);
+	free(rr);
+}
+
+static void recv_req_fail(struct recv_req *rr, int err, const char *msg)
+{
+	rr->err = err;
+	snprintf(rr->msg, sizeof(rr->msg), "%s", msg && *msg ? msg : strerror(-err));
+	cs_recv_free(rr->h);
+	rr->h = NULL;
+}
+
+/* Non-zero when @method @url is POST /v1/volumes/NAME/receive; NAME in @vol. */
+static int is_receive(const char *method, const char *url, char *vol)
+{
+	const char *slash;
+	size_t n;
+
+	if (strcmp(method, "POST") || strncmp(url, "/v1/volumes/", 12))
+		return 0;
+	slash = strchr(url + 12, '/');
+	if (!slash || strcmp(slash, "/receive"))
+		return 0;
+	n = (size_t)(slash - (url + 12));
+	if (n > CS_NAME_MAX)
+		n = 0; /* an empty name: refused by cs_name_check */
+	memcpy(vol, url + 12, n);
+	vol[n] = '\0';
+	return 1;
+}
+
+static struct recv_req *recv_start(struct cs_api *api, struct MHD_Connection *conn, const char *vol)
+{
+	struct recv_req *rr = calloc(1, sizeof(*rr));
+	int err;
+
+	if (!rr)
+		return NULL;
+	snprintf(rr->volume, sizeof(rr->volume), "%s", vol);
+	err = cs_name_check(vol);
+	if (err) {
+		recv_req_fail(rr, err, "invalid volume name: 1-255 bytes, no '/', not '.' or '..'");
+		return rr;
+	}
+	err = cs_recv_begin(api->st, vol, query_flag(conn, "force") ? CS_RECV_FORCE : 0, &rr->h);
+	if (err)
+		recv_req_fail(rr, err, cs_last_error());
+	return rr;
+}
+
+static void recv_feed(struct recv_req *rr, const char *data, size_t len)
+{
+	int err;
+
+	if (!rr->h)
+		return; /* failed already: drop the rest */
+	err = cs_recv_feed(rr->h, data, len);
+	if (err)
+		recv_req_fail(rr, err, cs_last_error());
+}
+
+static void recv_answer(struct recv_req *rr, struct reply *r)
+{
+	struct cs_recv_result res = {0};
+	cJSON *o;
+	int err = rr->err;
+
+	if (!err) {
+		err = cs_recv_finish(rr->h, &res);
+		if (err)
+			recv_req_fail(rr, err, cs_last_error());
+	}
+	cs_recv_free(rr->h);
+	rr->h = NULL;
+	if (err) {
+		fail(r, err, "receive into '%s': %s", rr->volume, rr->msg);
+		cs_info("receive into %s refused: %s", rr->volume, rr->msg);
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "snapshot", res.snapshot);
+	cJSON_AddNumberToObject(o, "bytes", (double)res.bytes);
+	cJSON_AddNumberToObject(o, "records", (double)res.records);
+	cJSON_AddNumberToObject(o, "chunks_new", (double)res.chunks_new);
+	cJSON_AddNumberToObject(o, "chunks_present", (double)res.chunks_present);
+	ok(r, 200, o);
+	cs_info("received %s@%s (%llu bytes)", rr->volume, res.snapshot,
+		(unsigned long long)res.bytes);
+}
+
+/* The body ended early (the client went away): finish the receive as a
+ * cut stream, so what arrived is kept for a resume. */
+static void recv_cut(struct recv_req *rr, enum MHD_RequestTerminationCode toe)
+{
+	int err = cs_recv_finish(rr->h, NULL);
+
+	cs_info("receive into %s: connection ended (%d) before the answer: %s", rr->volume,
+		(int)toe, err ? cs_last_error() : "the stream was complete and is applied");
+	cs_recv_free(rr->h);
+	rr->h = NULL;
+}
+
+static int recv_token(struct cs_api *api, const char *vol, struct reply *r)
+{
+	char tok[512];
+	cJSON *o;
+	int err;
+
+	if ((err = check_name(r, "volume name", vol)))
+		return err;
+	err = cs_recv_resume_token(api->st, vol, tok, sizeof(tok));
+	if (err == -ENOENT)
+		return fail(r, err, "no partial receive into '%s'", vol);
+	if (err)
+		return fail_store(r, err, vol);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "token", tok);
+	ok(r, 200, o);
+	return 0;
+}
+
+static int recv_abort(struct cs_api *api, const char *vol, struct reply *r)
+{
+	int err;
+
+	if ((err = check_name(r, "volume name", vol)))
+		return err;
+	err = cs_recv_abort(api->st, vol);
+	if (err == -ENOENT)
+		return fail(r, err, "no partial receive into '%s'", vol);
+	if (err)
+		return fail_store(r, err, vol);
+	ok(r, 200, NULL);
+	return 0;
+}
+
 /* Route /v1/volumes/NAME/REST (REST after the slash). */
 static void route_volume_sub(struct cs_api *api, struct MHD_Connection *conn, const char *vol,
-			     const char *rest, const char *method, struct req *q,
-			     struct reply *r)
+			     const char *rest, const char *method, struct req *q, struct reply *r)
 {
 	const char *url = rest;
 
@@ -2092,6 +2541,23 @@ static void route_volume_sub(struct cs_api *api, struct MHD_Connection *conn, co
 	} else if (!strcmp(rest, "diff")) {
 		if (!strcmp(method, "GET"))
 			volume_diff(api, conn, vol, r);
+		else
+			method_not_allowed(r, method, url);
+	} else if (!strcmp(rest, "send")) {
+		if (!strcmp(method, "GET"))
+			volume_send(api, conn, vol, r);
+		else
+			method_not_allowed(r, method, url);
+	} else if (!strcmp(rest, "receive")) {
+		if (!strcmp(method, "DELETE"))
+			recv_abort(api, vol, r);
+		else if (!strcmp(method, "POST") && q->recv)
+			recv_answer(q->recv, r);
+		else
+			method_not_allowed(r, method, url);
+	} else if (!strcmp(rest, "receive/token")) {
+		if (!strcmp(method, "GET"))
+			recv_token(api, vol, r);
 		else
 			method_not_allowed(r, method, url);
 	} else {
@@ -2243,6 +2709,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 	struct reply r = {0};
 	enum MHD_Result ret;
 	const char *clen;
+	char rvol[CS_NAME_MAX + 1];
 
 	if (!q) {
 		q = calloc(1, sizeof(*q));
@@ -2255,11 +2722,23 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 					  "permission denied: only root or the daemon's user may "
 					  "use this socket");
 		}
+		if (is_receive(method, url, rvol)) { /* a stream: no size limit */
+			q->recv = recv_start(api, conn, rvol);
+			if (!q->recv)
+				return MHD_NO;
+			q->checked = 1;
+			return MHD_YES;
+		}
 		clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						   MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen && strtoull(clen, NULL, 10) > CS_BODY_MAX)
 			return send_error(conn, E2BIG, 413, "request body larger than 1 MiB");
 		q->checked = 1;
+		return MHD_YES;
+	}
+	if (*upload_data_size && q->recv) {
+		recv_feed(q->recv, upload_data, *upload_data_size);
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_data_size) {
@@ -2292,6 +2771,12 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 			   ->valuestring);
 	else if (r.status >= 400)
 		cs_debug("%s %s: answered %u", method, url, r.status);
+	if (r.stream) {
+		ret = MHD_queue_response(conn, r.status, r.stream);
+		MHD_destroy_response(r.stream);
+		cJSON_Delete(r.json);
+		return ret;
+	}
 	ret = send_json(conn, r.status ? r.status : 500, r.json);
 	cJSON_Delete(r.json);
 	return ret;
@@ -2310,6 +2795,9 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 		if (write(api->stop_fd, &one, 1) < 0)
 			cs_err("cannot signal the main thread to stop: %s", strerror(errno));
 	}
+	if (q->recv && q->recv->h) /* the connection went away mid-body: a cut */
+		recv_cut(q->recv, toe);
+	recv_req_free(q->recv);
 	free(q->body);
 	free(q);
 	*con_cls = NULL;
