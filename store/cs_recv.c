@@ -483,7 +483,9 @@ int cs_recv_feed(struct cs_recv *r, const void *buf, size_t len)
 		snprintf(msg, sizeof(msg), "%s", cs_last_error());
 		rocksdb_writebatch_clear(r->wb);
 		r->staged = 0;
-		if (rc == -EBADMSG || !r->resumed) /* nothing worth keeping */
+		/* a fresh receive keeps nothing; a resumed one keeps the progress
+		 * it had (the rejected bytes were never staged) */
+		if (!r->resumed)
 			discard_all(r->st, r->volume, r->s.rid);
 		cs_fail(rc, "%s", msg);
 	}

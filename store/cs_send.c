@@ -92,6 +92,7 @@ struct sender {
 	struct cs_volrec vol;     /* the volume's record (layer 0 id, chain) */
 	struct cs_chain chain;
 	struct cs_obuf pl;        /* payload being built */
+	uint64_t emitted;         /* bytes of this stream (a resumed one: its part) */
 	int rc;
 };
 
@@ -110,6 +111,8 @@ static int emit(struct sender *s, int type)
 {
 	if (s->pl.oom)
 		return -ENOMEM;
+	if (s->w.seq >= s->w.skip_below)
+		s->emitted += CS_REC_HDR + s->pl.len + CS_REC_CHECK;
 	if (s->size_only || s->w.seq < s->w.skip_below) { /* count only */
 		s->w.seq++;
 		s->w.offset += CS_REC_HDR + s->pl.len + CS_REC_CHECK;
@@ -405,27 +408,37 @@ static int generate(struct sender *s, struct plan *p)
 
 static int run(cs_store *st, struct plan *p, struct sender *s)
 {
+	size_t hlen;
 	int rc;
 
 	s->pl.len = 0;
 	cs_header_encode(&s->pl, &p->h);
-	if (s->w.skip_below > 0 && !s->size_only)
-		s->w.seq = s->w.skip_below; /* a resumed header carries where it resumes */
-	rc = s->size_only ? emit(s, CS_REC_HEADER)
-	                  : cs_swriter_record(&s->w, CS_REC_HEADER, s->pl.p, s->pl.len,
-	                                      s->w.skip_below > 0);
-	if (rc)
-		return rc;
-	if (s->w.skip_below > 0 && !s->size_only) {
-		/* the original header was record 0, of the same length */
+	hlen = CS_REC_HDR + s->pl.len + CS_REC_CHECK;
+	s->emitted = hlen;
+	if (s->size_only) {
 		s->w.seq = 1;
-		s->w.offset = CS_REC_HDR + s->pl.len + CS_REC_CHECK;
+		s->w.offset = hlen;
+	} else {
+		if (s->w.skip_below > 0) /* a resumed header carries where it resumes */
+			s->w.seq = s->w.skip_below;
+		rc = cs_swriter_record(&s->w, CS_REC_HEADER, s->pl.p, s->pl.len,
+		                       s->w.skip_below > 0);
+		if (rc)
+			return rc;
+		/* a resumed stream: the original header was record 0, as long */
+		s->w.seq = 1;
+		s->w.offset = hlen;
 	}
 	rc = generate(s, p);
-	if (rc == 0)
-		rc = s->size_only ? (s->w.seq++, s->w.offset += CS_REC_HDR + 48 + CS_REC_CHECK, 0)
-		                  : cs_swriter_trailer(&s->w);
-	return rc;
+	if (rc)
+		return rc;
+	s->emitted += CS_REC_HDR + 48 + CS_REC_CHECK;
+	if (s->size_only) {
+		s->w.seq++;
+		s->w.offset += CS_REC_HDR + 48 + CS_REC_CHECK;
+		return 0;
+	}
+	return cs_swriter_trailer(&s->w);
 }
 
 /* ---- resume tokens: "1-" + hex(stream id, next seq, offset, chain,
@@ -534,27 +547,21 @@ static int send_common(cs_store *st, const struct cs_send_opts *o, int size_only
 	s.w.fn = fn;
 	s.w.ctx = ctx;
 	pthread_mutex_lock(&st->vlock);
-	rc = (o->resume_token && !size_only) ? plan_from_token(st, o->resume_token, &p, &s)
-	                                      : plan_make(st, o, &p);
+	rc = o->resume_token ? plan_from_token(st, o->resume_token, &p, &s) : plan_make(st, o, &p);
 	pthread_mutex_unlock(&st->vlock);
 	if (rc)
 		goto out;
-	if (!size_only) { /* the header says how big the stream is, for progress */
+	if (!size_only) { /* the header says how big this stream is, for progress */
 		uint64_t total;
 
-		rc = send_common(st, o->resume_token ? &(struct cs_send_opts){
-		                         .volume = p.vol.name, .snap = p.snap.name,
-		                         .base_volume = p.incremental ? p.basevol.name : NULL,
-		                         .base = p.incremental ? p.base.name : NULL,
-		                         .flags = p.nmid ? CS_SEND_INTERMEDIATES : 0 } : o,
-		                 1, NULL, NULL, &total);
+		rc = send_common(st, o, 1, NULL, NULL, &total);
 		if (rc)
 			goto out;
 		p.h.total_bytes = total;
 	}
 	rc = run(st, &p, &s);
 	if (rc == 0 && size)
-		*size = s.w.offset;
+		*size = s.emitted;
 out:
 	free(p.mid);
 	hset_free(&s.have);

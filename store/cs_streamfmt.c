@@ -396,8 +396,12 @@ int cs_sparser_feed(struct cs_sparser *p, const void *data, size_t n)
 		if (p->len >= CS_REC_HDR) {
 			uint32_t len = be32_get(p->buf + 2);
 
+			if (p->state == 0 && !p->have_id &&
+			    (p->buf[0] != CS_REC_HEADER || p->buf[1] != 0))
+				return BAD(p, 0, "not a cstorfs stream (it does not start with a "
+				           "stream header)");
 			if (p->buf[1] != 0 || len > CS_REC_MAX_PAYLOAD)
-				return BAD(p, be64_get(p->buf + 6), "malformed record header");
+				return BAD(p, p->next_seq, "malformed record header");
 			need = CS_REC_HDR + len + CS_REC_CHECK;
 		}
 		if (p->cap < need) {
