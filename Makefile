@@ -194,6 +194,14 @@ FLEX_DIR = $(DESTDIR)$(VOLUME_PLUGIN_DIR)/cstorfs~cstorfs
 # $(call install_atomic,SOURCE,DIR,NAME)
 install_atomic = install -m 0755 $(1) '$(2)/.$(3)' && mv -f '$(2)/.$(3)' '$(2)/$(3)'
 
+# Every program, each installed atomically, into $(PREFIX)/bin.
+.PHONY: install
+install: all
+	install -d '$(DESTDIR)$(PREFIX)/bin'
+	for p in cstorfs cstorfsd cstorfs-ctl cstorfs-docker-plugin; do \
+		$(call install_atomic,$(B)/$$p,$(DESTDIR)$(PREFIX)/bin,$$p) || exit 1; \
+	done
+
 .PHONY: install-flexvolume
 install-flexvolume: $(B)/cstorfs-flexvolume $(B)/cstorfsd $(B)/cstorfs-ctl
 	install -d '$(DESTDIR)$(PREFIX)/bin' '$(FLEX_DIR)'
