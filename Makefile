@@ -199,7 +199,8 @@ install_atomic = install -m 0755 $(1) '$(2)/.$(3)' && mv -f '$(2)/.$(3)' '$(2)/$
 install: all
 	install -d '$(DESTDIR)$(PREFIX)/bin'
 	for p in cstorfs cstorfsd cstorfs-ctl cstorfs-docker-plugin; do \
-		$(call install_atomic,$(B)/$$p,$(DESTDIR)$(PREFIX)/bin,$$p) || exit 1; \
+		d="$(DESTDIR)$(PREFIX)/bin"; \
+		install -m 0755 $(B)/$$p "$$d/.$$p" && mv -f "$$d/.$$p" "$$d/$$p" || exit 1; \
 	done
 
 .PHONY: install-flexvolume
