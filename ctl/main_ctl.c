@@ -253,6 +253,16 @@ static int check_name_arg(const char *what, const char *name)
 	return 0;
 }
 
+/* A volume name: as any name, and no '@' (it separates snapshots). */
+static int check_volume_arg(const char *name)
+{
+	int rc = check_name_arg("volume name", name);
+
+	if (rc == 0 && strchr(name, '@'))
+		rc = usage_error("invalid volume name '%s': no '@'", name);
+	return rc;
+}
+
 static int check_compression_arg(const char *s)
 {
 	char *end;
@@ -374,7 +384,7 @@ static int cmd_volume_create(struct ctl *x, int argc, char **argv)
 	}
 	if (!name)
 		return usage_error("volume create needs a NAME");
-	if ((rc = check_name_arg("volume name", name)))
+	if ((rc = check_volume_arg(name)))
 		return rc;
 	if (comp && (rc = check_compression_arg(comp)))
 		return rc;
@@ -469,7 +479,7 @@ static int cmd_volume_inspect(struct ctl *x, int argc, char **argv)
 
 	if (argc != 1)
 		return usage_error("volume inspect needs exactly one NAME");
-	if ((rc = check_name_arg("volume name", argv[0])))
+	if ((rc = check_volume_arg(argv[0])))
 		return rc;
 	if ((rc = connect_daemon(x)))
 		return rc;
@@ -494,7 +504,7 @@ static int cmd_volume_rename(struct ctl *x, int argc, char **argv)
 
 	if (argc != 2)
 		return usage_error("volume rename needs OLD and NEW");
-	if ((rc = check_name_arg("volume name", argv[0])) ||
+	if ((rc = check_volume_arg(argv[0])) ||
 	    (rc = check_name_arg("new volume name", argv[1])))
 		return rc;
 	if ((rc = connect_daemon(x)))
@@ -532,7 +542,7 @@ static int cmd_volume_rm(struct ctl *x, int argc, char **argv)
 	}
 	if (!name)
 		return usage_error("volume rm needs a NAME");
-	if ((rc = check_name_arg("volume name", name)))
+	if ((rc = check_volume_arg(name)))
 		return rc;
 	if ((rc = connect_daemon(x)))
 		return rc;
@@ -746,7 +756,7 @@ static int cmd_snapshot_list(struct ctl *x, int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error("snapshot list takes at most one VOLUME");
-	if (argc == 1 && (rc = check_name_arg("volume name", argv[0])))
+	if (argc == 1 && (rc = check_volume_arg(argv[0])))
 		return rc;
 	if ((rc = connect_daemon(x)))
 		return rc;
@@ -931,7 +941,7 @@ static int cmd_clone(struct ctl *x, int argc, char **argv)
 	}
 	if (!src || !name)
 		return usage_error("clone needs VOLUME@SNAPSHOT and NEWVOLUME");
-	if ((rc = check_name_arg("volume name", name)))
+	if ((rc = check_volume_arg(name)))
 		return rc;
 	if (strchr(name, '@'))
 		return usage_error("invalid volume name '%s': no '@'", name);
@@ -965,7 +975,7 @@ static int cmd_promote(struct ctl *x, int argc, char **argv)
 
 	if (argc != 1)
 		return usage_error("promote needs VOLUME");
-	if ((rc = check_name_arg("volume name", argv[0])) || (rc = connect_daemon(x)))
+	if ((rc = check_volume_arg(argv[0])) || (rc = connect_daemon(x)))
 		return rc;
 	url = vol_url(argv[0], "/promote");
 	if (!url)
@@ -1568,7 +1578,7 @@ static int cmd_receive(struct ctl *x, int argc, char **argv)
 	}
 	if (!vol)
 		return usage_error("receive needs a VOLUME");
-	if ((rc = check_name_arg("volume name", vol)))
+	if ((rc = check_volume_arg(vol)))
 		return rc;
 	if (token + abort_it > 1 || ((token || abort_it) && (in || force)))
 		return usage_error("--resume-token and --abort take only a VOLUME");

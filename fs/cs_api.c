@@ -1575,9 +1575,7 @@ static int snapshot_fail(struct reply *r, int err, const char *vol, const char *
 {
 	if (err == -ENOENT && !cs_last_error()[0])
 		return fail(r, err, "snapshot '%s@%s' does not exist", vol, snap);
-	if (err == -EEXIST)
-		return fail(r, err, "snapshot '%s@%s' already exists", vol, snap);
-	return fail_store(r, err, snap);
+	return fail_store(r, err, snap); /* the store's message names what is wrong */
 }
 
 static int snapshots_list(struct cs_api *api, const char *vol, struct reply *r)
@@ -1825,6 +1823,61 @@ static int get_bool(struct reply *r, const cJSON *obj, const char *key, int *out
 	return 0;
 }
 
+/* "later snapshot VOL@SNAP is the origin of clones: A, B" */
+static int fail_clones(struct cs_api *api, struct reply *r, const char *vol, const char *snap)
+{
+	struct cs_volume_info *v = NULL;
+	char origin[2 * CS_NAME_MAX + 2], names[1024] = "";
+	size_t n = 0, len = 0;
+
+	snprintf(origin, sizeof(origin), "%s@%s", vol, snap);
+	if (cs_volume_list(api->st, &v, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(v[i].origin, origin) && len < sizeof(names))
+				len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+							len ? ", " : "", v[i].name);
+	free(v);
+	return fail(r, EBUSY, "later snapshot '%s' is the origin of clones: %s", origin, names);
+}
+
+/* Refuse a rollback the store would refuse before unmounting anything for
+ * it: the snapshot must exist, later snapshots need destroy_later, and
+ * none of them may have clones. */
+static int rollback_precheck(struct cs_api *api, struct reply *r, const char *vol,
+			     const char *snap, int destroy_later)
+{
+	struct cs_snapshot_info *si = NULL;
+	char later[1024] = "";
+	size_t n = 0, i, len = 0;
+	uint64_t epoch = 0;
+	int err, found = 0;
+
+	err = cs_snapshot_list(api->st, vol, &si, &n);
+	if (err)
+		return fail_store(r, err, vol);
+	for (i = 0; i < n; i++)
+		if (!strcmp(si[i].name, snap)) {
+			found = 1;
+			epoch = si[i].epoch;
+		}
+	err = found ? 0 : fail(r, ENOENT, "snapshot '%s@%s' does not exist", vol, snap);
+	for (i = 0; i < n && !err; i++) {
+		if (si[i].epoch <= epoch)
+			continue;
+		if (si[i].clones)
+			err = fail_clones(api, r, vol, si[i].name);
+		else if (len < sizeof(later))
+			len += (size_t)snprintf(later + len, sizeof(later) - len, "%s%s",
+						len ? ", " : "", si[i].name);
+	}
+	free(si);
+	if (!err && len && !destroy_later)
+		err = fail(r, EEXIST,
+			   "snapshots newer than '%s@%s' exist: %s (use -r to destroy them)", vol,
+			   snap, later);
+	return err;
+}
+
 static int volume_rollback(struct cs_api *api, const char *vol, struct req *q, struct reply *r)
 {
 	static const char *const fields[] = {"snapshot", "destroy_later", "force", NULL};
@@ -1840,7 +1893,8 @@ static int volume_rollback(struct cs_api *api, const char *vol, struct req *q, s
 	    (err = get_string(r, body, "snapshot", 1, &snap)) ||
 	    (err = check_name(r, "snapshot name", snap)) ||
 	    (err = get_bool(r, body, "destroy_later", &destroy_later)) ||
-	    (err = get_bool(r, body, "force", &force)))
+	    (err = get_bool(r, body, "force", &force)) ||
+	    (err = rollback_precheck(api, r, vol, snap, destroy_later)))
 		goto out;
 	reap_ended(api);
 	if (volume_mount_count(api, vol, 0, where, sizeof(where))) {

@@ -368,6 +368,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	}
 	if (!fs->readonly)
 		want_if(conn, FUSE_CAP_WRITEBACK_CACHE);
+	/* with the writeback cache the kernel stamps mtime/ctime at write(2)
+	 * and sends them with a setattr; the store must not restamp them when
+	 * the data arrives later */
+	cs_vol_set_write_times(fs->vol, !(conn->want & FUSE_CAP_WRITEBACK_CACHE));
 	want_if(conn, FUSE_CAP_ATOMIC_O_TRUNC);
 	want_if(conn, FUSE_CAP_READDIRPLUS);
 	want_if(conn, FUSE_CAP_READDIRPLUS_AUTO);

@@ -390,7 +390,9 @@ int cs_diff(cs_store *st, const char *volume, const char *from, const char *to,
 		goto out;
 	df->a = df->ra.epoch;
 	df->b = df->rb.epoch;
-	if (df->a >= df->b) {
+	if (df->a == df->b)
+		goto out; /* the same epoch: nothing changed */
+	if (df->a > df->b) {
 		rc = cs_fail(-EINVAL, "'%s@%s' is not older than %s%s%s", volume, from,
 		             to ? volume : "the live volume", to ? "@" : "", to ? to : "");
 		goto out;

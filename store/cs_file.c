@@ -452,7 +452,8 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 	if (rc)
 		goto abort;
 	in.size = new_size;
-	in.mtime = in.ctime = t.now;
+	if (!vol->keep_times)
+		in.mtime = in.ctime = t.now;
 	cs_txn_put_inode(&t, &in);
 	pre_free(&pw);
 	rc = cs_txn_commit(&t);

@@ -155,6 +155,7 @@ struct cs_vol {
 	cs_store *st;
 	struct cs_volstate *vs;
 	int rdonly;
+	int keep_times; /* cs_write leaves mtime/ctime to the caller */
 };
 
 struct cs_store {

@@ -218,6 +218,13 @@ int cs_vol_info(cs_vol *vol, struct cs_volume_info *out);
 /* Make every write to the store durable (same as cs_store_sync). */
 int cs_vol_sync(cs_vol *vol);
 
+/* Whether cs_write sets the file's mtime and ctime (on, the default). A
+ * caller that maintains them itself turns it off: a FUSE session with the
+ * kernel's writeback cache, where the kernel stamps the time of each
+ * write(2) and sends it with a setattr, while the data reaches cs_write
+ * later. */
+void cs_vol_set_write_times(cs_vol *vol, int on);
+
 /*
  * Volume properties: small named strings kept with a volume (not part of
  * its snapshots), for the tools that manage it (the Docker plugin keeps its
@@ -347,7 +354,8 @@ int cs_rollback(cs_store *st, const char *volume, const char *snap,
  * found from the versions written in between (not by comparing trees).
  * @fn gets the change, the path (absolute in the volume) and, for renames,
  * the new path (else NULL); non-zero stops. Paths of modified inodes are
- * those at @to. Errors: -ENOENT; -EINVAL @from is not older than @to.
+ * those at @to (@from equal to @to: no change). Errors: -ENOENT; -EINVAL @from
+ * is newer than @to.
  */
 typedef int (*cs_diff_fn)(void *ctx, int change, const char *path,
                           const char *newpath);

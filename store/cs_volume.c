@@ -670,6 +670,11 @@ int cs_vol_info(cs_vol *vol, struct cs_volume_info *out)
 	return 0;
 }
 
+void cs_vol_set_write_times(cs_vol *vol, int on)
+{
+	vol->keep_times = !on;
+}
+
 int cs_vol_sync(cs_vol *vol)
 {
 	return cs_store_sync(vol->st);
