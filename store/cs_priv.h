@@ -167,6 +167,7 @@ struct cs_store {
 	rocksdb_cache_t *cache;
 	rocksdb_column_family_handle_t *cf_default, *cf_meta, *cf_chunks;
 	rocksdb_readoptions_t *ro;
+	rocksdb_readoptions_t *ro_chunk; /* chunk reads: no RocksDB checksum (SHA-256 verifies) */
 	rocksdb_writeoptions_t *wo;
 	/* Lock order: vlock, then a volume's vs->lock, then lock. */
 	pthread_mutex_t vlock; /* volume names, records, the open-volume table */
