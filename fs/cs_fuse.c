@@ -779,11 +779,17 @@ static void inval_attr(struct cs_fuse *fs, fuse_ino_t ino)
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	int rc = 0;
+
 	TRACE("flush %llu", (unsigned long long)ino);
-	/* The kernel wrote the dirty pages back before sending this. */
-	if (fi->fh & FH_WRITABLE)
+	/* The kernel wrote the dirty pages back before sending this; what the
+	 * store's write buffer holds goes to the store now, so that close(2)
+	 * reports a failure to store it. */
+	if (fi->fh & FH_WRITABLE) {
+		rc = cs_vol_flush(req_fs(req)->vol);
 		inval_attr(req_fs(req), ino);
-	fuse_reply_err(req, 0);
+	}
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,

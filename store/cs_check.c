@@ -249,6 +249,7 @@ int cs_store_recount(cs_store *st, struct cs_store_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->vlock);
+	cs_wb_flush_open(st);
 	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"V", 1, rec_fn, &l);
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		struct cs_volrec *r = &l.v[i];

@@ -340,6 +340,11 @@ static int view_at(cs_store *st, uint64_t vid, const char *vname, const char *na
 	struct cs_snapshot_info si;
 	int rc;
 
+	if (vs && !name) { /* the live volume: with what its write buffer holds */
+		rc = cs_wb_flush_vs(st, vs);
+		if (rc)
+			return rc;
+	}
 	if (vs) {
 		pthread_mutex_lock(&vs->lock);
 		*r = vs->rec;

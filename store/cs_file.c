@@ -179,29 +179,62 @@ static int file_check(const struct cs_inode *in)
 	return 0;
 }
 
+static uint64_t wb_pending(struct cs_volstate *vs, uint64_t ino, struct timespec *mtime);
+
+/* Copy what the write buffer holds of [off, end) of @ino over @out. */
+static void wb_overlay(struct cs_volstate *vs, uint64_t ino, uint64_t off, uint64_t end,
+                       uint8_t *out)
+{
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		const struct cs_wslot *w = &vs->wb[i];
+		uint64_t cs = w->idx * CS_CHUNK_SIZE, ce = cs + CS_CHUNK_SIZE;
+		uint64_t a = cs > off ? cs : off, b = ce < end ? ce : end;
+
+		if (w->ino == ino && a < b)
+			memcpy(out + (a - off), w->data + (a - cs), b - a);
+	}
+}
+
 ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 {
-	struct cs_volrec rec = vol->vs->rec;
+	struct cs_volrec rec;
 	struct cs_inode in;
 	uint8_t *buf = NULL;
 	uint64_t end, pos;
-	int rc;
+	ssize_t rc;
+	int locked = 0;
 
+	/* with buffered writes, read under the volume lock so that a chunk is
+	 * seen either in the buffer or in the store, never in neither */
+	if (__atomic_load_n(&vol->vs->wb_used, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&vol->vs->lock);
+		locked = 1;
+	}
+	rec = vol->vs->rec;
 	rc = cs_inode_load(vol, ino, &in);
 	if (rc == 0)
 		rc = file_check(&in);
 	if (rc)
-		return rc;
+		goto out;
+	if (locked) { /* buffered writes may have made the file longer */
+		uint64_t pending = wb_pending(vol->vs, ino, NULL);
+
+		if (pending > in.size)
+			in.size = pending;
+	}
 	if (off >= in.size || size == 0)
-		return 0;
+		goto out;
 	end = in.size - off < size ? in.size : off + size;
 	if (in.size <= CS_INLINE_MAX) {
 		memcpy(out, in.data + off, end - off);
-		return (ssize_t)(end - off);
+		rc = (ssize_t)(end - off);
+		goto out;
 	}
 	buf = malloc(CS_CHUNK_SIZE);
-	if (!buf)
-		return -ENOMEM;
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	for (pos = off; pos < end;) {
 		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
 		uint64_t n = CS_CHUNK_SIZE - co;
@@ -216,8 +249,235 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 		memcpy((uint8_t *)out + (pos - off), buf + co, n);
 		pos += n;
 	}
+	if (rc == 0 && locked)
+		wb_overlay(vol->vs, ino, off, end, out);
 	free(buf);
-	return rc ? rc : (ssize_t)(end - off);
+	if (rc == 0)
+		rc = (ssize_t)(end - off);
+out:
+	if (locked)
+		pthread_mutex_unlock(&vol->vs->lock);
+	return rc;
+}
+
+/* ---- the write buffer (struct cs_wslot in cs_priv.h) ---- */
+
+static int64_t ns_since(const struct timespec *a, const struct timespec *b)
+{
+	return (int64_t)(b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
+}
+
+static struct cs_wslot *wb_find(struct cs_volstate *vs, uint64_t ino, uint64_t idx)
+{
+	for (int i = 0; i < CS_WB_SLOTS; i++)
+		if (vs->wb[i].ino == ino && vs->wb[i].idx == idx && ino)
+			return &vs->wb[i];
+	return NULL;
+}
+
+static void wb_free(struct cs_volstate *vs, struct cs_wslot *w)
+{
+	w->ino = 0;
+	__atomic_store_n(&vs->wb_used, vs->wb_used - 1, __ATOMIC_RELEASE);
+}
+
+/* Write out the slots marked in @pick, an inode at a time (each inode is
+ * loaded and put once: a transaction does not read its own writes). */
+static int wb_write_picked(struct cs_txn *t, char pick[CS_WB_SLOTS])
+{
+	struct cs_volstate *vs = t->vs;
+	int rc = 0;
+
+	for (int i = 0; i < CS_WB_SLOTS && rc == 0; i++) {
+		struct cs_inode in;
+		uint64_t ino = vs->wb[i].ino;
+
+		if (!pick[i] || !ino)
+			continue;
+		rc = cs_inode_load_rec(t->st, &t->rec, ino, &in);
+		if (rc == 0) { /* the size and times the buffered writes gave it */
+			struct timespec mt = in.mtime;
+			uint64_t size = wb_pending(vs, ino, &mt);
+
+			if (size > in.size)
+				in.size = size;
+			if (!vs->keep_times && ns_since(&in.mtime, &mt) > 0)
+				in.mtime = in.ctime = mt;
+		}
+		for (int j = i; j < CS_WB_SLOTS && rc == 0; j++) {
+			struct cs_wslot *w = &vs->wb[j];
+			struct ext e;
+
+			if (!pick[j] || w->ino != ino)
+				continue;
+			rc = ext_get(t->st, &t->rec, ino, w->idx, &e);
+			if (rc == 0 || rc == -ENOENT)
+				rc = chunk_store(t, &in, w->idx, w->data, rc == 0 ? &e : NULL);
+			if (rc == 0) {
+				wb_free(vs, w);
+				pick[j] = 0;
+			}
+		}
+		if (rc == 0)
+			cs_txn_put_inode(t, &in);
+	}
+	return rc;
+}
+
+/* What the slots of @ino promise the file: its size and last write time. */
+static uint64_t wb_pending(struct cs_volstate *vs, uint64_t ino, struct timespec *mtime)
+{
+	uint64_t size = 0;
+
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		const struct cs_wslot *w = &vs->wb[i];
+
+		if (w->ino != ino || !ino)
+			continue;
+		if (w->size > size)
+			size = w->size;
+		if (mtime && ns_since(mtime, &w->mtime) > 0)
+			*mtime = w->mtime;
+	}
+	return size;
+}
+
+int cs_wb_flush(struct cs_txn *t, struct cs_inode *cur, uint64_t ino, int only_old)
+{
+	struct cs_volstate *vs = t->vs;
+	char pick[CS_WB_SLOTS] = { 0 };
+
+	(void)cur;
+	if (!vs || !vs->wb_used)
+		return 0;
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		struct cs_wslot *w = &vs->wb[i];
+
+		pick[i] = w->ino && (!ino || w->ino == ino) &&
+		          !(only_old && ns_since(&w->since, &t->now) < CS_WB_AGE_NS);
+	}
+	return wb_write_picked(t, pick);
+}
+
+void cs_wb_discard(struct cs_volstate *vs, uint64_t ino)
+{
+	if (!vs)
+		return;
+	for (int i = 0; i < CS_WB_SLOTS; i++)
+		if (vs->wb[i].ino && vs->wb[i].ino == ino)
+			wb_free(vs, &vs->wb[i]);
+}
+
+/* The slot holding chunk @idx of @in: found, or a free one filled from the
+ * store's chunk. Returns 1 when no slot is free (the caller then writes the
+ * chunk through): nothing is ever written out inside the caller's
+ * transaction, whose own reads would not see it. */
+static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs_wslot **out)
+{
+	struct cs_volstate *vs = t->vs;
+	struct cs_wslot *w = wb_find(vs, in->ino, idx);
+	struct ext e;
+	int have, rc;
+
+	if (w) {
+		*out = w;
+		return 0;
+	}
+	for (int i = 0; i < CS_WB_SLOTS && !w; i++)
+		if (!vs->wb[i].ino)
+			w = &vs->wb[i];
+	if (!w)
+		return 1;
+	if (!w->data && !(w->data = malloc(CS_CHUNK_SIZE)))
+		return -ENOMEM;
+	rc = chunk_load(t->st, &t->rec, in->ino, idx, w->data, &e, &have);
+	if (rc)
+		return rc;
+	w->ino = in->ino;
+	w->idx = idx;
+	w->since = w->mtime = t->now;
+	w->size = 0;
+	__atomic_store_n(&vs->wb_used, vs->wb_used + 1, __ATOMIC_RELEASE);
+	*out = w;
+	return 0;
+}
+
+/* Before a write: in a transaction of its own, write out the slots that
+ * waited long enough, and the oldest ones while fewer than two are free
+ * (a write fills at most two: its first and last chunk). */
+static int wb_make_room(cs_vol *vol)
+{
+	struct cs_volstate *vs = vol->vs;
+	char pick[CS_WB_SLOTS] = { 0 };
+	struct cs_txn t;
+	int rc, n = 0, left;
+
+	if (!__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
+		return 0;
+	rc = cs_txn_begin(&t, vol->st, vol);
+	if (rc)
+		return rc;
+	for (int i = 0; i < CS_WB_SLOTS; i++)
+		if (vs->wb[i].ino && ns_since(&vs->wb[i].since, &t.now) >= CS_WB_AGE_NS)
+			pick[i] = 1, n++;
+	for (left = vs->wb_used - n; left > CS_WB_SLOTS - 2; left--, n++) {
+		int old = -1;
+
+		for (int i = 0; i < CS_WB_SLOTS; i++)
+			if (vs->wb[i].ino && !pick[i] &&
+			    (old < 0 || ns_since(&vs->wb[i].since, &vs->wb[old].since) > 0))
+				old = i;
+		pick[old] = 1;
+	}
+	if (n == 0)
+		return cs_txn_abort(&t, 0);
+	rc = wb_write_picked(&t, pick);
+	return rc ? cs_txn_abort(&t, rc) : cs_txn_commit(&t);
+}
+
+int cs_wb_flush_vs(cs_store *st, struct cs_volstate *vs)
+{
+	cs_vol v = { .st = st, .vs = vs };
+	struct cs_txn t;
+	int rc;
+
+	if (!__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
+		return 0;
+	rc = cs_txn_begin(&t, st, &v);
+	if (rc)
+		return rc;
+	if (!vs->wb_used)
+		return cs_txn_abort(&t, 0);
+	rc = cs_wb_flush(&t, NULL, 0, 0);
+	return rc ? cs_txn_abort(&t, rc) : cs_txn_commit(&t);
+}
+
+int cs_wb_flush_open(cs_store *st)
+{
+	int rc = 0;
+
+	for (struct cs_volstate *vs = st->vols; vs; vs = vs->next)
+		if (!vs->snap_epoch && vs->rw_open) {
+			int r = cs_wb_flush_vs(st, vs); /* unflushed slots stay for a retry */
+
+			if (r && !rc)
+				rc = r;
+		}
+	return rc;
+}
+
+void cs_wb_release(struct cs_volstate *vs)
+{
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		CS_ASSERT(!vs->wb[i].ino);
+		free(vs->wb[i].data);
+		vs->wb[i].data = NULL;
+	}
+}
+
+int cs_vol_flush(cs_vol *vol)
+{
+	return vol->rdonly ? 0 : cs_wb_flush_vs(vol->st, vol->vs);
 }
 
 /* A whole chunk of a write, hashed and compressed before the volume is
@@ -392,6 +652,55 @@ static int quota_check(struct cs_txn *t, const struct cs_inode *in, uint64_t bef
 	return 0;
 }
 
+/* Does the write buffer hold a chunk of @ino in [first, last]? */
+static int wb_overlaps(struct cs_volstate *vs, uint64_t ino, uint64_t first, uint64_t last)
+{
+	for (int i = 0; i < CS_WB_SLOTS; i++)
+		if (vs->wb[i].ino == ino && ino && vs->wb[i].idx >= first && vs->wb[i].idx <= last)
+			return 1;
+	return 0;
+}
+
+/*
+ * A write smaller than a chunk into a chunked file of a volume without
+ * quota goes into the write buffer when its (at most two) chunks have
+ * slots: nothing is committed now. Returns 1 when it did not fit.
+ */
+static int write_buffered(struct cs_txn *t, struct cs_inode *in, uint64_t off,
+                          const uint8_t *src, size_t size)
+{
+	struct cs_volstate *vs = t->vs;
+	uint64_t first = off / CS_CHUNK_SIZE, last = (off + size - 1) / CS_CHUNK_SIZE;
+	int need = 0, free_slots = 0, rc;
+
+	if (t->rec.quota || in->size <= CS_INLINE_MAX || size >= CS_CHUNK_SIZE)
+		return 1;
+	for (uint64_t idx = first; idx <= last; idx++)
+		need += !wb_find(vs, in->ino, idx);
+	for (int i = 0; i < CS_WB_SLOTS; i++)
+		free_slots += !vs->wb[i].ino;
+	if (free_slots < need)
+		return 1;
+	for (uint64_t pos = off, end = off + size; pos < end;) {
+		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
+		uint64_t n = CS_CHUNK_SIZE - co;
+		struct cs_wslot *w;
+
+		if (n > end - pos)
+			n = end - pos;
+		rc = wb_get(t, in, idx, &w);
+		CS_ASSERT(rc <= 0); /* a slot was free */
+		if (rc)
+			return rc;
+		memcpy(w->data + co, src + (pos - off), n);
+		if (off + size > w->size)
+			w->size = off + size;
+		w->mtime = t->now;
+		pos += n;
+	}
+	return 0;
+}
+
 ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
                  size_t size)
 {
@@ -400,7 +709,7 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 	struct cs_txn t;
 	uint8_t *buf = NULL;
 	uint64_t new_size, before;
-	int rc, level;
+	int rc, level, tries = 0;
 
 	if (size == 0)
 		return 0;
@@ -416,7 +725,10 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		if (rc)
 			return rc;
 	}
-	rc = cs_txn_begin(&t, vol->st, vol);
+again:
+	rc = wb_make_room(vol);
+	if (rc == 0)
+		rc = cs_txn_begin(&t, vol->st, vol);
 	if (rc) {
 		pre_free(&pw);
 		return rc;
@@ -426,6 +738,22 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		rc = file_check(&in);
 	if (rc)
 		goto abort;
+	rc = write_buffered(&t, &in, off, src, size);
+	if (rc <= 0) { /* buffered (nothing to commit), or an error */
+		pre_free(&pw);
+		cs_txn_abort(&t, 0);
+		return rc ? rc : (ssize_t)size;
+	}
+	if (wb_overlaps(t.vs, ino, off / CS_CHUNK_SIZE, (off + size - 1) / CS_CHUNK_SIZE)) {
+		/* written through: what the buffer holds of these chunks first */
+		cs_txn_abort(&t, 0);
+		rc = cs_vol_flush(vol);
+		if (rc || ++tries > 3) {
+			pre_free(&pw);
+			return rc ? rc : cs_fail(-EBUSY, "write buffer keeps refilling");
+		}
+		goto again;
+	}
 	before = in.data_bytes;
 	new_size = in.size > off + size ? in.size : off + size;
 	if (new_size <= CS_INLINE_MAX) {
@@ -452,7 +780,7 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 	if (rc)
 		goto abort;
 	in.size = new_size;
-	if (!vol->keep_times)
+	if (!t.vs->keep_times)
 		in.mtime = in.ctime = t.now;
 	cs_txn_put_inode(&t, &in);
 	pre_free(&pw);
@@ -608,6 +936,9 @@ int cs_fallocate(cs_vol *vol, uint64_t ino, int mode, uint64_t off, uint64_t len
 		return cs_fail(-EINVAL, "fallocate of length 0");
 	if (off > CS_MAX_FILE_SIZE || len > CS_MAX_FILE_SIZE - off)
 		return cs_fail(-EFBIG, "fallocate past the largest file size");
+	rc = cs_vol_flush(vol); /* committed before: this txn reads the extents */
+	if (rc)
+		return rc;
 	rc = cs_txn_begin(&t, vol->st, vol);
 	if (rc)
 		return rc;
@@ -671,6 +1002,9 @@ int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence)
 
 	if (whence != CS_SEEK_DATA && whence != CS_SEEK_HOLE)
 		return cs_fail(-EINVAL, "lseek whence %d", whence);
+	rc = cs_vol_flush(vol); /* buffered chunks are data too */
+	if (rc)
+		return rc;
 	rc = cs_inode_load(vol, ino, &in);
 	if (rc)
 		return rc;

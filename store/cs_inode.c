@@ -184,7 +184,14 @@ void cs_inode_to_attr(const struct cs_inode *in, struct cs_attr *out)
 int cs_getattr(cs_vol *vol, uint64_t ino, struct cs_attr *out)
 {
 	struct cs_inode in;
-	int rc = cs_inode_load(vol, ino, &in);
+	int rc;
+
+	if (!vol->rdonly && __atomic_load_n(&vol->vs->wb_used, __ATOMIC_ACQUIRE)) {
+		rc = cs_vol_flush(vol); /* st_blocks counts buffered data too */
+		if (rc)
+			return rc;
+	}
+	rc = cs_inode_load(vol, ino, &in);
 
 	if (rc == 0)
 		cs_inode_to_attr(&in, out);
@@ -198,6 +205,11 @@ int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *a,
 	struct cs_txn t;
 	int rc;
 
+	if ((mask & CS_SET_SIZE) && !vol->rdonly) {
+		rc = cs_vol_flush(vol); /* committed before: a resize reads the extents */
+		if (rc)
+			return rc;
+	}
 	rc = cs_txn_begin(&t, vol->st, vol);
 	if (rc)
 		return rc;
@@ -272,6 +284,7 @@ int cs_inode_purge(struct cs_txn *t, struct cs_inode *in)
 	int rc = 0;
 
 	if (S_ISREG(in->mode)) {
+		cs_wb_discard(t->vs, in->ino); /* its buffered data goes with it */
 		rc = cs_file_drop_extents(t, in);
 		if (rc)
 			return rc;

@@ -139,6 +139,27 @@ struct cs_volrec {
 	int snapshot_view;                /* a read-only view of a snapshot */
 };
 
+/*
+ * A dirty chunk held back by the write buffer (cs_file.c): small writes
+ * to one chunk (the pages the kernel's writeback sends one request at a
+ * time) are merged here, and the chunk is hashed, compressed and committed
+ * once, with the size and times those writes gave the file, in one batch.
+ * A write that fits in the buffer commits nothing; a crash before the
+ * flush loses it whole (unsynced, as POSIX allows), never half of it.
+ * data holds the whole chunk: what the store had, with the writes on top.
+ * ino 0: the slot is free.
+ */
+#define CS_WB_SLOTS 16
+#define CS_WB_AGE_NS 500000000LL /* flushed by the next write after this */
+
+struct cs_wslot {
+	uint64_t ino, idx;
+	struct timespec since; /* first write: the age that forces a flush */
+	struct timespec mtime; /* last write */
+	uint64_t size;         /* the file's size after the last write here */
+	uint8_t *data;         /* CS_CHUNK_SIZE bytes, kept for reuse */
+};
+
 /* Shared state of one volume opened in this process (by any handles). */
 struct cs_volstate {
 	struct cs_volstate *next;
@@ -149,13 +170,15 @@ struct cs_volstate {
 	struct cs_volrec rec; /* current record; written under lock + st->lock */
 	int nopen;
 	int rw_open;
+	struct cs_wslot wb[CS_WB_SLOTS]; /* under lock */
+	int wb_used;                     /* under lock; read atomically */
+	int keep_times;                  /* writes leave mtime/ctime to the caller */
 };
 
 struct cs_vol {
 	cs_store *st;
 	struct cs_volstate *vs;
 	int rdonly;
-	int keep_times; /* cs_write leaves mtime/ctime to the caller */
 };
 
 struct cs_store {
@@ -353,6 +376,21 @@ int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in,
                    uint64_t size);
 /* Drop every extent of @in (purge). */
 int cs_file_drop_extents(struct cs_txn *t, const struct cs_inode *in);
+
+/* The write buffer (cs_file.c). Flush into txn @t the buffered chunks of
+ * inode @ino (0: every inode), only those older than CS_WB_AGE_NS when
+ * @only_old; @cur is an inode the caller holds and will put itself (its
+ * record is updated in place), or NULL. */
+int cs_wb_flush(struct cs_txn *t, struct cs_inode *cur, uint64_t ino, int only_old);
+/* Forget the buffered chunks of @ino (its data is being deleted). */
+void cs_wb_discard(struct cs_volstate *vs, uint64_t ino);
+/* Flush every buffered chunk of @vs in a transaction of its own. */
+int cs_wb_flush_vs(cs_store *st, struct cs_volstate *vs);
+/* Flush the write buffers of every open volume (under st->vlock): what
+ * reports counters calls it first. */
+int cs_wb_flush_open(cs_store *st);
+/* Free the buffers of @vs (it must hold no dirty chunk). */
+void cs_wb_release(struct cs_volstate *vs);
 
 /* ---- store internals (cs_store.c, cs_volume.c) ---- */
 

@@ -266,7 +266,10 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 		rc = cs_fail(-EEXIST, "snapshot '%s@%s' already exists", volume, name);
 	if (rc != -ENOENT)
 		goto out;
-	rc = live_rec(st, vid, &vs, &r);
+	vs = cs_vs_find(st, vid, 1); /* what the write buffer holds goes in too */
+	rc = vs ? cs_wb_flush_vs(st, vs) : 0;
+	if (rc == 0)
+		rc = live_rec(st, vid, &vs, &r);
 	if (rc)
 		goto out;
 	cs_txn_begin(&t, st, NULL);

@@ -402,6 +402,14 @@ int cs_store_sync(cs_store *st)
 {
 	char *err = NULL;
 
+	int rc;
+
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_wb_flush_open(st); /* buffered writes first: "every write so far" */
+	pthread_mutex_unlock(&st->vlock);
+	if (rc)
+		return rc;
+
 	rocksdb_flush_wal(st->db, 1, &err);
 	if (err)
 		return cs_rocks_fail(err, "sync");
@@ -441,6 +449,7 @@ int cs_store_stats(cs_store *st, struct cs_store_stats *out)
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->vlock);
+	cs_wb_flush_open(st);
 	pthread_mutex_lock(&st->lock);
 	out->chunks = st->sb.chunks;
 	out->chunk_refs = st->sb.chunk_refs;

@@ -215,8 +215,16 @@ void cs_vol_close(cs_vol *vol);
 /* Information on an open volume (name follows renames). */
 int cs_vol_info(cs_vol *vol, struct cs_volume_info *out);
 
-/* Make every write to the store durable (same as cs_store_sync). */
+/* Write out what the volume's write buffer holds (partial-chunk writes are
+ * merged in memory for up to half a second, or until a sync, close,
+ * snapshot, truncate, fallocate, lseek or a fuller buffer), then make
+ * every write to the store durable. Errors of a deferred write (-EIO,
+ * -ENOSPC) surface here. */
 int cs_vol_sync(cs_vol *vol);
+
+/* Write out the write buffer without syncing (the data reaches the store;
+ * durable at the next sync). Errors as cs_vol_sync. */
+int cs_vol_flush(cs_vol *vol);
 
 /* Whether cs_write sets the file's mtime and ctime (on, the default). A
  * caller that maintains them itself turns it off: a FUSE session with the
@@ -685,9 +693,12 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *buf,
                 size_t size);
 
 /* Write @size bytes at @off into regular file @ino (extending it, holes
- * between); mtime and ctime become now; the setuid bit and the setgid bit
- * (with group execute) are cleared as the kernel asks with a setattr, not
- * here. Returns @size.
+ * between); mtime and ctime become now (unless cs_vol_set_write_times off);
+ * the setuid bit and the setgid bit (with group execute) are cleared as the
+ * kernel asks with a setattr, not here. Returns @size. The file's size is
+ * updated at once; on a volume without a quota, bytes that cover only part
+ * of a chunk may wait in the volume's write buffer (cs_vol_flush) — reads
+ * see them, and a later call reports a failure to store them.
  * Errors: -EFBIG past CS_MAX_FILE_SIZE; -EDQUOT over the quota (nothing
  * written); -EISDIR; -EINVAL not regular; -ENOENT; -EROFS. */
 ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *buf,

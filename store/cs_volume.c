@@ -302,6 +302,7 @@ int cs_volume_get(cs_store *st, const char *name, struct cs_volume_info *out)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&st->vlock);
+	cs_wb_flush_open(st);
 	rc = cs_vol_lookup_name(st, name, &vid);
 	if (rc == 0)
 		rc = cs_volrec_load(st, vid, &r);
@@ -349,6 +350,7 @@ int cs_volume_list(cs_store *st, struct cs_volume_info **out, size_t *n)
 
 	/* 'N' keys sort by name: the list comes out sorted. */
 	pthread_mutex_lock(&st->vlock);
+	cs_wb_flush_open(st);
 	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"N", 1, list_fn, &l);
 	pthread_mutex_unlock(&st->vlock);
 	if (rc) {
@@ -646,6 +648,8 @@ void cs_vol_close(cs_vol *vol)
 		return;
 	st = vol->st;
 	vs = vol->vs;
+	if (!vol->rdonly)
+		cs_vol_flush(vol); /* a failure here can only be lost: callers sync first */
 	pthread_mutex_lock(&st->vlock);
 	if (!vol->rdonly)
 		vs->rw_open = 0;
@@ -653,6 +657,7 @@ void cs_vol_close(cs_vol *vol)
 		for (p = &st->vols; *p != vs; p = &(*p)->next)
 			;
 		*p = vs->next;
+		cs_wb_release(vs);
 		pthread_mutex_destroy(&vs->lock);
 		free(vs);
 	}
@@ -663,6 +668,7 @@ void cs_vol_close(cs_vol *vol)
 int cs_vol_info(cs_vol *vol, struct cs_volume_info *out)
 {
 	pthread_mutex_lock(&vol->st->vlock);
+	cs_wb_flush_open(vol->st);
 	pthread_mutex_lock(&vol->vs->lock);
 	fill_info(vol->st, &vol->vs->rec, out);
 	pthread_mutex_unlock(&vol->vs->lock);
@@ -672,12 +678,16 @@ int cs_vol_info(cs_vol *vol, struct cs_volume_info *out)
 
 void cs_vol_set_write_times(cs_vol *vol, int on)
 {
-	vol->keep_times = !on;
+	pthread_mutex_lock(&vol->vs->lock);
+	vol->vs->keep_times = !on;
+	pthread_mutex_unlock(&vol->vs->lock);
 }
 
 int cs_vol_sync(cs_vol *vol)
 {
-	return cs_store_sync(vol->st);
+	int rc = cs_vol_flush(vol);
+
+	return rc ? rc : cs_store_sync(vol->st);
 }
 
 int cs_statfs(cs_vol *vol, struct cs_statfs *out)
