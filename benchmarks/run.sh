@@ -1,0 +1,461 @@
+#!/bin/bash
+# run.sh - issue 7's benchmark harness: cstorfs beside the native filesystem and libfuse's
+# passthrough_ll, in the same run and on the same disk. Called by `make bench` (which installs
+# the tools and builds everything first); writes benchmarks/RESULTS.md.
+#
+# Environment:
+#   BENCH_QUICK=1      smoke run: small sizes, one round (a couple of minutes)
+#   BENCH_DIR=DIR      where the systems live (default /var/tmp/cstorfs-bench; never tmpfs)
+#   BENCH_ROUNDS=N     rounds (default 3; medians need >= 3)
+#   BENCH_SYSTEMS="native ptll cstorfs"       subset of systems
+#   BENCH_WORKLOADS="seq rand meta tree"      subset of workloads
+#   BENCH_OUT=FILE     report path (default benchmarks/RESULTS.md)
+#   BENCH_KEEP_BIN=1   reuse the binaries the previous run copied to build/bench/bin
+#                      (profile the very build that produced RESULTS.md)
+#   BENCH_HOLD=FILE    (profiling, benchmarks/profile.sh) before each cstorfs workload phase,
+#                      write the daemon pid and phase name to FILE, wait until FILE is removed
+#
+# Everything it mounts is unmounted and every daemon it starts is stopped on exit, error or
+# Ctrl-C (trap). Needs root (drop_caches, FUSE mounts).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=$ROOT/build
+BB=$B/bench
+# The product binaries are copied to $BB/bin at start, so the whole run measures one build
+# even if build/ is rebuilt meanwhile (the client starts the cstorfsd beside itself).
+CTL=$BB/bin/cstorfs-ctl
+PTLL=$BB/passthrough_ll
+META=$BB/metabench
+PY=/usr/bin/python3
+BENCH_DIR=${BENCH_DIR:-/var/tmp/cstorfs-bench}
+QUICK=${BENCH_QUICK:-0}
+SYSTEMS=${BENCH_SYSTEMS:-native ptll cstorfs}
+WORKLOADS=${BENCH_WORKLOADS:-seq rand meta tree}
+OUT=${BENCH_OUT:-$ROOT/benchmarks/RESULTS.md}
+
+if [ "$QUICK" = 1 ]; then
+	ROUNDS=${BENCH_ROUNDS:-1}
+	SEQ_MIB=128 RAND_MIB=32 RAND_RT=2 META_FILES=2000
+else
+	ROUNDS=${BENCH_ROUNDS:-3}
+	SEQ_MIB=1024 RAND_MIB=256 RAND_RT=6 META_FILES=20000
+fi
+META_DIRS=20
+RES=$BENCH_DIR/results.tsv
+FAIL=$RES.fail
+LOG=$BENCH_DIR/log
+TARBALL=$BENCH_DIR/pytree.tar
+
+say() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (drop_caches and mounts need it)"
+mkdir -p "$BB/bin"
+if [ "${BENCH_KEEP_BIN:-0}" != 1 ] || [ ! -x "$BB/bin/cstorfsd" ]; then
+	cp -p "$B/cstorfs-ctl" "$B/cstorfsd" "$BB/bin/" || die "build first (make all)"
+fi
+export CSTORFSD=$BB/bin/cstorfsd
+for t in "$CTL" "$CSTORFSD" "$PTLL" "$META" fio "$PY" fusermount3 mountpoint; do
+	command -v "$t" >/dev/null || die "missing $t (run through 'make bench')"
+done
+
+# ---------------------------------------------------------------- cleanup
+MOUNTED=()   # mount points we mounted
+PTLL_PIDS=() # passthrough_ll processes we started
+STORES=()    # cstorfs stores whose daemon we may have started
+
+pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+wait_gone() { # PID SECONDS
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		pid_alive "$1" || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+unmount_mp() {
+	local mp=$1 i
+	for ((i = 0; i < 50; i++)); do
+		mountpoint -q "$mp" 2>/dev/null || return 0
+		fusermount3 -u "$mp" 2>/dev/null || umount "$mp" 2>/dev/null || true
+		mountpoint -q "$mp" 2>/dev/null || return 0
+		sleep 0.2
+	done
+	say "lazy unmount of $mp"
+	fusermount3 -uz "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
+}
+
+stop_store() {
+	local st=$1 pid=""
+	[ -f "$st/cstorfsd.pid" ] && pid=$(cat "$st/cstorfsd.pid" 2>/dev/null || true)
+	pid_alive "$pid" || return 0
+	"$CTL" --store "$st" daemon stop >/dev/null 2>&1 || true
+	wait_gone "$pid" 30 && return 0
+	say "cstorfsd $pid did not stop; SIGTERM"
+	kill -TERM "$pid" 2>/dev/null || true
+	wait_gone "$pid" 10 && return 0
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? mp pid st
+	set +e
+	trap - EXIT INT TERM
+	for mp in "${MOUNTED[@]}"; do unmount_mp "$mp"; done
+	for pid in "${PTLL_PIDS[@]}"; do
+		if pid_alive "$pid"; then
+			kill -TERM "$pid" 2>/dev/null
+			wait_gone "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+		fi
+	done
+	for st in "${STORES[@]}"; do stop_store "$st"; done
+	for mp in "${MOUNTED[@]}"; do
+		mountpoint -q "$mp" 2>/dev/null && say "WARNING: $mp still mounted"
+	done
+	[ "$rc" = 0 ] || say "failed (exit $rc); log: $LOG"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'say interrupted; exit 130' INT
+trap 'say terminated; exit 143' TERM
+
+# ---------------------------------------------------------------- helpers
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { $PY -c "import sys; print('%.4f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$1" "$2"; }
+
+ROUND=0
+rec() { printf '%s\t%s\t%s\t%s\n' "$ROUND" "$1" "$2" "$3" >>"$RES"; }
+recfail() { printf '%s\t%s\t%s\t%s\n' "$ROUND" "$1" "$2" "$3" >>"$FAIL"; }
+
+# CPU seconds (all threads) of PID
+cpu_s() {
+	local f
+	read -r -a f <"/proc/$1/stat"
+	# the comm field has no spaces here (cstorfsd, passthrough_ll): utime=14 stime=15
+	$PY -c "import os,sys; print((int(sys.argv[1])+int(sys.argv[2]))/os.sysconf('SC_CLK_TCK'))" "${f[13]}" "${f[14]}"
+}
+
+# record VmRSS and VmHWM (KiB) of the current daemon under PHASE
+rec_mem() {
+	local sys=$1 phase=$2 pid
+	pid=$(daemon_pid "$sys")
+	[ -n "$pid" ] || return 0
+	rec "$sys" "rss_$phase" "$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")"
+	rec "$sys" "hwm_$phase" "$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")"
+}
+
+# fio NAME ARGS... -> "MiB/s IOPS p99us" on stdout; non-zero on failure
+run_fio() {
+	local name=$1 js=$BENCH_DIR/fio-$1.json err=$BENCH_DIR/fio-$1.err rc=0
+	shift
+	echo "fio $name $*" >>"$LOG"
+	fio --name="$name" --ioengine=psync --output-format=json --output="$js" "$@" >"$err" 2>&1 || rc=$?
+	cat "$err" >>"$LOG"
+	if [ "$rc" != 0 ]; then
+		cat "$js" >>"$LOG" 2>/dev/null
+		return 1
+	fi
+	$PY "$ROOT/benchmarks/bench.py" fio "$js"
+}
+
+# the error fio reported for job NAME, e.g. "Invalid argument"
+fio_err() {
+	local e
+	e=$(grep -o 'io_u error on file [^:]*: [^:]*' "$BENCH_DIR/fio-$1.err" 2>/dev/null | tail -1 | sed 's/.*: //')
+	[ -n "$e" ] || e=$(grep -m1 -o 'fio: .*' "$BENCH_DIR/fio-$1.err" 2>/dev/null | cut -c6-60 | tr '|' '/')
+	echo "${e:-error}"
+}
+
+# ---------------------------------------------------------------- systems
+# sys_up SYS: fresh, mounted; sets WD (where the workload works)
+# sys_cold SYS: unmount, stop the FUSE daemon, drop caches, start and remount (same data)
+# sys_down SYS: unmount, stop, remove everything
+WD=""
+PTLL_PID=""
+
+ptll_mount() {
+	local src=$BENCH_DIR/ptll/src mp=$BENCH_DIR/ptll/mnt i
+	mkdir -p "$src" "$mp"
+	MOUNTED+=("$mp")
+	"$PTLL" -f -o source="$src" "$mp" >>"$LOG" 2>&1 &
+	PTLL_PID=$!
+	PTLL_PIDS+=("$PTLL_PID")
+	for ((i = 0; i < 100; i++)); do
+		mountpoint -q "$mp" && return 0
+		pid_alive "$PTLL_PID" || die "passthrough_ll exited; see $LOG"
+		sleep 0.1
+	done
+	die "passthrough_ll did not mount $mp"
+}
+ptll_umount() {
+	unmount_mp "$BENCH_DIR/ptll/mnt"
+	wait_gone "$PTLL_PID" 10 || { kill -TERM "$PTLL_PID" 2>/dev/null || true; wait_gone "$PTLL_PID" 5 || true; }
+	wait "$PTLL_PID" 2>/dev/null || true
+	PTLL_PID=""
+}
+
+CS_STORE=$BENCH_DIR/cstorfs/store
+CS_MNT=$BENCH_DIR/cstorfs/mnt
+cs_mount() {
+	mkdir -p "$CS_MNT"
+	MOUNTED+=("$CS_MNT")
+	STORES+=("$CS_STORE")
+	"$CTL" --store "$CS_STORE" mount bench "$CS_MNT" >>"$LOG" 2>&1 || die "cstorfs mount failed; see $LOG"
+	mountpoint -q "$CS_MNT" || die "cstorfs: $CS_MNT not mounted after 'mount'"
+}
+cs_umount() {
+	unmount_mp "$CS_MNT"
+	stop_store "$CS_STORE"
+}
+
+daemon_pid() {
+	case $1 in
+	ptll) echo "$PTLL_PID" ;;
+	cstorfs) cat "$CS_STORE/cstorfsd.pid" 2>/dev/null || true ;;
+	*) echo "" ;;
+	esac
+}
+
+sys_up() {
+	case $1 in
+	native)
+		rm -rf "$BENCH_DIR/native"
+		mkdir -p "$BENCH_DIR/native/data"
+		WD=$BENCH_DIR/native/data
+		;;
+	ptll)
+		rm -rf "$BENCH_DIR/ptll"
+		ptll_mount
+		WD=$BENCH_DIR/ptll/mnt
+		;;
+	cstorfs)
+		rm -rf "$BENCH_DIR/cstorfs"
+		mkdir -p "$BENCH_DIR/cstorfs"
+		STORES+=("$CS_STORE")
+		"$CTL" --store "$CS_STORE" volume create bench >>"$LOG" 2>&1 || die "cstorfs volume create failed; see $LOG"
+		cs_mount
+		WD=$CS_MNT
+		;;
+	esac
+	sync
+}
+
+sys_cold() {
+	case $1 in
+	native) drop_caches ;;
+	ptll) ptll_umount; drop_caches; ptll_mount ;;
+	cstorfs) cs_umount; drop_caches; cs_mount ;;
+	esac
+}
+
+sys_down() {
+	case $1 in
+	ptll) ptll_umount ;;
+	cstorfs) cs_umount ;;
+	esac
+	rm -rf "${BENCH_DIR:?}/$1"
+}
+
+# profiling hook: let a profiler attach to the daemon before the workload starts
+hold() {
+	[ -n "${BENCH_HOLD:-}" ] && [ "$1" = cstorfs ] || return 0
+	echo "$(daemon_pid cstorfs) $2" >"$BENCH_HOLD"
+	while [ -e "$BENCH_HOLD" ]; do sleep 0.2; done
+}
+
+# ---------------------------------------------------------------- workloads
+wl_seq() {
+	local sys=$1 kind args pid c0 c1 r f
+	for kind in incomp comp; do
+		args=()
+		if [ "$kind" = comp ]; then args=(--buffer_compress_percentage=50); fi
+		sys_up "$sys"
+		f=$WD/seq.dat
+		pid=$(daemon_pid "$sys")
+		hold "$sys" "seq_${kind}_write"
+		if [ -n "$pid" ]; then c0=$(cpu_s "$pid"); fi
+		if r=$(run_fio "seq_write_$kind" --rw=write --bs=1M --size=${SEQ_MIB}M --end_fsync=1 \
+			--filename="$f" "${args[@]}"); then
+			rec "$sys" "seq_write_$kind" "${r%% *}"
+		else
+			recfail "$sys" "seq_write_$kind" "$(fio_err "seq_write_$kind")"
+		fi
+		if [ -n "$pid" ]; then
+			c1=$(cpu_s "$pid")
+			rec "$sys" "cpu_per_gib_$kind" "$($PY -c "import sys; print((float(sys.argv[2])-float(sys.argv[1]))*1024/float(sys.argv[3]))" "$c0" "$c1" "$SEQ_MIB")"
+		fi
+		rec_mem "$sys" "seq_${kind}_write"
+		if [ "$sys" = cstorfs ] &&
+			"$CTL" --store "$CS_STORE" --json volume inspect bench >"$BENCH_DIR/vol.json" 2>>"$LOG"; then
+			rec "$sys" "stored_ratio_$kind" "$($PY "$ROOT/benchmarks/bench.py" vol "$BENCH_DIR/vol.json" | awk '{ if ($1 > 0) printf "%.3f", $2 / $1; else print 0 }')"
+		fi
+		sys_cold "$sys"
+		hold "$sys" "seq_${kind}_read"
+		if r=$(run_fio "seq_read_$kind" --rw=read --bs=1M --size=${SEQ_MIB}M --filename="$f"); then
+			rec "$sys" "seq_read_$kind" "${r%% *}"
+		else
+			recfail "$sys" "seq_read_$kind" "$(fio_err "seq_read_$kind")"
+		fi
+		rec_mem "$sys" "seq_${kind}_read"
+		sys_down "$sys"
+	done
+}
+
+wl_rand() {
+	local sys=$1 f mode dir rw r iops p99 warm
+	sys_up "$sys"
+	f=$WD/rand.dat
+	run_fio rand_layout --rw=write --bs=1M --size=${RAND_MIB}M --end_fsync=1 --filename="$f" >/dev/null ||
+		die "$sys: laying out $f failed"
+	for mode in buf dir; do
+		dir=0
+		if [ "$mode" = dir ]; then dir=1; fi
+		for rw in randread randwrite; do
+			# buffered: warm page cache (pre_read), as a working set that fits in memory
+			warm=()
+			hold "$sys" "${rw}_$mode"
+			if [ "$mode" = buf ]; then warm=(--pre_read=1); fi
+			if r=$(run_fio "${rw}_$mode" --rw=$rw --bs=4k --size=${RAND_MIB}M --direct=$dir \
+				--runtime=$RAND_RT --ramp_time=1 --time_based --filename="$f" "${warm[@]}"); then
+				read -r _ iops p99 <<<"$r"
+				rec "$sys" "${rw}_${mode}_iops" "$iops"
+				rec "$sys" "${rw}_${mode}_p99" "$p99"
+			else
+				recfail "$sys" "${rw}_${mode}_iops" "$(fio_err "${rw}_$mode")"
+			fi
+			if [ "$rw" = randwrite ]; then sync "$f"; fi
+		done
+	done
+	rec_mem "$sys" rand
+	sys_down "$sys"
+}
+
+wl_meta() {
+	local sys=$1 out
+	sys_up "$sys"
+	mb() { # PHASE METRIC
+		hold "$sys" "meta_$1"
+		if out=$("$META" "$1" "$WD" "$META_FILES" "$META_DIRS" 2>>"$LOG"); then
+			rec "$sys" "$2" "$(echo "$out" | awk '{print $4}')"
+		else
+			die "$sys: metabench $1 failed; see $LOG"
+		fi
+	}
+	mb create meta_create
+	mb write meta_write
+	drop_caches
+	mb stat meta_stat_cold
+	mb stat meta_stat_warm
+	drop_caches
+	mb readdir meta_readdir_cold
+	mb orc meta_orc
+	mb unlink meta_unlink
+	rec_mem "$sys" meta
+	sys_down "$sys"
+}
+
+wl_tree() {
+	local sys=$1 t0 t1
+	sys_up "$sys"
+	cat "$TARBALL" >/dev/null
+	hold "$sys" tree
+	t0=$(now)
+	tar -xf "$TARBALL" -C "$WD" || die "$sys: untar failed"
+	t1=$(now)
+	rec "$sys" tree_untar "$(elapsed "$t0" "$t1")"
+	drop_caches
+	t0=$(now)
+	tar -cf - -C "$WD" . | cat >/dev/null
+	t1=$(now)
+	rec "$sys" tree_tarread "$(elapsed "$t0" "$t1")"
+	t0=$(now)
+	rm -rf "$WD/usr" || die "$sys: rm -rf failed"
+	t1=$(now)
+	rec "$sys" tree_rm "$(elapsed "$t0" "$t1")"
+	rec_mem "$sys" tree
+	sys_down "$sys"
+}
+
+# ---------------------------------------------------------------- main
+mkdir -p "$BENCH_DIR"
+fstype=$(findmnt -n -o FSTYPE -T "$BENCH_DIR")
+[ "$fstype" != tmpfs ] || die "$BENCH_DIR is on tmpfs; set BENCH_DIR to a disk"
+for s in native ptll cstorfs; do
+	for mp in "$BENCH_DIR/$s/mnt"; do
+		if mountpoint -q "$mp" 2>/dev/null; then die "$mp is mounted (left by another run?); unmount it first"; fi
+	done
+done
+rm -rf "$BENCH_DIR"/{native,ptll,cstorfs} "$RES" "$FAIL" "$BENCH_DIR"/fio-*
+: >"$LOG"
+# passthrough_ll keeps one O_PATH descriptor per inode the kernel knows
+ulimit -Hn 1048576 2>/dev/null || true
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+META_NOTE=""
+fd_hard=$(ulimit -Hn)
+if [[ $SYSTEMS == *ptll* ]] && [ "$fd_hard" != unlimited ] && [ "$fd_hard" -lt $((META_FILES + 1000)) ]; then
+	# passthrough_ll holds an O_PATH descriptor for every inode the kernel references: with
+	# all files of the test alive in the dcache it needs NFILES + NDIRS + a few descriptors.
+	# Use the same, slightly smaller count for every system rather than let it fail (EMFILE).
+	n=$(((fd_hard - 1000) / 1000 * 1000))
+	META_NOTE="the open-file hard limit here is $fd_hard (no CAP_SYS_RESOURCE to raise it) and passthrough_ll keeps one descriptor per inode the kernel holds, so it fails (EMFILE) at $META_FILES files; all three systems use $n files instead"
+	say "metadata: $META_NOTE"
+	META_FILES=$n
+fi
+
+if [ ! -s "$TARBALL" ]; then
+	say "making $TARBALL from /usr/lib/python3*"
+	tar -cf "$TARBALL.tmp" -C / $(cd / && ls -d usr/lib/python3*) 2>>"$LOG"
+	mv "$TARBALL.tmp" "$TARBALL"
+fi
+
+T_START=$(now)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+disk_dev=$(findmnt -n -o SOURCE -T "$BENCH_DIR")
+disk_name=$(lsblk -no PKNAME "$disk_dev" 2>/dev/null | head -1)
+[ -n "$disk_name" ] || disk_name=$(basename "$disk_dev")
+{
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown) ($(git -C "$ROOT" log -1 --format=%s 2>/dev/null | cut -c1-70))"
+	echo "dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -vc '^?? benchmarks/' || true) changed/untracked paths outside benchmarks/ (binaries built from the working tree)"
+	echo "binary=cstorfsd sha256 $(sha256sum "$CSTORFSD" | cut -c1-16), built $(date -u -r "$CSTORFSD" '+%Y-%m-%d %H:%M UTC')"
+	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+	echo "cores=$(nproc)"
+	echo "mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+	echo "kernel=$(uname -r)"
+	echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+	echo "benchdir=$BENCH_DIR"
+	echo "fs=$fstype on $disk_dev ($(findmnt -n -o OPTIONS -T "$BENCH_DIR"))"
+	echo "disk=$disk_name, $(lsblk -dno SIZE "/dev/$disk_name" 2>/dev/null | tr -d ' '), rotational=$(cat "/sys/block/$disk_name/queue/rotational" 2>/dev/null || echo ?), model: $(lsblk -dno MODEL "/dev/$disk_name" 2>/dev/null | sed 's/ *$//' || true)"
+	echo "fio=$(fio --version)"
+	echo "libfuse=$(pkg-config --modversion fuse3)"
+	echo "ptll=$PTLL (from /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c)"
+	echo "rounds=$ROUNDS"
+	echo "quick=$QUICK"
+	echo "seq_size=${SEQ_MIB} MiB"
+	echo "rand_size=${RAND_MIB} MiB"
+	echo "rand_runtime=$RAND_RT"
+	echo "meta_files=$META_FILES"
+	[ -z "$META_NOTE" ] || echo "meta_note=$META_NOTE"
+	echo "tree=$(tar -tf "$TARBALL" | wc -l) entries, $(($(stat -c %s "$TARBALL") / 1048576)) MiB"
+	echo "params=seq ${SEQ_MIB} MiB, random file ${RAND_MIB} MiB x ${RAND_RT} s, metadata ${META_FILES} files in ${META_DIRS} dirs, ${ROUNDS} round(s)"
+} >"$BENCH_DIR/meta"
+
+say "systems: $SYSTEMS; workloads: $WORKLOADS; rounds: $ROUNDS; dir: $BENCH_DIR ($fstype)"
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+	for wl in $WORKLOADS; do
+		for sys in $SYSTEMS; do
+			say "round $ROUND/$ROUNDS: $wl on $sys"
+			"wl_$wl" "$sys"
+		done
+	done
+done
+T_END=$(now)
+echo "duration=$(elapsed "$T_START" "$T_END" | cut -d. -f1) s" >>"$BENCH_DIR/meta"
+echo "load=load average (1/5/15 min) at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg); anything above ~0.5 means other processes shared the cores and widened the min–max" >>"$BENCH_DIR/meta"
+$PY "$ROOT/benchmarks/bench.py" report "$RES" "$BENCH_DIR/meta" "$OUT"
+say "wrote $OUT"
