@@ -10,7 +10,9 @@
  *   payload    the raw bytes, or their zstd frame
  *
  * zstd is used only when it saves at least 1/32 of the chunk; otherwise
- * the raw bytes are kept (random data costs no decompression on read).
+ * the raw bytes are kept (random data costs no decompression on read). A
+ * 4 KiB sample is tried first: when it does not shrink, the chunk is kept
+ * raw without compressing the rest.
  * Every read decompresses and re-hashes: corruption is an error (-EIO with
  * the chunk named), never data.
  */
@@ -37,6 +39,18 @@ void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf)
 	buf[2 * CS_HASH_LEN] = 0;
 }
 
+/* Does the first SAMPLE bytes' compression save at least 1/32? Costs about
+ * a sixteenth of compressing the chunk, and spares incompressible data
+ * (media, archives, encrypted files) the rest. */
+#define SAMPLE 4096
+static int worth_compressing(const void *raw, int level)
+{
+	char out[SAMPLE + 512];
+	size_t n = ZSTD_compress(out, sizeof(out), raw, SAMPLE, level);
+
+	return !ZSTD_isError(n) && n < SAMPLE - SAMPLE / 32;
+}
+
 int cs_chunk_encode(const void *raw, size_t len, int level,
                     uint8_t hash[CS_HASH_LEN], char **value, size_t *vlen)
 {
@@ -50,6 +64,9 @@ int cs_chunk_encode(const void *raw, size_t len, int level,
 		return -ENOMEM;
 	v[0] = CHUNK_FORMAT;
 	be32_put((uint8_t *)v + 2, (uint32_t)len);
+	if (level > 0 && len > 2 * SAMPLE && !worth_compressing(raw, level)) {
+		level = 0; /* a sample did not shrink: do not spend zstd on the rest */
+	}
 	if (level > 0) {
 		size_t n = ZSTD_compress(v + HDR, bound, raw, len, level);
 
