@@ -185,9 +185,6 @@ static int open_db(cs_store *st)
 	rocksdb_options_set_max_log_file_size(st->opts, 1 << 20);
 	rocksdb_options_set_info_log_level(st->opts, 2 /* WARN */);
 	rocksdb_options_set_max_open_files(st->opts, 512);
-	/* files read sequentially (a file's chunks sit together in blob files)
-	 * should get the kernel's readahead */
-	rocksdb_options_set_advise_random_on_open(st->opts, 0);
 
 	st->cache = rocksdb_cache_create_lru(32 << 20);
 	st->bbto = rocksdb_block_based_options_create();
