@@ -346,6 +346,8 @@ void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf);
 
 /* ---- records (cs_volume.c, cs_inode.c, cs_store.c) ---- */
 
+/* A new random (version 4) uuid: 0 or -EIO. */
+int cs_uuid_generate(uint8_t uuid[16]);
 size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *buf);
 int cs_volrec_decode(struct cs_volrec *r, const uint8_t *buf, size_t len);
 void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r);
@@ -453,6 +455,10 @@ int cs_rollback_finish(cs_store *st, uint64_t vid);
 
 /* Release an orphan inside the store (used at open). */
 int cs_store_purge_orphans(cs_store *st);
+/* Delete the keys of volume @vid under the key tags in @tags, in batches,
+ * dropping the chunk references of extents: all of them (@after 0) or the
+ * versions written after epoch @after (versioned tags only). */
+int cs_volume_drop_keys(cs_store *st, uint64_t vid, const char *tags, uint64_t after);
 /* Delete every key of a volume being deleted, then its record. */
 int cs_volume_finish_delete(cs_store *st, uint64_t vid);
 

@@ -636,10 +636,9 @@ static int make_target(cs_store *st, const char *volume, const struct cs_stream_
 	r->id = st->sb.next_vol_id++;
 	pthread_mutex_unlock(&st->lock);
 	snprintf(r->name, sizeof(r->name), "%s", volume);
-	if (getrandom(r->uuid, 16, 0) != 16)
-		return cs_fail(-EIO, "no random bytes");
-	r->uuid[6] = (r->uuid[6] & 0x0f) | 0x40;
-	r->uuid[8] = (r->uuid[8] & 0x3f) | 0x80;
+	rc = cs_uuid_generate(r->uuid);
+	if (rc)
+		return rc;
 	cs_txn_begin(&t, st, NULL);
 	r->ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
 	r->compression = h->compression;

@@ -275,14 +275,11 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 	cs_txn_begin(&t, st, NULL);
 	memset(&s, 0, sizeof(s));
 	snprintf(s.name, sizeof(s.name), "%s", name);
-	if (getrandom(s.uuid, 16, 0) != 16) {
+	if ((rc = cs_uuid_generate(s.uuid))) {
 		cs_txn_abort(&t, 0);
 		live_done(vs, &r, 0);
-		rc = cs_fail(-EIO, "no random bytes for a uuid");
 		goto out;
 	}
-	s.uuid[6] = (s.uuid[6] & 0x0f) | 0x40;
-	s.uuid[8] = (s.uuid[8] & 0x3f) | 0x80;
 	s.epoch = r.epoch;
 	s.ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
 	s.next_ino = r.next_ino;
@@ -746,12 +743,10 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 	c.id = st->sb.next_vol_id++;
 	pthread_mutex_unlock(&st->lock);
 	snprintf(c.name, sizeof(c.name), "%s", newname);
-	if (getrandom(c.uuid, 16, 0) != 16) {
-		rc = cs_txn_abort(&t, cs_fail(-EIO, "no random bytes for a uuid"));
+	if ((rc = cs_uuid_generate(c.uuid))) {
+		cs_txn_abort(&t, rc);
 		goto out;
 	}
-	c.uuid[6] = (c.uuid[6] & 0x0f) | 0x40;
-	c.uuid[8] = (c.uuid[8] & 0x3f) | 0x80;
 	c.ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
 	c.compression = (!opts || opts->compression < 0) ? o.compression : opts->compression;
 	c.quota = opts ? opts->quota : o.quota;
@@ -810,60 +805,6 @@ int cs_snapshot_epoch(cs_store *st, uint64_t vid, const char *vname, const char 
 
 /* ---- rollback ---- */
 
-struct drop_newer {
-	struct cs_txn *t;
-	uint64_t after; /* versions with an epoch above this go */
-	size_t n;
-	int rc;
-};
-
-static int drop_newer_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                         size_t vlen)
-{
-	struct drop_newer *d = ctx;
-
-	if (UINT64_MAX - be64_get(k + klen - 8) <= d->after)
-		return 0;
-	if (k[0] == 'E' && vlen == 1 + CS_HASH_LEN + 8 && v[0] == 1) {
-		d->rc = cs_txn_chunk_ref(d->t, v + 1, -1, be32_get(v + 1 + CS_HASH_LEN),
-		                         be32_get(v + 1 + CS_HASH_LEN + 4), NULL, 0);
-		if (d->rc)
-			return d->rc;
-	}
-	cs_txn_del(d->t, k, klen);
-	return ++d->n >= 4096;
-}
-
-/* Delete every version of @vid's keys newer than @after, in batches. */
-static int drop_versions_after(cs_store *st, uint64_t vid, uint64_t after)
-{
-	static const char tags[] = "IDCXE";
-	uint8_t prefix[9];
-	int rc = 0;
-
-	for (const char *tag = tags; *tag && rc == 0; tag++) {
-		prefix[0] = (uint8_t)*tag;
-		be64_put(prefix + 1, vid);
-		for (;;) {
-			struct cs_txn t;
-			struct drop_newer d = { .t = &t, .after = after };
-
-			cs_txn_begin(&t, st, NULL);
-			rc = cs_kv_scan(st, st->cf_meta, prefix, 9, drop_newer_fn, &d);
-			if (rc == 0)
-				rc = d.rc;
-			if (rc || d.n == 0) {
-				cs_txn_abort(&t, 0);
-				break;
-			}
-			rc = cs_txn_commit(&t);
-			if (rc)
-				break;
-		}
-	}
-	return rc;
-}
-
 int cs_rollback_finish(cs_store *st, uint64_t vid)
 {
 	struct cs_volrec r;
@@ -879,7 +820,7 @@ int cs_rollback_finish(cs_store *st, uint64_t vid)
 	if (rc == 0)
 		rc = snap_load(st, vid, r.name, name, &s);
 	if (rc == 0)
-		rc = drop_versions_after(st, vid, r.rollback_epoch);
+		rc = cs_volume_drop_keys(st, vid, "IDCXE", r.rollback_epoch);
 	if (rc)
 		return rc;
 	r.epoch = r.rollback_epoch + 1;

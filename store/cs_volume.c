@@ -99,6 +99,15 @@ void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r)
 	cs_txn_put(t, k, sizeof(k), v, cs_volrec_encode(r, v));
 }
 
+int cs_uuid_generate(uint8_t u[16])
+{
+	if (getrandom(u, 16, 0) != 16)
+		return cs_fail(-EIO, "no random bytes for a uuid");
+	u[6] = (u[6] & 0x0f) | 0x40; /* version 4 */
+	u[8] = (u[8] & 0x3f) | 0x80; /* variant 1 */
+	return 0;
+}
+
 void cs_uuid_format(const uint8_t u[16], char *buf)
 {
 	snprintf(buf, 37,
@@ -261,12 +270,10 @@ int cs_volume_create(cs_store *st, const char *name,
 	pthread_mutex_unlock(&st->lock);
 	t.rec.id = vid;
 	snprintf(t.rec.name, sizeof(t.rec.name), "%s", name);
-	if (getrandom(t.rec.uuid, 16, 0) != 16) {
-		rc = cs_txn_abort(&t, cs_fail(-EIO, "no random bytes for a uuid"));
+	if ((rc = cs_uuid_generate(t.rec.uuid))) {
+		cs_txn_abort(&t, rc);
 		goto out;
 	}
-	t.rec.uuid[6] = (t.rec.uuid[6] & 0x0f) | 0x40; /* version 4 */
-	t.rec.uuid[8] = (t.rec.uuid[8] & 0x3f) | 0x80; /* variant 1 */
 	t.rec.ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
 	t.rec.compression = (!opts || opts->compression < 0) ? CS_DEFAULT_ZSTD_LEVEL
 	                                                     : opts->compression;
@@ -486,17 +493,20 @@ int cs_volume_delete(cs_store *st, const char *name)
 	return rc;
 }
 
-struct del_ctx {
+struct drop_ctx {
 	struct cs_txn *t;
+	uint64_t after;
 	size_t n;
 	int rc;
 };
 
-static int del_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                  size_t vlen)
+static int drop_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
+                   size_t vlen)
 {
-	struct del_ctx *d = ctx;
+	struct drop_ctx *d = ctx;
 
+	if (d->after && UINT64_MAX - be64_get(k + klen - 8) <= d->after)
+		return 0; /* a version old enough to stay */
 	if (k[0] == 'E' && vlen == 1 + CS_HASH_LEN + 8 && v[0] == 1) {
 		d->rc = cs_txn_chunk_ref(d->t, v + 1, -1, be32_get(v + 1 + CS_HASH_LEN),
 		                         be32_get(v + 1 + CS_HASH_LEN + 4), NULL, 0);
@@ -507,10 +517,9 @@ static int del_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 	return ++d->n >= 4096; /* a batch at a time */
 }
 
-int cs_volume_finish_delete(cs_store *st, uint64_t vid)
+int cs_volume_drop_keys(cs_store *st, uint64_t vid, const char *tags, uint64_t after)
 {
-	static const char tags[] = "IDCXEOSTP";
-	uint8_t prefix[9], k[9];
+	uint8_t prefix[9];
 	int rc = 0;
 
 	for (const char *tag = tags; *tag && rc == 0; tag++) {
@@ -518,10 +527,10 @@ int cs_volume_finish_delete(cs_store *st, uint64_t vid)
 		be64_put(prefix + 1, vid);
 		for (;;) {
 			struct cs_txn t;
-			struct del_ctx d = { .t = &t };
+			struct drop_ctx d = { .t = &t, .after = after };
 
 			cs_txn_begin(&t, st, NULL);
-			rc = cs_kv_scan(st, st->cf_meta, prefix, 9, del_fn, &d);
+			rc = cs_kv_scan(st, st->cf_meta, prefix, 9, drop_fn, &d);
 			if (rc == 0)
 				rc = d.rc;
 			if (rc || d.n == 0) {
@@ -533,8 +542,16 @@ int cs_volume_finish_delete(cs_store *st, uint64_t vid)
 				break;
 		}
 	}
+	return rc;
+}
+
+int cs_volume_finish_delete(cs_store *st, uint64_t vid)
+{
+	int rc = cs_volume_drop_keys(st, vid, "IDCXEOSTP", 0);
+
 	if (rc == 0) {
 		struct cs_txn t;
+		uint8_t k[9];
 
 		cs_txn_begin(&t, st, NULL);
 		k[0] = 'V';
