@@ -58,7 +58,7 @@ endif
 UNIT  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 UNIT_ASAN := $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 
-.PHONY: all test unit check-asan integration run clean deps bench bench-store fmt fuzz
+.PHONY: all test unit check-asan integration run clean deps bench bench-store bench-snapshots fmt fuzz
 all: $(B)/libcstore.a $(PROGS)
 
 deps:
@@ -168,6 +168,12 @@ $(B)/store_bench: $(B)/obj/benchmarks/store_bench.o $(B)/libcstore.a
 
 bench-store: $(B)/store_bench
 	$(B)/store_bench
+
+# Snapshots, clones and streams beside btrfs on a loop device (issues 4, 5):
+# writes benchmarks/RESULTS-snapshots.md.
+bench-snapshots: all
+	@scripts/deps.sh bench
+	benchmarks/snapbench.sh
 
 # The FUSE benchmark harness (issue 7; never part of make test): cstorfs beside the native
 # filesystem and libfuse's passthrough_ll, same run, same disk -> benchmarks/RESULTS.md.

@@ -1133,7 +1133,7 @@ static int check_exists(struct cs_api *api, struct reply *r, const char *vol, co
 		return fail_store(r, err, vol);
 	if (!snap)
 		return 0;
-	err = cs_snapshot_get(api->st, vol, snap, &si);
+	err = cs_snapshot_stat(api->st, vol, snap, &si);
 	if (err == -ENOENT)
 		return fail(r, err, "snapshot '%s@%s' does not exist", vol, snap);
 	if (err)
@@ -1719,7 +1719,7 @@ static int snapshot_patch(struct cs_api *api, const char *vol, const char *name,
 		snapshot_fail(r, err, vol, err == -EEXIST ? to : name);
 		goto out;
 	}
-	if ((err = cs_snapshot_get(api->st, vol, to, &si))) {
+	if ((err = cs_snapshot_stat(api->st, vol, to, &si))) {
 		snapshot_fail(r, err, vol, to);
 		goto out;
 	}

@@ -324,17 +324,29 @@ int cs_kv_scanv(cs_store *st, const struct cs_volrec *rec,
 int cs_kv_scan(cs_store *st, rocksdb_column_family_handle_t *cf,
                const uint8_t *prefix, size_t plen, cs_scan_fn fn, void *ctx)
 {
+	return cs_kv_scan_after(st, cf, prefix, plen, NULL, 0, fn, ctx);
+}
+
+int cs_kv_scan_after(cs_store *st, rocksdb_column_family_handle_t *cf,
+                     const uint8_t *prefix, size_t plen, const uint8_t *after,
+                     size_t alen, cs_scan_fn fn, void *ctx)
+{
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro, cf);
 	int rc = 0;
 
-	for (rocksdb_iter_seek(it, (const char *)prefix, plen);
-	     rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	if (alen)
+		rocksdb_iter_seek(it, (const char *)after, alen);
+	else
+		rocksdb_iter_seek(it, (const char *)prefix, plen);
+	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
 		const uint8_t *v;
 
 		if (klen < plen || memcmp(k, prefix, plen) != 0)
 			break;
+		if (alen && klen == alen && !memcmp(k, after, alen))
+			continue; /* the last key handled */
 		v = (const uint8_t *)rocksdb_iter_value(it, &vlen);
 		rc = fn(ctx, k, klen, v, vlen);
 		if (rc)

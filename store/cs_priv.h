@@ -280,6 +280,11 @@ typedef int (*cs_scan_fn)(void *ctx, const uint8_t *key, size_t klen,
 /* Plain scan of raw keys with @prefix in @cf (every version). */
 int cs_kv_scan(cs_store *st, rocksdb_column_family_handle_t *cf,
                const uint8_t *prefix, size_t plen, cs_scan_fn fn, void *ctx);
+/* The same, resuming after key @after (@alen 0: from the start), so that
+ * batched deletions do not walk over what earlier batches deleted. */
+int cs_kv_scan_after(cs_store *st, rocksdb_column_family_handle_t *cf,
+                     const uint8_t *prefix, size_t plen, const uint8_t *after,
+                     size_t alen, cs_scan_fn fn, void *ctx);
 
 /* ---- transactions (cs_txn.c) ---- */
 

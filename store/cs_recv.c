@@ -153,58 +153,73 @@ struct discard {
 	rocksdb_writebatch_t *wb;
 	size_t n;
 	int rc;
+	uint8_t last[9 + CS_HASH_LEN]; /* the next batch starts after it */
+	size_t last_len;
 };
 
+/* A staged chunk marker: the chunk goes too unless something references it. */
 static int discard_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
                       size_t vlen)
 {
 	struct discard *d = ctx;
+	uint8_t rk[1 + CS_HASH_LEN];
+	char *rv = NULL;
+	size_t rlen;
+	int rc;
 
-	if (k[0] == 'Q' && klen == 9 + CS_HASH_LEN) { /* 'Q' rid hash */
-		uint8_t rk[1 + CS_HASH_LEN];
-		char *rv = NULL;
-		size_t rlen;
-		int rc;
-
-		rk[0] = 'R';
-		memcpy(rk + 1, k + 9, CS_HASH_LEN);
-		rc = cs_kv_get(d->st, d->st->cf_meta, rk, sizeof(rk), &rv, &rlen);
-		free(rv);
-		if (rc == -ENOENT) /* nothing references it: it was only staged */
-			rocksdb_writebatch_delete_cf(d->wb, d->st->cf_chunks, (const char *)k + 9,
-			                             CS_HASH_LEN);
-		else if (rc)
-			return d->rc = rc;
-	}
+	if (klen != 9 + CS_HASH_LEN)
+		return 0;
+	memcpy(d->last, k, klen);
+	d->last_len = klen;
+	rk[0] = 'R';
+	memcpy(rk + 1, k + 9, CS_HASH_LEN);
+	rc = cs_kv_get(d->st, d->st->cf_meta, rk, sizeof(rk), &rv, &rlen);
+	free(rv);
+	if (rc == -ENOENT) /* nothing references it: it was only staged */
+		rocksdb_writebatch_delete_cf(d->wb, d->st->cf_chunks, (const char *)k + 9,
+		                             CS_HASH_LEN);
+	else if (rc)
+		return d->rc = rc;
 	rocksdb_writebatch_delete_cf(d->wb, d->st->cf_meta, (const char *)k, klen);
 	return ++d->n >= 4096;
 }
 
-/* Remove every 'Z' and 'Q' key of @rid (and unreferenced staged chunks).
- * Under st->lock so that no commit references a chunk in between. */
+/* Remove every 'Z' and 'Q' key of @rid (and unreferenced staged chunks):
+ * the staged records in one range delete, the chunk markers in batches,
+ * each under st->lock so that no commit references a chunk in between. */
 static int discard_staged(cs_store *st, uint64_t rid)
 {
-	int rc = 0;
+	uint8_t from[9], to[9], p[9], last[9 + CS_HASH_LEN];
+	size_t last_len = 0;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	int rc;
 
-	for (const char *tag = "ZQ"; *tag && rc == 0; tag++) {
-		uint8_t p[9];
+	from[0] = to[0] = 'Z';
+	be64_put(from + 1, rid);
+	be64_put(to + 1, rid + 1);
+	if (rid == UINT64_MAX)
+		to[0] = 'Z' + 1;
+	rocksdb_writebatch_delete_range_cf(wb, st->cf_meta, (const char *)from, 9,
+	                                   (const char *)to, 9);
+	rc = write_batch(st, wb);
+	rocksdb_writebatch_destroy(wb);
+	p[0] = 'Q';
+	be64_put(p + 1, rid);
+	while (rc == 0) {
+		struct discard d = { st, rocksdb_writebatch_create(), 0, 0, { 0 }, 0 };
 
-		p[0] = (uint8_t)*tag;
-		be64_put(p + 1, rid);
-		for (;;) {
-			struct discard d = { st, rocksdb_writebatch_create(), 0, 0 };
-
-			pthread_mutex_lock(&st->lock);
-			rc = cs_kv_scan(st, st->cf_meta, p, 9, discard_fn, &d);
-			if (rc == 0)
-				rc = d.rc;
-			if (rc == 0 && d.n)
-				rc = write_batch(st, d.wb);
-			pthread_mutex_unlock(&st->lock);
-			rocksdb_writebatch_destroy(d.wb);
-			if (rc || d.n == 0)
-				break;
-		}
+		pthread_mutex_lock(&st->lock);
+		rc = cs_kv_scan_after(st, st->cf_meta, p, 9, last, last_len, discard_fn, &d);
+		if (rc == 0)
+			rc = d.rc;
+		if (rc == 0 && d.n)
+			rc = write_batch(st, d.wb);
+		pthread_mutex_unlock(&st->lock);
+		rocksdb_writebatch_destroy(d.wb);
+		if (d.n == 0)
+			break;
+		memcpy(last, d.last, d.last_len);
+		last_len = d.last_len;
 	}
 	return rc;
 }

@@ -489,6 +489,27 @@ int cs_snapshot_list(cs_store *st, const char *volume, struct cs_snapshot_info *
 	return 0;
 }
 
+int cs_snapshot_stat(cs_store *st, const char *volume, const char *name,
+                     struct cs_snapshot_info *out)
+{
+	struct cs_snaprec s;
+	uint64_t vid;
+	int rc;
+
+	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, volume, &vid);
+	if (rc == 0)
+		rc = snap_load(st, vid, volume, name, &s);
+	if (rc == 0) {
+		snap_to_info(&s, out);
+		out->clones = clone_count(st, vid, s.epoch, NULL, 0);
+	}
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
 int cs_snapshot_get(cs_store *st, const char *volume, const char *name,
                     struct cs_snapshot_info *out)
 {

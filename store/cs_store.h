@@ -296,6 +296,11 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 int cs_snapshot_get(cs_store *st, const char *volume, const char *name,
                     struct cs_snapshot_info *out);
 
+/* One snapshot without used_bytes (left 0): O(1), for existence checks.
+ * Errors as cs_snapshot_get. */
+int cs_snapshot_stat(cs_store *st, const char *volume, const char *name,
+                     struct cs_snapshot_info *out);
+
 /* Every snapshot of @volume, oldest first, with used_bytes. *@out is
  * malloc'd (free()), *@n its length. Errors: -ENOENT no volume. */
 int cs_snapshot_list(cs_store *st, const char *volume,

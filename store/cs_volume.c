@@ -498,6 +498,8 @@ struct drop_ctx {
 	uint64_t after;
 	size_t n;
 	int rc;
+	uint8_t last[CS_KEY_MAX + 8]; /* the last key seen: the next batch starts after it */
+	size_t last_len;
 };
 
 static int drop_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
@@ -505,6 +507,9 @@ static int drop_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 {
 	struct drop_ctx *d = ctx;
 
+	CS_ASSERT(klen <= sizeof(d->last));
+	memcpy(d->last, k, klen);
+	d->last_len = klen;
 	if (d->after && UINT64_MAX - be64_get(k + klen - 8) <= d->after)
 		return 0; /* a version old enough to stay */
 	if (k[0] == 'E' && vlen == 1 + CS_HASH_LEN + 8 && v[0] == 1) {
@@ -523,6 +528,9 @@ int cs_volume_drop_keys(cs_store *st, uint64_t vid, const char *tags, uint64_t a
 	int rc = 0;
 
 	for (const char *tag = tags; *tag && rc == 0; tag++) {
+		uint8_t last[CS_KEY_MAX + 8];
+		size_t last_len = 0;
+
 		prefix[0] = (uint8_t)*tag;
 		be64_put(prefix + 1, vid);
 		for (;;) {
@@ -530,16 +538,19 @@ int cs_volume_drop_keys(cs_store *st, uint64_t vid, const char *tags, uint64_t a
 			struct drop_ctx d = { .t = &t, .after = after };
 
 			cs_txn_begin(&t, st, NULL);
-			rc = cs_kv_scan(st, st->cf_meta, prefix, 9, drop_fn, &d);
+			rc = cs_kv_scan_after(st, st->cf_meta, prefix, 9, last, last_len, drop_fn, &d);
 			if (rc == 0)
 				rc = d.rc;
-			if (rc || d.n == 0) {
+			if (rc || d.last_len == 0 || (d.n == 0 && d.last_len == last_len &&
+			                              !memcmp(d.last, last, last_len))) {
 				cs_txn_abort(&t, 0);
 				break;
 			}
-			rc = cs_txn_commit(&t);
+			rc = d.n ? cs_txn_commit(&t) : cs_txn_abort(&t, 0);
 			if (rc)
 				break;
+			memcpy(last, d.last, d.last_len);
+			last_len = d.last_len;
 		}
 	}
 	return rc;
