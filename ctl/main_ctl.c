@@ -358,22 +358,58 @@ static void print_volume(const struct ctl *x, const cJSON *v)
 	printf("%s\n", first ? " -" : "");
 }
 
+/* --compression and --quota, as volume create and clone take them. */
+struct vol_opts {
+	const char *comp, *quota;
+	uint64_t q; /* the quota in bytes, once checked */
+};
+
+/* Take argv[*i] when it is one of them (with its value): 1 taken, 0 not
+ * one of them, -1 its value is missing (the usage error is printed). */
+static int vol_opt_take(int argc, char **argv, int *i, struct vol_opts *o)
+{
+	const char *val;
+	int m;
+
+	if ((m = opt_value(argc, argv, i, "--compression", &val))) {
+		if (m < 0)
+			return usage_error("--compression needs a value"), -1;
+		o->comp = val;
+		return 1;
+	}
+	if ((m = opt_value(argc, argv, i, "--quota", &val))) {
+		if (m < 0)
+			return usage_error("--quota needs a value"), -1;
+		o->quota = val;
+		return 1;
+	}
+	return 0;
+}
+
+/* Check the values taken: 0 or the usage exit code. */
+static int vol_opts_check(struct vol_opts *o)
+{
+	int rc, err;
+
+	if (o->comp && (rc = check_compression_arg(o->comp)))
+		return rc;
+	if (o->quota && (err = cs_parse_size(o->quota, &o->q)))
+		return usage_error("invalid size '%s' for --quota%s", o->quota,
+				   err == -ERANGE ? " (too large)" : "");
+	return 0;
+}
+
 static int cmd_volume_create(struct ctl *x, int argc, char **argv)
 {
-	const char *name = NULL, *comp = NULL, *quota = NULL, *val;
+	const char *name = NULL;
+	struct vol_opts o = { 0 };
 	cJSON *body = NULL, *ans = NULL;
-	uint64_t q = 0;
 	int i, m, rc;
 
 	for (i = 0; i < argc; i++) {
-		if ((m = opt_value(argc, argv, &i, "--compression", &val))) {
+		if ((m = vol_opt_take(argc, argv, &i, &o))) {
 			if (m < 0)
-				return usage_error("--compression needs a value");
-			comp = val;
-		} else if ((m = opt_value(argc, argv, &i, "--quota", &val))) {
-			if (m < 0)
-				return usage_error("--quota needs a value");
-			quota = val;
+				return CS_EXIT_USAGE;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			return usage_error("unknown option '%s' for volume create", argv[i]);
 		} else if (!name) {
@@ -384,25 +420,16 @@ static int cmd_volume_create(struct ctl *x, int argc, char **argv)
 	}
 	if (!name)
 		return usage_error("volume create needs a NAME");
-	if ((rc = check_volume_arg(name)))
+	if ((rc = check_volume_arg(name)) || (rc = vol_opts_check(&o)))
 		return rc;
-	if (comp && (rc = check_compression_arg(comp)))
-		return rc;
-	if (quota) {
-		int err = cs_parse_size(quota, &q);
-
-		if (err)
-			return usage_error("invalid size '%s' for --quota%s", quota,
-					   err == -ERANGE ? " (too large)" : "");
-	}
 	if ((rc = connect_daemon(x)))
 		return rc;
 	body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "name", name);
-	if (comp)
-		cJSON_AddStringToObject(body, "compression", comp);
-	if (quota)
-		cJSON_AddNumberToObject(body, "quota", (double)q);
+	if (o.comp)
+		cJSON_AddStringToObject(body, "compression", o.comp);
+	if (o.quota)
+		cJSON_AddNumberToObject(body, "quota", (double)o.q);
 	rc = cs_client_request(x->c, "POST", "/v1/volumes", body, 0, &ans);
 	cJSON_Delete(body);
 	if (rc)
@@ -914,21 +941,16 @@ static int cmd_snapshot(struct ctl *x, int argc, char **argv)
 
 static int cmd_clone(struct ctl *x, int argc, char **argv)
 {
-	const char *src = NULL, *name = NULL, *comp = NULL, *quota = NULL, *val;
+	const char *src = NULL, *name = NULL;
+	struct vol_opts o = { 0 };
 	char *vol = NULL, *snap = NULL;
 	cJSON *ans = NULL;
-	uint64_t q = 0;
 	int i, m, rc;
 
 	for (i = 0; i < argc; i++) {
-		if ((m = opt_value(argc, argv, &i, "--compression", &val))) {
+		if ((m = vol_opt_take(argc, argv, &i, &o))) {
 			if (m < 0)
-				return usage_error("--compression needs a value");
-			comp = val;
-		} else if ((m = opt_value(argc, argv, &i, "--quota", &val))) {
-			if (m < 0)
-				return usage_error("--quota needs a value");
-			quota = val;
+				return CS_EXIT_USAGE;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			return usage_error("unknown option '%s' for clone", argv[i]);
 		} else if (!src) {
@@ -941,17 +963,11 @@ static int cmd_clone(struct ctl *x, int argc, char **argv)
 	}
 	if (!src || !name)
 		return usage_error("clone needs VOLUME@SNAPSHOT and NEWVOLUME");
-	if ((rc = check_volume_arg(name)))
+	if ((rc = check_volume_arg(name)) || (rc = vol_opts_check(&o)))
 		return rc;
-	if (strchr(name, '@'))
-		return usage_error("invalid volume name '%s': no '@'", name);
-	if (comp && (rc = check_compression_arg(comp)))
-		return rc;
-	if (quota && cs_parse_size(quota, &q))
-		return usage_error("invalid size '%s' for --quota", quota);
 	if ((rc = split_arg(src, 1, &vol, &snap)) || (rc = connect_daemon(x)))
 		goto out;
-	rc = cs_client_volume_create(x->c, name, src, comp, q, &ans);
+	rc = cs_client_volume_create(x->c, name, src, o.comp, o.q, &ans);
 	if (rc) {
 		rc = failed(x, rc);
 		goto out;
