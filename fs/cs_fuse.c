@@ -21,15 +21,24 @@
  * write, fallocate and copy_file_range change. FUSE_CAP_HANDLE_KILLPRIV is
  * turned off: cs_write does not clear setuid/setgid, the kernel asks for
  * it with a setattr instead. With the writeback cache the kernel never
- * refreshes st_blocks by itself after writing pages back, so flush (of a
- * handle opened for writing) and fsync tell it to drop the inode's cached
- * attributes (fuse_lowlevel_notify_inval_inode with a negative offset:
- * attributes only, no page cache, no inode lock).
+ * refreshes st_blocks by itself after writing pages back, so flush (of an
+ * inode written since its last flush) and fsync tell it to drop the inode's
+ * cached attributes (fuse_lowlevel_notify_inval_inode with a negative
+ * offset: attributes only, no page cache, no inode lock).
+ *
+ * Opens. Nothing here needs per-open state, so the first open and opendir
+ * are answered ENOSYS (FUSE_CAP_NO_OPEN_SUPPORT / NO_OPENDIR_SUPPORT): the
+ * kernel then opens files and directories by itself, keeping the page cache
+ * and caching listings, and sends no open, release, opendir or releasedir.
+ * create still opens (and is released). An open inode stays alive through
+ * the kernel's lookup reference (nlookup), which it holds while any file
+ * is open.
  *
  * The node table. For every inode the kernel holds we keep:
  *   nlookup  entry replies (lookup, mknod, mkdir, symlink, link, create,
  *            readdirplus entries other than "." and "..") minus forgets;
  *   nopen    open/create replies minus releases;
+ *   written  a write or copy_file_range reached it since the last flush;
  *   orphan   cs_unlink/cs_rename reported the inode's last link gone.
  * Invariants:
  *   1. A node exists iff nlookup + nopen > 0.
@@ -71,6 +80,7 @@ struct node {
 	uint64_t nlookup;
 	uint64_t nopen;
 	int orphan;
+	int written; /* written since the last flush/fsync: st_blocks may be stale */
 	struct node *next;
 };
 
@@ -78,6 +88,7 @@ struct cs_fuse {
 	cs_vol *vol;
 	struct fuse_session *se; /* for notifications; NULL: none */
 	int readonly;
+	int no_open, no_opendir; /* answer open / opendir with ENOSYS */
 	void (*on_init)(void *arg);
 	void *init_arg;
 	/*
@@ -223,6 +234,22 @@ static void node_orphan(struct cs_fuse *fs, uint64_t ino)
 	else
 		TRACE("inode %llu orphaned, still held",
 		      (unsigned long long)ino);
+}
+
+/* Set (@set) or take (return and clear) @ino's written flag. */
+static int node_written(struct cs_fuse *fs, uint64_t ino, int set)
+{
+	struct node *n;
+	int was = 0;
+
+	pthread_mutex_lock(&fs->lock);
+	n = *node_slot(fs, ino);
+	if (n) {
+		was = n->written;
+		n->written = set;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return was;
 }
 
 struct cs_fuse *cs_fuse_new(cs_vol *vol, int readonly,
@@ -372,7 +399,18 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * and sends them with a setattr; the store must not restamp them when
 	 * the data arrives later */
 	cs_vol_set_write_times(fs->vol, !(conn->want & FUSE_CAP_WRITEBACK_CACHE));
-	want_if(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	/* open and opendir keep no state here (the kernel's lookup reference
+	 * keeps an open inode alive): answering ENOSYS to the first one tells
+	 * the kernel to stop sending open/release and opendir/releasedir. An
+	 * O_TRUNC open then comes as a setattr, so no atomic O_TRUNC. */
+	want_if(conn, FUSE_CAP_NO_OPEN_SUPPORT);
+	want_if(conn, FUSE_CAP_NO_OPENDIR_SUPPORT);
+	fs->no_open = !!(conn->want & FUSE_CAP_NO_OPEN_SUPPORT);
+	fs->no_opendir = !!(conn->want & FUSE_CAP_NO_OPENDIR_SUPPORT);
+	if (!fs->no_open)
+		want_if(conn, FUSE_CAP_ATOMIC_O_TRUNC);
+	else
+		conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	want_if(conn, FUSE_CAP_READDIRPLUS);
 	want_if(conn, FUSE_CAP_READDIRPLUS_AUTO);
 	want_if(conn, FUSE_CAP_CACHE_SYMLINKS);
@@ -380,8 +418,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	want_if(conn, FUSE_CAP_ASYNC_READ);
 	conn->want &= ~(FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_HANDLE_KILLPRIV |
 	                FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_DONT_MASK |
-	                FUSE_CAP_POSIX_ACL | FUSE_CAP_NO_OPEN_SUPPORT |
-	                FUSE_CAP_NO_OPENDIR_SUPPORT);
+	                FUSE_CAP_POSIX_ACL);
 	TRACE("init: proto %u.%u capable 0x%x want 0x%x max_write %u",
 	      conn->proto_major, conn->proto_minor, conn->capable, conn->want,
 	      conn->max_write);
@@ -666,11 +703,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 /* Files                                                              */
 /* ------------------------------------------------------------------ */
 
-#define FH_WRITABLE 0x1 /* fi->fh: opened for writing */
-
 static void set_open_flags(struct fuse_file_info *fi)
 {
-	fi->fh = (fi->flags & O_ACCMODE) != O_RDONLY ? FH_WRITABLE : 0;
 	fi->keep_cache = 1; /* only writer: the page cache stays valid */
 	fi->noflush = 1;    /* flush does nothing here */
 	fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
@@ -682,6 +716,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int rc;
 
 	TRACE("open %llu flags 0%o", (unsigned long long)ino, fi->flags);
+	if (fs->no_open) {
+		fuse_reply_err(req, ENOSYS); /* the kernel opens by itself from now on */
+		return;
+	}
 	if (fi->flags & O_TRUNC) { /* FUSE_CAP_ATOMIC_O_TRUNC */
 		struct cs_attr in;
 
@@ -758,10 +796,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	TRACE("write %llu %zu@%lld", (unsigned long long)ino, size,
 	      (long long)off);
 	n = cs_write(req_fs(req)->vol, ino, (uint64_t)off, buf, size);
-	if (n < 0)
+	if (n < 0) {
 		reply_err(req, "write", (int)n);
-	else
-		fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	node_written(req_fs(req), ino, 1);
+	fuse_reply_write(req, (size_t)n);
 }
 
 /* Data reached the store: make the kernel ask again for st_blocks. */
@@ -784,8 +824,9 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	TRACE("flush %llu", (unsigned long long)ino);
 	/* The kernel wrote the dirty pages back before sending this; what the
 	 * store's write buffer holds goes to the store now, so that close(2)
-	 * reports a failure to store it. */
-	if (fi->fh & FH_WRITABLE) {
+	 * reports a failure to store it. Opens are not seen (no_open), so
+	 * "written through any handle since the last flush" decides. */
+	if (node_written(req_fs(req), ino, 0)) {
 		rc = cs_vol_flush(req_fs(req)->vol);
 		inval_attr(req_fs(req), ino);
 	}
@@ -897,10 +938,12 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 		len = CS_FUSE_COPY_MAX;
 	n = copy_range(req_fs(req)->vol, ino_in, (uint64_t)off_in, ino_out,
 	               (uint64_t)off_out, len);
-	if (n < 0)
+	if (n < 0) {
 		reply_err(req, "copy_file_range", (int)n);
-	else
-		fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	node_written(req_fs(req), ino_out, 1);
+	fuse_reply_write(req, (size_t)n);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -930,6 +973,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
 	TRACE("opendir %llu", (unsigned long long)ino);
+	if (req_fs(req)->no_opendir) {
+		fuse_reply_err(req, ENOSYS); /* it caches listings then too */
+		return;
+	}
 	fi->cache_readdir = 1; /* only writer: the kernel may cache listings */
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
