@@ -37,7 +37,9 @@ static const char usage_text[] =
     "Unmount with: fusermount3 -u MOUNTPOINT (or cstorfs-ctl unmount).\n"
     "\n"
     "  -o OPTIONS  comma list: ro, rw, allow_other, allow_root,\n"
-    "              default_permissions; accepted and ignored: dev, nodev,\n"
+    "              default_permissions, readahead_kb=N (kernel read-ahead,\n"
+    "              KiB, default 8192, 0: the kernel's); accepted and\n"
+    "              ignored: dev, nodev,\n"
     "              suid, nosuid, exec, noexec, atime, noatime, relatime,\n"
     "              async, auto, noauto, user, nouser, _netdev, nofail\n"
     "  -f          stay in the foreground until the mount goes away\n"
@@ -155,6 +157,8 @@ static char *filter_options(const char *in, const char **bad, char *badbuf, size
 
 		if (!strcmp(tok, "defaults") || !strncmp(tok, "x-", 2))
 			continue;
+		if (!strncmp(tok, "readahead_kb=", 13))
+			ok = 1; /* the daemon checks the value */
 		for (a = accepted_opts; *a; a++)
 			if (!strcmp(tok, *a))
 				ok = 1;

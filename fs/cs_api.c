@@ -883,8 +883,30 @@ static const char *const ignored_opts[] = {"dev",
 
 struct mount_opts {
 	int readonly, allow_other, allow_root;
-	char effective[64];
+	unsigned readahead_kb; /* CS_READAHEAD_KB_MAX at most; 0: the kernel's */
+	char effective[96];
 };
+
+/* "readahead_kb=N": a decimal number of KiB, CS_READAHEAD_KB_MAX at most. */
+static int parse_readahead(struct reply *r, const char *v, unsigned *out)
+{
+	unsigned long n = 0;
+
+	if (!*v || strlen(v) > 8)
+		goto bad;
+	for (const char *p = v; *p; p++) {
+		if (*p < '0' || *p > '9')
+			goto bad;
+		n = n * 10 + (unsigned long)(*p - '0');
+	}
+	if (n > CS_READAHEAD_KB_MAX)
+		goto bad;
+	*out = (unsigned)n;
+	return 0;
+bad:
+	return fail(r, EINVAL, "mount option readahead_kb must be a number of KiB from 0 to %u, not '%.32s'",
+		    CS_READAHEAD_KB_MAX, v);
+}
 
 static int parse_mount_options(struct reply *r, const char *s, struct mount_opts *mo)
 {
@@ -892,6 +914,7 @@ static int parse_mount_options(struct reply *r, const char *s, struct mount_opts
 	int err = 0;
 
 	memset(mo, 0, sizeof(*mo));
+	mo->readahead_kb = CS_READAHEAD_KB_DEFAULT;
 	if (!copy)
 		return fail(r, ENOMEM, "out of memory");
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -914,6 +937,11 @@ static int parse_mount_options(struct reply *r, const char *s, struct mount_opts
 			mo->allow_root = 1;
 			continue;
 		}
+		if (!strncmp(tok, "readahead_kb=", 13)) {
+			if ((err = parse_readahead(r, tok + 13, &mo->readahead_kb)))
+				goto out;
+			continue;
+		}
 		for (ig = ignored_opts; *ig; ig++)
 			if (!strcmp(tok, *ig))
 				known = 1;
@@ -927,8 +955,9 @@ static int parse_mount_options(struct reply *r, const char *s, struct mount_opts
 		    fail(r, EINVAL, "mount options allow_other and allow_root exclude each other");
 		goto out;
 	}
-	snprintf(mo->effective, sizeof(mo->effective), "%s%s%s", mo->readonly ? "ro" : "rw",
-		 mo->allow_other ? ",allow_other" : "", mo->allow_root ? ",allow_root" : "");
+	snprintf(mo->effective, sizeof(mo->effective), "%s%s%s,readahead_kb=%u",
+		 mo->readonly ? "ro" : "rw", mo->allow_other ? ",allow_other" : "",
+		 mo->allow_root ? ",allow_root" : "", mo->readahead_kb);
 out:
 	free(copy);
 	return err;
@@ -1361,6 +1390,7 @@ static int mount_create(struct cs_api *api, struct req *q, struct reply *r)
 	so.readonly = mo.readonly;
 	so.allow_other = mo.allow_other;
 	so.allow_root = mo.allow_root;
+	so.readahead_kb = mo.readahead_kb;
 	so.fsname = fsname;
 	if (is_shared) {
 		err = shared_mount(api, nm, &so, snap != NULL, r);

@@ -443,6 +443,25 @@ static struct cs_session *session_new(const char *volume, const char *mp,
 	return s;
 }
 
+/* Set the read-ahead of the mount's backing device (its bdi, named by the
+ * anonymous device number). Needs root; without it the kernel's stays. */
+static void set_readahead(const struct cs_session *s, unsigned kb)
+{
+	char path[64], val[16];
+	int fd, n;
+
+	if (!kb || !s->dev)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(s->dev),
+	         minor(s->dev));
+	n = snprintf(val, sizeof(val), "%u\n", kb);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, (size_t)n) != n)
+		cs_debug("session: cannot set %s to %u: %s", path, kb, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 /* Mount and start the loop; on failure leaves what was built for
  * cs_session_free to undo. */
 static int session_launch(struct cs_session *s,
@@ -483,6 +502,7 @@ static int session_launch(struct cs_session *s,
 	}
 	if (stat(s->mountpoint, &st) == 0)
 		s->dev = st.st_dev;
+	set_readahead(s, opts->readahead_kb);
 	pthread_mutex_lock(&s->lock);
 	s->armed = !s->ended; /* from now on on_end reports the end */
 	ok = s->armed;

@@ -29,7 +29,16 @@ struct cs_session_opts {
 	int allow_root;        /* -o allow_root */
 	const char *fsname;    /* fsname shown in /proc/mounts ("STORE:VOLUME"); NULL: volume name */
 	const char *extra;     /* further validated FUSE options, comma list, or NULL */
+	unsigned readahead_kb; /* the mount's kernel read-ahead (its bdi's
+	                          read_ahead_kb) set after mounting; 0: the kernel's */
 };
+
+/* Mount option readahead_kb: default and upper bound (KiB). Sequential reads
+ * of a FUSE mount arrive as the kernel's read-ahead requests; its default
+ * window (128 KiB) leaves one or two requests in flight, a few MiB keep the
+ * session's threads and the disk busy. */
+#define CS_READAHEAD_KB_DEFAULT 8192u
+#define CS_READAHEAD_KB_MAX 1048576u
 
 typedef void (*cs_session_end_fn)(struct cs_session *s, void *ctx);
 

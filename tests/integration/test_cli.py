@@ -233,6 +233,42 @@ def test_unknown_mount_option_is_refused(store, daemon, work):
     assert not is_fuse_mount(mnt)
 
 
+def bdi_read_ahead_kb(mnt):
+    dev = os.stat(mnt).st_dev
+    with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+        return int(f.read())
+
+
+def test_mount_sets_kernel_readahead(store, daemon, work):
+    """Sequential reads arrive as the kernel's read-ahead: the mount's bdi gets
+    8 MiB unless readahead_kb says otherwise (0 keeps the kernel's own)."""
+    create_volume(store, "v")
+    with mounted(store, "v", work / "m1") as m:
+        assert bdi_read_ahead_kb(m) == 8192
+        data = os.urandom(3 << 20)
+        (m / "f").write_bytes(data)
+    with mounted(store, "v", work / "m2", opts="readahead_kb=2048") as m:
+        assert bdi_read_ahead_kb(m) == 2048
+        assert (m / "f").read_bytes() == data
+        info = ctl_json("volume", "inspect", "v", store=store)
+        assert info["mounted"] is True
+    with mounted(store, "v", work / "m3", opts="ro,readahead_kb=0") as m:
+        assert bdi_read_ahead_kb(m) not in (8192, 2048)
+        assert (m / "f").read_bytes() == data
+
+
+@pytest.mark.parametrize("bad", ["readahead_kb=", "readahead_kb=abc", "readahead_kb=-1",
+                                 "readahead_kb=1048577", "readahead_kb=99999999999"])
+def test_bad_readahead_is_refused(store, daemon, work, bad):
+    create_volume(store, "v")
+    mnt = work / "mnt"
+    mnt.mkdir()
+    cp = run_mount(f"{store}:v", mnt, "-o", bad)
+    assert cp.returncode != 0, describe(cp)
+    assert "readahead_kb" in cp.stderr and "KiB" in cp.stderr, describe(cp)
+    assert not is_fuse_mount(mnt)
+
+
 def test_mount_spec_without_colon_exits_2(store, daemon, work):
     mnt = work / "mnt"
     mnt.mkdir()
