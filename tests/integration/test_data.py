@@ -176,3 +176,49 @@ def test_directory_of_20000_entries_lists_exactly_and_empties(vol, remount):
     os.rmdir(d)
     assert os.listdir(vol) == []
     assert is_fuse_mount(vol)
+
+
+def test_open_trunc_reaches_the_store(vol, remount):
+    """Opens are the kernel's own (no open requests): O_TRUNC arrives as a
+    setattr and must still empty the file in the store, not only in the
+    kernel's cache."""
+    p = vol / "f"
+    p.write_bytes(os.urandom(300_000))
+    assert len(p.read_bytes()) == 300_000  # in the page cache now
+    with open(p, "r+b") as keep:  # another open file keeps the inode alive
+        fd = os.open(p, os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, b"short")
+        os.close(fd)
+        assert keep.read() == b"short"
+    remount(vol)
+    assert p.read_bytes() == b"short" and os.stat(p).st_size == 5
+
+
+def test_o_direct_reads_and_writes_bypass_the_cache_and_persist(vol, remount):
+    """O_DIRECT through the mount: aligned writes reach the store and match
+    what buffered readers see, before and after remounting."""
+    p = vol / "d"
+    p.write_bytes(b"\0" * (1 << 20))
+    assert p.read_bytes() == b"\0" * (1 << 20)  # cached zeros
+    buf = mmap.mmap(-1, 1 << 16)  # page-aligned
+    want = bytearray(1 << 20)
+    rnd = random.Random(7)
+    fd = os.open(p, os.O_RDWR | os.O_DIRECT)
+    try:
+        for _ in range(40):
+            off = rnd.randrange(0, (1 << 20) - (1 << 16), 4096)
+            n = rnd.choice([4096, 8192, 1 << 16])
+            data = rnd.randbytes(n)
+            buf[:n] = data
+            assert os.pwritev(fd, [memoryview(buf)[:n]], off) == n
+            want[off:off + n] = data
+        rbuf = mmap.mmap(-1, 1 << 16)
+        for off in range(0, 1 << 20, 1 << 16):
+            assert os.preadv(fd, [rbuf], off) == 1 << 16
+            got = bytes(rbuf)
+            assert got == want[off:off + (1 << 16)], f"O_DIRECT read at {off}"
+    finally:
+        os.close(fd)
+    assert p.read_bytes() == bytes(want)  # the buffered view agrees
+    remount(vol)
+    assert p.read_bytes() == bytes(want)
