@@ -21,10 +21,13 @@
  * write, fallocate and copy_file_range change. FUSE_CAP_HANDLE_KILLPRIV is
  * turned off: cs_write does not clear setuid/setgid, the kernel asks for
  * it with a setattr instead. With the writeback cache the kernel never
- * refreshes st_blocks by itself after writing pages back, so flush (of an
- * inode written since its last flush) and fsync tell it to drop the inode's
- * cached attributes (fuse_lowlevel_notify_inval_inode with a negative
- * offset: attributes only, no page cache, no inode lock).
+ * refreshes st_blocks by itself after writing pages back, so fsync tells
+ * it to drop the inode's cached attributes (fuse_lowlevel_notify_inval_inode
+ * with a negative offset: attributes only, no page cache, no inode lock);
+ * at close the kernel drops st_blocks itself. Flush is answered ENOSYS
+ * once (the kernel stops sending it): close(2) costs no round trip, and
+ * the store's write buffer is written out by the session's flusher thread
+ * (cs_session.c) within a second, or by the next fsync.
  *
  * Opens. Nothing here needs per-open state, so the first open and opendir
  * are answered ENOSYS (FUSE_CAP_NO_OPEN_SUPPORT / NO_OPENDIR_SUPPORT): the
@@ -38,7 +41,6 @@
  *   nlookup  entry replies (lookup, mknod, mkdir, symlink, link, create,
  *            readdirplus entries other than "." and "..") minus forgets;
  *   nopen    open/create replies minus releases;
- *   written  a write or copy_file_range reached it since the last flush;
  *   orphan   cs_unlink/cs_rename reported the inode's last link gone.
  * Invariants:
  *   1. A node exists iff nlookup + nopen > 0.
@@ -80,7 +82,6 @@ struct node {
 	uint64_t nlookup;
 	uint64_t nopen;
 	int orphan;
-	int written; /* written since the last flush/fsync: st_blocks may be stale */
 	struct node *next;
 };
 
@@ -234,22 +235,6 @@ static void node_orphan(struct cs_fuse *fs, uint64_t ino)
 	else
 		TRACE("inode %llu orphaned, still held",
 		      (unsigned long long)ino);
-}
-
-/* Set (@set) or take (return and clear) @ino's written flag. */
-static int node_written(struct cs_fuse *fs, uint64_t ino, int set)
-{
-	struct node *n;
-	int was = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	n = *node_slot(fs, ino);
-	if (n) {
-		was = n->written;
-		n->written = set;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	return was;
 }
 
 struct cs_fuse *cs_fuse_new(cs_vol *vol, int readonly,
@@ -800,7 +785,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		reply_err(req, "write", (int)n);
 		return;
 	}
-	node_written(req_fs(req), ino, 1);
 	fuse_reply_write(req, (size_t)n);
 }
 
@@ -819,18 +803,12 @@ static void inval_attr(struct cs_fuse *fs, fuse_ino_t ino)
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int rc = 0;
-
 	TRACE("flush %llu", (unsigned long long)ino);
-	/* The kernel wrote the dirty pages back before sending this; what the
-	 * store's write buffer holds goes to the store now, so that close(2)
-	 * reports a failure to store it. Opens are not seen (no_open), so
-	 * "written through any handle since the last flush" decides. */
-	if (node_written(req_fs(req), ino, 0)) {
-		rc = cs_vol_flush(req_fs(req)->vol);
-		inval_attr(req_fs(req), ino);
-	}
-	fuse_reply_err(req, rc < 0 ? -rc : 0);
+	/* Nothing to do at close: the kernel has written the dirty pages back
+	 * (and checked their errors) before asking, the session's flusher
+	 * writes out the store's write buffer within a second, and fsync syncs.
+	 * ENOSYS tells the kernel to stop sending flush. */
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -942,7 +920,6 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 		reply_err(req, "copy_file_range", (int)n);
 		return;
 	}
-	node_written(req_fs(req), ino_out, 1);
 	fuse_reply_write(req, (size_t)n);
 }
 

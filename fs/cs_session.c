@@ -58,6 +58,7 @@
 
 #define CS_SESSION_INIT_WAIT 10 /* seconds for the kernel's INIT */
 #define CS_SESSION_STOP_WAIT 5  /* seconds before aborting the connection */
+#define CS_SESSION_TICK_NS 250000000L /* the flusher's period */
 #define CS_FUSECTL "/sys/fs/fuse/connections"
 
 extern char **environ;
@@ -84,6 +85,7 @@ struct cs_session {
 	int init_done;
 	int armed;               /* on_end may run */
 	int ended;               /* also read without lock (atomic) */
+	int flusher_stop;        /* tells the flusher thread to return */
 };
 
 /* ------------------------------------------------------------------ */
@@ -221,15 +223,65 @@ static void session_inited(void *arg)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* The flusher thread of a read-write session: every CS_SESSION_TICK_NS it
+ * writes out what waited in the volume's write buffer past its age. Flush
+ * requests are not used (cs_fuse.c), so without it the data of a file
+ * written and closed would wait for the next write, sync or stat. */
+static void *flusher_main(void *arg)
+{
+	struct cs_session *s = arg;
+	int rc, last = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->flusher_stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += CS_SESSION_TICK_NS;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+		if (s->flusher_stop)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		rc = cs_vol_flush_aged(s->vol);
+		if (rc < 0 && rc != last) /* the next write or sync reports it too */
+			cs_err("session: writing out buffered data of %s: %s", s->volume,
+			       cs_last_error());
+		last = rc;
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
 static void *session_main(void *arg)
 {
 	struct cs_session *s = arg;
 	struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 10 };
-	int rc, armed;
+	pthread_t flusher;
+	int rc, armed, flushing = 0;
 
+	if (!s->readonly) {
+		rc = pthread_create(&flusher, NULL, flusher_main, s);
+		if (rc == 0)
+			flushing = 1;
+		else
+			cs_warn("session: no flusher thread for %s: %s", s->mountpoint,
+			        strerror(rc));
+	}
 	rc = fuse_session_loop_mt(s->se, &cfg);
 	if (rc != 0)
 		cs_warn("session: loop for %s ended with %d", s->mountpoint, rc);
+	if (flushing) {
+		pthread_mutex_lock(&s->lock);
+		s->flusher_stop = 1;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(flusher, NULL);
+	}
 	/* No-op when the kernel mount is gone (the usual case); closes the
 	 * device fd. */
 	fuse_session_unmount(s->se);

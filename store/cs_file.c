@@ -480,6 +480,25 @@ int cs_vol_flush(cs_vol *vol)
 	return vol->rdonly ? 0 : cs_wb_flush_vs(vol->st, vol->vs);
 }
 
+int cs_vol_flush_aged(cs_vol *vol)
+{
+	struct cs_volstate *vs = vol->vs;
+	struct cs_txn t;
+	int rc, old = 0;
+
+	if (vol->rdonly || !__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
+		return 0;
+	rc = cs_txn_begin(&t, vol->st, vol);
+	if (rc)
+		return rc;
+	for (int i = 0; i < CS_WB_SLOTS && !old; i++)
+		old = vs->wb[i].ino && ns_since(&vs->wb[i].since, &t.now) >= CS_WB_AGE_NS;
+	if (!old)
+		return cs_txn_abort(&t, 0);
+	rc = cs_wb_flush(&t, NULL, 0, 1);
+	return rc ? cs_txn_abort(&t, rc) : cs_txn_commit(&t);
+}
+
 /* A whole chunk of a write, hashed and compressed before the volume is
  * locked (it does not depend on what the file held): writers on several
  * threads encode in parallel, and the lock covers only the bookkeeping. */

@@ -226,6 +226,13 @@ int cs_vol_sync(cs_vol *vol);
  * durable at the next sync). Errors as cs_vol_sync. */
 int cs_vol_flush(cs_vol *vol);
 
+/* Write out only what waited in the write buffer longer than its age limit
+ * (half a second); nothing to do is cheap (no lock taken). For a caller
+ * that ticks (the daemon, every quarter second), so that buffered data of
+ * files nobody writes or syncs any more still reaches the store soon.
+ * Errors as cs_vol_sync. */
+int cs_vol_flush_aged(cs_vol *vol);
+
 /* Whether cs_write sets the file's mtime and ctime (on, the default). A
  * caller that maintains them itself turns it off: a FUSE session with the
  * kernel's writeback cache, where the kernel stamps the time of each

@@ -203,6 +203,31 @@ def test_fsynced_data_survives_kill_9_of_daemon(store, daemon, work, janitor):
         assert read(m / "after") == b"ok"
 
 
+def test_closed_files_reach_the_store_within_seconds_without_fsync(store, daemon, work):
+    """Small writes wait in the store's write buffer, and close(2) sends the
+    daemon nothing: the session's flusher must still write them out soon, so
+    a kill -9 two seconds after close loses none of them."""
+    create_volume(store, "vol")
+    mnt = work / "mnt"
+    mnt.mkdir()
+    ok(run_mount(f"{store}:vol", mnt))
+    want = {f"f{i}": os.urandom(10_000 + 1000 * i) for i in range(5)}
+    for name, data in want.items():
+        write(mnt / name, data)
+    write(mnt / "big", os.urandom(200_000))
+    with open(mnt / "big", "r+b") as f:
+        f.seek(70_000)
+        f.write(b"patched!")  # part of one chunk: buffered
+    time.sleep(2.0)
+    os.kill(daemon, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(daemon), timeout=10, what="daemon to die")
+    lazy_unmount(str(mnt))
+    with mounted(store, "vol", mnt) as m:
+        for name, data in want.items():
+            assert read(m / name) == data, f"{name} lost its closed, unsynced data"
+        assert read(m / "big")[70_000:70_008] == b"patched!"
+
+
 def test_fusermount_u_releases_volume_in_daemon(store, daemon, work):
     create_volume(store, "vol")
     mnt = work / "mnt"
