@@ -38,8 +38,10 @@ static const char usage_text[] =
     "\n"
     "  -o OPTIONS  comma list: ro, rw, allow_other, allow_root,\n"
     "              default_permissions, readahead_kb=N (kernel read-ahead,\n"
-    "              KiB, default 8192, 0: the kernel's); accepted and\n"
-    "              ignored: dev, nodev,\n"
+    "              KiB, default 8192), dirty_ratio=N (percent of the\n"
+    "              system's dirty page limit the mount may hold, default\n"
+    "              10; 0 in either: the kernel's); accepted and ignored:\n"
+    "              dev, nodev,\n"
     "              suid, nosuid, exec, noexec, atime, noatime, relatime,\n"
     "              async, auto, noauto, user, nouser, _netdev, nofail\n"
     "  -f          stay in the foreground until the mount goes away\n"
@@ -157,7 +159,7 @@ static char *filter_options(const char *in, const char **bad, char *badbuf, size
 
 		if (!strcmp(tok, "defaults") || !strncmp(tok, "x-", 2))
 			continue;
-		if (!strncmp(tok, "readahead_kb=", 13))
+		if (!strncmp(tok, "readahead_kb=", 13) || !strncmp(tok, "dirty_ratio=", 12))
 			ok = 1; /* the daemon checks the value */
 		for (a = accepted_opts; *a; a++)
 			if (!strcmp(tok, *a))

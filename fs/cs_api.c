@@ -884,11 +884,13 @@ static const char *const ignored_opts[] = {"dev",
 struct mount_opts {
 	int readonly, allow_other, allow_root;
 	unsigned readahead_kb; /* CS_READAHEAD_KB_MAX at most; 0: the kernel's */
-	char effective[96];
+	unsigned dirty_ratio;  /* percent, 100 at most; 0: the kernel's */
+	char effective[128];
 };
 
-/* "readahead_kb=N": a decimal number of KiB, CS_READAHEAD_KB_MAX at most. */
-static int parse_readahead(struct reply *r, const char *v, unsigned *out)
+/* The value of a numeric mount option NAME=N: decimal, at most @max. */
+static int parse_uint_opt(struct reply *r, const char *name, const char *v, unsigned max,
+			  const char *unit, unsigned *out)
 {
 	unsigned long n = 0;
 
@@ -899,13 +901,13 @@ static int parse_readahead(struct reply *r, const char *v, unsigned *out)
 			goto bad;
 		n = n * 10 + (unsigned long)(*p - '0');
 	}
-	if (n > CS_READAHEAD_KB_MAX)
+	if (n > max)
 		goto bad;
 	*out = (unsigned)n;
 	return 0;
 bad:
-	return fail(r, EINVAL, "mount option readahead_kb must be a number of KiB from 0 to %u, not '%.32s'",
-		    CS_READAHEAD_KB_MAX, v);
+	return fail(r, EINVAL, "mount option %s must be %s from 0 to %u, not '%.32s'", name, unit,
+		    max, v);
 }
 
 static int parse_mount_options(struct reply *r, const char *s, struct mount_opts *mo)
@@ -915,6 +917,7 @@ static int parse_mount_options(struct reply *r, const char *s, struct mount_opts
 
 	memset(mo, 0, sizeof(*mo));
 	mo->readahead_kb = CS_READAHEAD_KB_DEFAULT;
+	mo->dirty_ratio = CS_DIRTY_RATIO_DEFAULT;
 	if (!copy)
 		return fail(r, ENOMEM, "out of memory");
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -938,7 +941,14 @@ static int parse_mount_options(struct reply *r, const char *s, struct mount_opts
 			continue;
 		}
 		if (!strncmp(tok, "readahead_kb=", 13)) {
-			if ((err = parse_readahead(r, tok + 13, &mo->readahead_kb)))
+			if ((err = parse_uint_opt(r, "readahead_kb", tok + 13, CS_READAHEAD_KB_MAX,
+						  "a number of KiB", &mo->readahead_kb)))
+				goto out;
+			continue;
+		}
+		if (!strncmp(tok, "dirty_ratio=", 12)) {
+			if ((err = parse_uint_opt(r, "dirty_ratio", tok + 12, 100, "a percentage",
+						  &mo->dirty_ratio)))
 				goto out;
 			continue;
 		}
@@ -955,9 +965,9 @@ static int parse_mount_options(struct reply *r, const char *s, struct mount_opts
 		    fail(r, EINVAL, "mount options allow_other and allow_root exclude each other");
 		goto out;
 	}
-	snprintf(mo->effective, sizeof(mo->effective), "%s%s%s,readahead_kb=%u",
+	snprintf(mo->effective, sizeof(mo->effective), "%s%s%s,readahead_kb=%u,dirty_ratio=%u",
 		 mo->readonly ? "ro" : "rw", mo->allow_other ? ",allow_other" : "",
-		 mo->allow_root ? ",allow_root" : "", mo->readahead_kb);
+		 mo->allow_root ? ",allow_root" : "", mo->readahead_kb, mo->dirty_ratio);
 out:
 	free(copy);
 	return err;
@@ -1391,6 +1401,7 @@ static int mount_create(struct cs_api *api, struct req *q, struct reply *r)
 	so.allow_other = mo.allow_other;
 	so.allow_root = mo.allow_root;
 	so.readahead_kb = mo.readahead_kb;
+	so.dirty_ratio = mo.dirty_ratio;
 	so.fsname = fsname;
 	if (is_shared) {
 		err = shared_mount(api, nm, &so, snap != NULL, r);

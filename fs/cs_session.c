@@ -495,23 +495,33 @@ static struct cs_session *session_new(const char *volume, const char *mp,
 	return s;
 }
 
-/* Set the read-ahead of the mount's backing device (its bdi, named by the
- * anonymous device number). Needs root; without it the kernel's stays. */
-static void set_readahead(const struct cs_session *s, unsigned kb)
+/* Write @val to /sys/class/bdi/MAJ:MIN/@knob of the mount's backing device
+ * (its bdi, named by the anonymous device number). Needs root; without it
+ * the kernel's setting stays (logged at debug level). */
+static void set_bdi(const struct cs_session *s, const char *knob, unsigned val)
 {
-	char path[64], val[16];
+	char path[80], text[16];
 	int fd, n;
 
-	if (!kb || !s->dev)
-		return;
-	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(s->dev),
-	         minor(s->dev));
-	n = snprintf(val, sizeof(val), "%u\n", kb);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/%s", major(s->dev), minor(s->dev),
+	         knob);
+	n = snprintf(text, sizeof(text), "%u\n", val);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, val, (size_t)n) != n)
-		cs_debug("session: cannot set %s to %u: %s", path, kb, strerror(errno));
+	if (fd < 0 || write(fd, text, (size_t)n) != n)
+		cs_debug("session: cannot set %s to %u: %s", path, val, strerror(errno));
 	if (fd >= 0)
 		close(fd);
+}
+
+/* The mount's read-ahead and dirty page share (0: leave the kernel's). */
+static void tune_bdi(const struct cs_session *s, const struct cs_session_opts *o)
+{
+	if (!s->dev)
+		return;
+	if (o->readahead_kb)
+		set_bdi(s, "read_ahead_kb", o->readahead_kb);
+	if (o->dirty_ratio && !s->readonly)
+		set_bdi(s, "max_ratio", o->dirty_ratio);
 }
 
 /* Mount and start the loop; on failure leaves what was built for
@@ -554,7 +564,7 @@ static int session_launch(struct cs_session *s,
 	}
 	if (stat(s->mountpoint, &st) == 0)
 		s->dev = st.st_dev;
-	set_readahead(s, opts->readahead_kb);
+	tune_bdi(s, opts);
 	pthread_mutex_lock(&s->lock);
 	s->armed = !s->ended; /* from now on on_end reports the end */
 	ok = s->armed;

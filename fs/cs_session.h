@@ -31,6 +31,9 @@ struct cs_session_opts {
 	const char *extra;     /* further validated FUSE options, comma list, or NULL */
 	unsigned readahead_kb; /* the mount's kernel read-ahead (its bdi's
 	                          read_ahead_kb) set after mounting; 0: the kernel's */
+	unsigned dirty_ratio;  /* the share (percent) of the system's dirty page
+	                          limit the mount may hold (its bdi's max_ratio);
+	                          0: the kernel's (1 for FUSE) */
 };
 
 /* Mount option readahead_kb: default and upper bound (KiB). Sequential reads
@@ -39,6 +42,12 @@ struct cs_session_opts {
  * session's threads and the disk busy. */
 #define CS_READAHEAD_KB_DEFAULT 8192u
 #define CS_READAHEAD_KB_MAX 1048576u
+
+/* Mount option dirty_ratio: default (percent). The kernel lets a FUSE mount
+ * hold 1% of the system's dirty page limit, so a writer of scattered pages
+ * stalls on writeback as soon as a few tens of MiB are dirty; the daemon is
+ * a trusted (root) server, so its mounts may hold a tenth like a disk's share. */
+#define CS_DIRTY_RATIO_DEFAULT 10u
 
 typedef void (*cs_session_end_fn)(struct cs_session *s, void *ctx);
 

@@ -233,39 +233,44 @@ def test_unknown_mount_option_is_refused(store, daemon, work):
     assert not is_fuse_mount(mnt)
 
 
-def bdi_read_ahead_kb(mnt):
+def bdi(mnt, knob):
     dev = os.stat(mnt).st_dev
-    with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb") as f:
+    with open(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/{knob}") as f:
         return int(f.read())
 
 
-def test_mount_sets_kernel_readahead(store, daemon, work):
-    """Sequential reads arrive as the kernel's read-ahead: the mount's bdi gets
-    8 MiB unless readahead_kb says otherwise (0 keeps the kernel's own)."""
+def test_mount_tunes_kernel_readahead_and_dirty_share(store, daemon, work):
+    """Sequential reads arrive as the kernel's read-ahead and scattered writes
+    stall on the mount's dirty page share: the daemon sets the mount's bdi to
+    8 MiB and 10% unless readahead_kb / dirty_ratio say otherwise (0 keeps the
+    kernel's own; a read-only mount keeps the kernel's dirty share)."""
     create_volume(store, "v")
     with mounted(store, "v", work / "m1") as m:
-        assert bdi_read_ahead_kb(m) == 8192
+        assert (bdi(m, "read_ahead_kb"), bdi(m, "max_ratio")) == (8192, 10)
         data = os.urandom(3 << 20)
         (m / "f").write_bytes(data)
-    with mounted(store, "v", work / "m2", opts="readahead_kb=2048") as m:
-        assert bdi_read_ahead_kb(m) == 2048
+    with mounted(store, "v", work / "m2", opts="readahead_kb=2048,dirty_ratio=30") as m:
+        assert (bdi(m, "read_ahead_kb"), bdi(m, "max_ratio")) == (2048, 30)
         assert (m / "f").read_bytes() == data
-        info = ctl_json("volume", "inspect", "v", store=store)
-        assert info["mounted"] is True
-    with mounted(store, "v", work / "m3", opts="ro,readahead_kb=0") as m:
-        assert bdi_read_ahead_kb(m) not in (8192, 2048)
+    with mounted(store, "v", work / "m3", opts="readahead_kb=0,dirty_ratio=0") as m:
+        assert bdi(m, "read_ahead_kb") not in (8192, 2048) and bdi(m, "max_ratio") == 1
+        assert (m / "f").read_bytes() == data
+    with mounted(store, "v", work / "m4", opts="ro") as m:
+        assert (bdi(m, "read_ahead_kb"), bdi(m, "max_ratio")) == (8192, 1)
         assert (m / "f").read_bytes() == data
 
 
 @pytest.mark.parametrize("bad", ["readahead_kb=", "readahead_kb=abc", "readahead_kb=-1",
-                                 "readahead_kb=1048577", "readahead_kb=99999999999"])
-def test_bad_readahead_is_refused(store, daemon, work, bad):
+                                 "readahead_kb=1048577", "readahead_kb=99999999999",
+                                 "dirty_ratio=101", "dirty_ratio=1.5", "dirty_ratio="])
+def test_bad_bdi_option_is_refused(store, daemon, work, bad):
     create_volume(store, "v")
     mnt = work / "mnt"
     mnt.mkdir()
     cp = run_mount(f"{store}:v", mnt, "-o", bad)
     assert cp.returncode != 0, describe(cp)
-    assert "readahead_kb" in cp.stderr and "KiB" in cp.stderr, describe(cp)
+    name = bad.split("=")[0]
+    assert f"mount option {name} must be" in cp.stderr, describe(cp)
     assert not is_fuse_mount(mnt)
 
 
