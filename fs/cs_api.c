@@ -827,6 +827,8 @@ out:
 	return err;
 }
 
+static void gc_schedule(struct cs_api *api);
+
 static int volume_delete(struct cs_api *api, const char *name, int force, struct reply *r)
 {
 	struct mount *list;
@@ -854,6 +856,7 @@ static int volume_delete(struct cs_api *api, const char *name, int force, struct
 	if (err)
 		return fail_store(r, err, name);
 	cs_info("removed volume '%s'", name);
+	gc_schedule(api); /* the freed chunks' blob space (cs_gc) */
 	ok(r, 200, NULL);
 	return 0;
 }
@@ -1475,6 +1478,7 @@ static int method_not_allowed(struct reply *r, const char *method, const char *u
 /* ------------------------------------------------------------------ */
 
 #define CS_GC_DELAY 2.0 /* seconds after a snapshot goes */
+#define CS_GC_POLL 60  /* seconds between checks for blob garbage */
 
 static double mono_now(void)
 {
@@ -1524,7 +1528,22 @@ static void *gc_main(void *arg)
 	while (!api->quit) {
 		due = api->gc_due;
 		if (!due) {
-			pthread_cond_wait(&api->cond, &api->lock);
+			/* now and then: blob space of chunks deleted by overwrites
+			 * and unlinks comes back through cs_gc too */
+			struct timespec now;
+
+			clock_gettime(CLOCK_REALTIME, &now);
+			ts.tv_sec = now.tv_sec + CS_GC_POLL;
+			ts.tv_nsec = now.tv_nsec;
+			if (pthread_cond_timedwait(&api->cond, &api->lock, &ts) == ETIMEDOUT &&
+			    !api->gc_due && !api->quit) {
+				pthread_mutex_unlock(&api->lock);
+				if (cs_gc_wanted(api->st))
+					due = mono_now();
+				pthread_mutex_lock(&api->lock);
+				if (due && !api->gc_due)
+					api->gc_due = due;
+			}
 			continue;
 		}
 		if (mono_now() < due) {

@@ -214,6 +214,17 @@ static int pending_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v
 	return 0;
 }
 
+/* Is the blob garbage worth a compaction (st->lock held)? It rewrites
+ * every live chunk, so only once the chunks deleted since the last one
+ * reach what the store holds: the rewrite stays within the bytes deleted
+ * (amortised), and deleted data takes at most as much disk as live data. */
+static int blob_gc_due(const cs_store *st)
+{
+	uint64_t live = st->sb.stored_bytes;
+
+	return st->garbage_bytes >= (live > CS_BLOB_GC_MIN ? live : CS_BLOB_GC_MIN);
+}
+
 int cs_gc(cs_store *st, struct cs_gc_stats *out)
 {
 	struct cs_gc_stats gs = { 0 };
@@ -225,7 +236,28 @@ int cs_gc(cs_store *st, struct cs_gc_stats *out)
 	for (size_t i = 0; rc == 0 && i < p.n; i++)
 		rc = cs_volume_reclaim(st, p.v[i], &gs);
 	pthread_mutex_unlock(&st->vlock);
+	if (rc == 0) {
+		uint64_t garbage;
+
+		pthread_mutex_lock(&st->lock);
+		garbage = blob_gc_due(st);
+		if (garbage)
+			st->garbage_bytes = 0;
+		pthread_mutex_unlock(&st->lock);
+		if (garbage)
+			rc = cs_store_compact_blobs(st);
+	}
 	if (out)
 		*out = gs;
 	return rc;
+}
+
+int cs_gc_wanted(cs_store *st)
+{
+	int wanted;
+
+	pthread_mutex_lock(&st->lock);
+	wanted = blob_gc_due(st);
+	pthread_mutex_unlock(&st->lock);
+	return wanted;
 }

@@ -197,7 +197,19 @@ struct cs_store {
 	pthread_mutex_t lock;  /* superblock, refcounts, commits */
 	struct cs_sb sb;
 	struct cs_volstate *vols; /* open volumes, under vlock */
+	uint64_t garbage_bytes;   /* under lock: stored bytes of chunks deleted
+	                             since the last blob compaction (not kept
+	                             across opens) */
 };
+
+/* Blob garbage that makes cs_gc() compact the chunk blob files, at least
+ * (and at least the store's stored bytes: cs_gc.c). */
+#define CS_BLOB_GC_MIN (32u << 20)
+
+/* Flush "meta", then compact the "chunks" family with blob garbage
+ * collection on for every blob file for the duration (cs_store.c): live
+ * blobs move to new files and the old files are deleted. */
+int cs_store_compact_blobs(cs_store *st);
 
 /* Bytes of an inode record before its inline data (cs_inode.c). */
 #define CS_INODE_FIXED (1 + 4 * 4 + 8 * 3 + 4 * 12 + 8 * 4 + 4)

@@ -13,8 +13,12 @@
  *    LZ4 on blocks; 16 MiB write buffers.
  *  - "chunks": values of up to 64 KiB, already compressed -> integrated
  *    blob files (values >= 1 KiB live in blob files and do not ride
- *    through every compaction), blob GC on, no compression; 32 MiB write
- *    buffers.
+ *    through every compaction), no compression; 32 MiB write buffers.
+ *    Blob GC is off while data is written: on, every compaction of the
+ *    (random SHA-256) keys rewrites the live blobs of the oldest quarter of
+ *    the blob files, which tripled the bytes written by a sequential
+ *    write. cs_gc() turns it on, for every blob file, for one full
+ *    compaction once enough chunks were deleted (cs_store_compact_blobs).
  *  - at most 2 write buffers per family and 2 background jobs: memory stays
  *    bounded (about 32 + 2*16 + 2*32 MiB) whatever the store's size.
  *  - writes go to the WAL without fsync; cs_store_sync() syncs the WAL.
@@ -207,7 +211,7 @@ static int open_db(cs_store *st)
 	rocksdb_options_set_min_blob_size(st->chunk_opts, 1024);
 	rocksdb_options_set_blob_file_size(st->chunk_opts, 256 << 20);
 	rocksdb_options_set_blob_compression_type(st->chunk_opts, rocksdb_no_compression);
-	rocksdb_options_set_enable_blob_gc(st->chunk_opts, 1);
+	rocksdb_options_set_enable_blob_gc(st->chunk_opts, 0); /* see above */
 
 	cfo[0] = st->opts;
 	cfo[1] = st->meta_opts;
@@ -463,5 +467,39 @@ int cs_store_stats(cs_store *st, struct cs_store_stats *out)
 	out->volumes = s.volumes;
 	out->logical_bytes = s.logical;
 	out->inodes = s.inodes;
+	return rc;
+}
+
+int cs_store_compact_blobs(cs_store *st)
+{
+	static const char *const key[] = { "enable_blob_garbage_collection",
+		                           "blob_garbage_collection_age_cutoff" };
+	static const char *const on[] = { "true", "1.0" }, *const off[] = { "false", "0.25" };
+	rocksdb_flushoptions_t *fo;
+	char *err = NULL;
+	int rc = 0;
+
+	/* meta first: its memtable would keep the old write-ahead logs */
+	fo = rocksdb_flushoptions_create();
+	rocksdb_flushoptions_set_wait(fo, 1);
+	rocksdb_flush_cf(st->db, fo, st->cf_meta, &err);
+	rocksdb_flushoptions_destroy(fo);
+	if (err) {
+		rc = cs_fail(-EIO, "flushing metadata: %s", err);
+		rocksdb_free(err);
+		return rc;
+	}
+	rocksdb_set_options_cf(st->db, st->cf_chunks, 2, key, on, &err);
+	if (err) {
+		rc = cs_fail(-EIO, "enabling blob garbage collection: %s", err);
+		rocksdb_free(err);
+		return rc;
+	}
+	rocksdb_compact_range_cf(st->db, st->cf_chunks, NULL, 0, NULL, 0);
+	rocksdb_set_options_cf(st->db, st->cf_chunks, 2, key, off, &err);
+	if (err) {
+		rc = cs_fail(-EIO, "disabling blob garbage collection: %s", err);
+		rocksdb_free(err);
+	}
 	return rc;
 }

@@ -201,6 +201,7 @@ static int apply_delta(struct cs_txn *t, struct cs_chunk_delta *d)
 		st->sb.chunks--;
 		st->sb.raw_bytes -= raw_len;
 		st->sb.stored_bytes -= stored_len;
+		st->garbage_bytes += stored_len;
 		t->freed_chunks++;
 		t->freed_bytes += stored_len;
 		return 0;

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -992,6 +993,73 @@ static void test_gc_frees_data_only_a_deleted_snapshot_held(void **state)
 	tu_check_recount(fx);
 }
 
+/* Bytes the store's RocksDB directory takes on disk. */
+static uint64_t db_disk_bytes(struct tu_fx *fx)
+{
+	char path[PATH_MAX + 8];
+	uint64_t total = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/db", fx->dir);
+	d = opendir(path);
+	TU_EXPECT(d != NULL, "opendir %s", path);
+	while ((de = readdir(d))) {
+		char f[PATH_MAX + 300];
+		struct stat sb;
+
+		snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+		if (stat(f, &sb) == 0 && S_ISREG(sb.st_mode))
+			total += (uint64_t)sb.st_blocks * 512;
+	}
+	closedir(d);
+	return total;
+}
+
+/* Deleting most of the store's data and running gc gives the disk space
+ * back (blob files are compacted with garbage collection), and what is
+ * left reads back. */
+static void test_gc_gives_disk_space_of_deleted_chunks_back(void **state)
+{
+	struct tu_fx *fx = FX;
+	cs_vol *v = fx->vol;
+	size_t bs = 1u << 20;
+	uint8_t *buf = tu_malloc(bs);
+	struct tu_rng rng;
+	uint64_t a = tu_mkfile(fx, v, R, "a"), b = tu_mkfile(fx, v, R, "b"), orphan = 0;
+	uint64_t na = 0, nb = 0;
+
+	/* 96 MiB interleaved, a quarter to "b", so blob files hold both */
+	tu_rng_seed(&rng, 7);
+	for (int i = 0; i < 96; i++) {
+		tu_rng_fill(&rng, buf, bs);
+		if (i % 4 == 0)
+			tu_write(v, b, bs * nb++, buf, bs);
+		else
+			tu_write(v, a, bs * na++, buf, bs);
+	}
+	TU_OK(cs_vol_sync(v));
+	uint64_t before = db_disk_bytes(fx);
+	TU_EXPECT(before >= (90u << 20), "the store takes %llu bytes, less than the 96 MiB written",
+		  (unsigned long long)before);
+	TU_OK(cs_unlink(v, R, "a", &orphan));
+	TU_EXPECT_EQ(orphan, a, "unlink of the last name reports the inode");
+	TU_OK(cs_orphan_release(v, orphan)); /* nobody holds it open */
+	struct cs_gc_stats gs;
+	TU_OK(cs_gc(fx->st, &gs));
+	uint64_t after = db_disk_bytes(fx);
+	TU_EXPECT(after <= before / 2, "after deleting 72 of 96 MiB and gc the store takes %llu "
+		  "bytes (before %llu)", (unsigned long long)after, (unsigned long long)before);
+	tu_rng_seed(&rng, 7);
+	for (int i = 0; i < 96; i++) {
+		tu_rng_fill(&rng, buf, bs);
+		if (i % 4 == 0)
+			tu_read_expect(v, b, bs * (uint64_t)(i / 4), buf, bs);
+	}
+	tu_free(buf);
+	tu_check_recount(fx);
+}
+
 /* ------------------------------------------------------------------ */
 /* Snapshot list and used_bytes                                        */
 /* ------------------------------------------------------------------ */
@@ -1779,6 +1847,7 @@ int main(int argc, char **argv)
 	    T(test_clone_create_copies_nothing_and_names_origin),
 	    T(test_deleting_middle_snapshots_keeps_the_others_exact),
 	    T(test_gc_frees_data_only_a_deleted_snapshot_held),
+	    T(test_gc_gives_disk_space_of_deleted_chunks_back),
 	    T(test_snapshot_list_is_oldest_first),
 	    T(test_used_bytes_is_what_deleting_frees),
 	    T(test_rollback_restores_tree_and_data_exactly),
