@@ -189,6 +189,7 @@ static int open_db(cs_store *st)
 	rocksdb_options_set_max_log_file_size(st->opts, 1 << 20);
 	rocksdb_options_set_info_log_level(st->opts, 2 /* WARN */);
 	rocksdb_options_set_max_open_files(st->opts, 512);
+	rocksdb_options_set_use_direct_io_for_flush_and_compaction(st->opts, 1);
 
 	st->cache = rocksdb_cache_create_lru(32 << 20);
 	st->bbto = rocksdb_block_based_options_create();
