@@ -22,6 +22,11 @@
  *  - at most 2 write buffers per family and 2 background jobs: memory stays
  *    bounded (about 32 + 2*16 + 2*32 MiB) whatever the store's size.
  *  - writes go to the WAL without fsync; cs_store_sync() syncs the WAL.
+ *  - flushes and compactions write their files (the blob files: every
+ *    chunk byte a second time) with O_DIRECT: through the page cache, the
+ *    copy and the writeback of those pages took 40% of the daemon's CPU on
+ *    a sequential write, for pages nobody reads soon (the kernel caches
+ *    the file data above, in the FUSE mount's page cache).
  *  - chunk reads skip RocksDB's checksums: every chunk is verified against
  *    its SHA-256 anyway, and Debian's portable RocksDB computes CRC32C in
  *    software (a large share of the daemon's CPU in profiles).
