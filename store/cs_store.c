@@ -27,6 +27,10 @@
  *    copy and the writeback of those pages took 40% of the daemon's CPU on
  *    a sequential write, for pages nobody reads soon (the kernel caches
  *    the file data above, in the FUSE mount's page cache).
+ *  - files are not opened with a random-access hint: chunks of a file
+ *    written in order sit in order in a blob file, so the kernel's
+ *    read-ahead serves cold sequential reads (1 GiB cold through the
+ *    mount: 954-1,028 MiB/s with the hint, 968-1,124 without).
  *  - chunk reads skip RocksDB's checksums: every chunk is verified against
  *    its SHA-256 anyway, and Debian's portable RocksDB computes CRC32C in
  *    software (a large share of the daemon's CPU in profiles).
@@ -195,6 +199,7 @@ static int open_db(cs_store *st)
 	rocksdb_options_set_info_log_level(st->opts, 2 /* WARN */);
 	rocksdb_options_set_max_open_files(st->opts, 512);
 	rocksdb_options_set_use_direct_io_for_flush_and_compaction(st->opts, 1);
+	rocksdb_options_set_advise_random_on_open(st->opts, 0);
 
 	st->cache = rocksdb_cache_create_lru(32 << 20);
 	st->bbto = rocksdb_block_based_options_create();
