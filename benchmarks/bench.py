@@ -267,12 +267,16 @@ def cmd_report(tsv, metafile, out):
 
     L.append("## Method\n")
     L.append(
+        "- cstorfs mounts with its defaults: kernel read-ahead 8 MiB (`readahead_kb`) and 10%% of the "
+        "system's dirty page limit (`dirty_ratio`; the kernel gives FUSE mounts 1%%). passthrough_ll "
+        "runs with the kernel's FUSE defaults (128 KiB, 1%%), as it ships.\n"
         "- Sequential: `fio --rw=write --bs=1M --size=%(seq)s --end_fsync=1` (bandwidth includes the "
         "final fsync), then unmount, stop the FUSE daemon, `sync; echo 3 > /proc/sys/vm/drop_caches`, "
         "remount (cstorfs: a new cstorfsd on the same store) and `fio --rw=read --bs=1M`. "
         "Incompressible = fio's default buffers (random, scrambled per write so nothing "
-        "deduplicates; fio's generator leaves them about 11%% compressible: `zstd -1` shrinks them to "
-        "0.89, which is the stored/raw ratio cstorfs shows below); compressible = "
+        "deduplicates; fio's generator leaves them 7-11%% compressible by `zstd -1`, less than the 1/8 "
+        "cstorfs asks of compression, so it stores them as they are: stored/raw 1.00 below); "
+        "compressible = "
         "`buffer_compress_percentage=50`.\n"
         "- Random: a %(rand)s file laid out with fio, then `--rw=randread|randwrite --bs=4k` for "
         "%(rt)s s each (after 1 s ramp), psync, buffered (`direct=0`, file pre-read into the page "
