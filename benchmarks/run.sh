@@ -421,7 +421,7 @@ disk_name=$(lsblk -no PKNAME "$disk_dev" 2>/dev/null | head -1)
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown) ($(git -C "$ROOT" log -1 --format=%s 2>/dev/null | cut -c1-70))"
-	echo "dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -vc '^?? benchmarks/' || true) changed/untracked paths outside benchmarks/ (binaries built from the working tree)"
+	echo "dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -vc '^.. benchmarks/' || true) changed/untracked paths outside benchmarks/ (binaries built from the working tree)"
 	echo "binary=cstorfsd sha256 $(sha256sum "$CSTORFSD" | cut -c1-16), built $(date -u -r "$CSTORFSD" '+%Y-%m-%d %H:%M UTC')"
 	echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 	echo "cores=$(nproc)"
