@@ -1515,6 +1515,21 @@ static int gc_run(struct cs_api *api, struct cs_gc_stats *gs)
 	return err;
 }
 
+/* The disk space of deleted chunks (cs_gc_compact): only from the gc
+ * thread, as it may take as long as rewriting the live data. */
+static void gc_compact(struct cs_api *api)
+{
+	int rc;
+
+	pthread_mutex_lock(&api->gc_run);
+	rc = cs_gc_compact(api->st);
+	pthread_mutex_unlock(&api->gc_run);
+	if (rc < 0)
+		cs_err("gc: compacting chunk files: %s", cs_last_error());
+	else if (rc > 0)
+		cs_info("gc: compacted the chunk files (space of deleted chunks given back)");
+}
+
 /* The gc thread: sleeps on api->cond until gc_due passes. It shares the
  * reaper's condition variable (broadcasts wake both). */
 static void *gc_main(void *arg)
@@ -1557,7 +1572,8 @@ static void *gc_main(void *arg)
 		}
 		api->gc_due = 0;
 		pthread_mutex_unlock(&api->lock);
-		gc_run(api, &gs);
+		if (gc_run(api, &gs) == 0)
+			gc_compact(api);
 		pthread_mutex_lock(&api->lock);
 	}
 	pthread_mutex_unlock(&api->lock);
@@ -1572,6 +1588,8 @@ static int gc_post(struct cs_api *api, struct reply *r)
 
 	if (err)
 		return fail_store(r, err, "gc");
+	if (cs_gc_wanted(api->st))
+		gc_schedule(api); /* the disk space, in the background */
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "versions_freed", (double)gs.versions_freed);
 	cJSON_AddNumberToObject(o, "chunks_freed", (double)gs.chunks_freed);

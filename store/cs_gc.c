@@ -236,17 +236,6 @@ int cs_gc(cs_store *st, struct cs_gc_stats *out)
 	for (size_t i = 0; rc == 0 && i < p.n; i++)
 		rc = cs_volume_reclaim(st, p.v[i], &gs);
 	pthread_mutex_unlock(&st->vlock);
-	if (rc == 0) {
-		uint64_t garbage;
-
-		pthread_mutex_lock(&st->lock);
-		garbage = blob_gc_due(st);
-		if (garbage)
-			st->garbage_bytes = 0;
-		pthread_mutex_unlock(&st->lock);
-		if (garbage)
-			rc = cs_store_compact_blobs(st);
-	}
 	if (out)
 		*out = gs;
 	return rc;
@@ -260,4 +249,19 @@ int cs_gc_wanted(cs_store *st)
 	wanted = blob_gc_due(st);
 	pthread_mutex_unlock(&st->lock);
 	return wanted;
+}
+
+int cs_gc_compact(cs_store *st)
+{
+	int due, rc;
+
+	pthread_mutex_lock(&st->lock);
+	due = blob_gc_due(st);
+	if (due)
+		st->garbage_bytes = 0;
+	pthread_mutex_unlock(&st->lock);
+	if (!due)
+		return 0;
+	rc = cs_store_compact_blobs(st);
+	return rc < 0 ? rc : 1;
 }

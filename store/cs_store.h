@@ -392,19 +392,23 @@ struct cs_gc_stats {
  * the chunks only they referenced, in every volume with pending reclaim.
  * Chunks are freed exactly when their reference count reaches zero, in the
  * batch that drops it, so a chunk a concurrent write references is never
- * freed. Then, once the chunks deleted since the last time (by anything:
- * gc, volume deletion, overwrites, unlinks) reach what the store still
- * holds (and 32 MiB), compacts the chunk blob files with garbage
- * collection: the live chunks move to new files and the old files go, so
- * deleted data never takes more disk than live data for long, and what a
- * run rewrites stays within what was deleted. The count of deleted bytes
- * lives in memory: deletions before the store was last opened are only
- * reclaimed with later ones. Fills @out (may be
- * NULL). */
+ * freed. Fills @out (may be NULL). The disk space of freed chunks comes
+ * back with cs_gc_compact(). */
 int cs_gc(cs_store *st, struct cs_gc_stats *out);
 
-/* Non-zero when enough chunks were deleted since the last blob compaction
- * that cs_gc() would compact (a daemon polls it to run cs_gc now and then). */
+/* Give back the disk space of deleted chunks: once the chunks deleted since
+ * the last time (by anything: gc, volume deletion, overwrites, unlinks)
+ * reach what the store still holds (and 32 MiB), compact the chunk blob
+ * files with garbage collection: the live chunks move to new files and the
+ * old files go, so deleted data never takes more disk than live data for
+ * long, and what a run rewrites stays within what was deleted. It takes as
+ * long as writing the live data once: run it in the background. The count
+ * of deleted bytes lives in memory: deletions before the store was last
+ * opened are only reclaimed with later ones. Returns 1 when it compacted,
+ * 0 when not due; errors -EIO. */
+int cs_gc_compact(cs_store *st);
+
+/* Non-zero when cs_gc_compact() is due (a daemon polls it now and then). */
 int cs_gc_wanted(cs_store *st);
 
 /* ------------------------------------------------------------------ */

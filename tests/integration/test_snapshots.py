@@ -817,3 +817,34 @@ def test_bad_input_exit_codes_and_messages(store, daemon, work):
     # '@' in a volume name at create: 2 (usage error, the name is given on the command line)
     assert_error(run_ctl("clone", "v@s1", "c@d", store=store), EXIT_USAGE, "c@d")
     assert_error(run_ctl("volume", "create", "a@b", store=store), EXIT_USAGE, "a@b")
+
+
+def _db_disk_bytes(store):
+    total = 0
+    for e in os.scandir(Path(store) / "db"):
+        if e.is_file(follow_symlinks=False):
+            total += e.stat().st_blocks * 512
+    return total
+
+
+def test_daemon_gives_disk_space_back_after_volume_rm(store, daemon, work):
+    """Deleting a volume frees its chunks at once (counters); the daemon then
+    compacts the chunk files in the background, so the store's directory
+    shrinks on disk too, while another volume's data stays intact."""
+    create_volume(store, "gone", "--compression", "none")
+    create_volume(store, "kept", "--compression", "none")
+    keep = os.urandom(4 * MiB)
+    with mounted(store, "gone", work / "g") as g, mounted(store, "kept", work / "k") as k:
+        with open(g / "big", "wb") as f:
+            for _ in range(12):
+                f.write(os.urandom(8 * MiB))
+            os.fsync(f.fileno())
+        (k / "small").write_bytes(keep)
+        os.sync()
+    before = _db_disk_bytes(store)
+    assert before >= 90 * MiB, f"store takes {before} bytes on disk after writing 96 MiB"
+    ok(run_ctl("volume", "rm", "gone", store=store))
+    wait_until(lambda: _db_disk_bytes(store) < before / 2, timeout=30,
+               what=f"the store's directory to shrink below half of {before} bytes")
+    with mounted(store, "kept", work / "k2") as k:
+        assert (k / "small").read_bytes() == keep

@@ -1047,6 +1047,10 @@ static void test_gc_gives_disk_space_of_deleted_chunks_back(void **state)
 	TU_OK(cs_orphan_release(v, orphan)); /* nobody holds it open */
 	struct cs_gc_stats gs;
 	TU_OK(cs_gc(fx->st, &gs));
+	TU_EXPECT(cs_gc_wanted(fx->st), "72 MiB deleted of 96: compaction due");
+	TU_EXPECT_EQ(cs_gc_compact(fx->st), 1, "cs_gc_compact compacted");
+	TU_EXPECT(!cs_gc_wanted(fx->st), "no compaction due right after one");
+	TU_EXPECT_EQ(cs_gc_compact(fx->st), 0, "cs_gc_compact with nothing due");
 	uint64_t after = db_disk_bytes(fx);
 	TU_EXPECT(after <= before / 2, "after deleting 72 of 96 MiB and gc the store takes %llu "
 		  "bytes (before %llu)", (unsigned long long)after, (unsigned long long)before);
