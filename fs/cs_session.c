@@ -232,6 +232,7 @@ static void *flusher_main(void *arg)
 	struct cs_session *s = arg;
 	int rc, last = 0;
 
+	pthread_setname_np(pthread_self(), "cstorfs-flush");
 	pthread_mutex_lock(&s->lock);
 	while (!s->flusher_stop) {
 		struct timespec ts;
@@ -264,6 +265,9 @@ static void *session_main(void *arg)
 	pthread_t flusher;
 	int rc, armed, flushing = 0;
 
+	/* libfuse's workers are created from this thread and inherit the name
+	 * (profiles and top -H show "cstorfs-fuse", not the HTTP thread's) */
+	pthread_setname_np(pthread_self(), "cstorfs-fuse");
 	if (!s->readonly) {
 		rc = pthread_create(&flusher, NULL, flusher_main, s);
 		if (rc == 0)
