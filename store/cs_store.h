@@ -216,8 +216,9 @@ void cs_vol_close(cs_vol *vol);
 int cs_vol_info(cs_vol *vol, struct cs_volume_info *out);
 
 /* Write out what the volume's write buffer holds (partial-chunk writes are
- * merged in memory for up to half a second, or until a sync, close,
- * snapshot, truncate, fallocate, lseek or a fuller buffer), then make
+ * merged in memory until cs_vol_flush_aged finds them half a second old,
+ * or until a sync, close, snapshot, truncate, fallocate, lseek or a fuller
+ * buffer), then make
  * every write to the store durable. Errors of a deferred write (-EIO,
  * -ENOSPC) surface here. */
 int cs_vol_sync(cs_vol *vol);
