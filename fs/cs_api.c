@@ -1488,6 +1488,13 @@ static double mono_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* @ts = CLOCK_REALTIME now + @seconds (the clock of api->cond). */
+static void realtime_after(struct timespec *ts, int seconds)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += seconds;
+}
+
 /* Ask the gc thread to run cs_gc() a moment from now. */
 static void gc_schedule(struct cs_api *api)
 {
@@ -1543,18 +1550,13 @@ static void *gc_main(void *arg)
 	while (!api->quit) {
 		due = api->gc_due;
 		if (!due) {
-			/* now and then: blob space of chunks deleted by overwrites
-			 * and unlinks comes back through cs_gc too */
-			struct timespec now;
-
-			clock_gettime(CLOCK_REALTIME, &now);
-			ts.tv_sec = now.tv_sec + CS_GC_POLL;
-			ts.tv_nsec = now.tv_nsec;
+			/* now and then: the disk space of chunks deleted by
+			 * overwrites and unlinks (cs_gc_compact) */
+			realtime_after(&ts, CS_GC_POLL);
 			if (pthread_cond_timedwait(&api->cond, &api->lock, &ts) == ETIMEDOUT &&
 			    !api->gc_due && !api->quit) {
-				pthread_mutex_unlock(&api->lock);
-				if (cs_gc_wanted(api->st))
-					due = mono_now();
+				pthread_mutex_unlock(&api->lock); /* no store call under it */
+				due = cs_gc_wanted(api->st) ? mono_now() : 0;
 				pthread_mutex_lock(&api->lock);
 				if (due && !api->gc_due)
 					api->gc_due = due;
@@ -1562,11 +1564,7 @@ static void *gc_main(void *arg)
 			continue;
 		}
 		if (mono_now() < due) {
-			struct timespec now;
-
-			clock_gettime(CLOCK_REALTIME, &now);
-			ts.tv_sec = now.tv_sec + 1;
-			ts.tv_nsec = now.tv_nsec;
+			realtime_after(&ts, 1);
 			pthread_cond_timedwait(&api->cond, &api->lock, &ts);
 			continue;
 		}

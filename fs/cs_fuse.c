@@ -781,11 +781,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	TRACE("write %llu %zu@%lld", (unsigned long long)ino, size,
 	      (long long)off);
 	n = cs_write(req_fs(req)->vol, ino, (uint64_t)off, buf, size);
-	if (n < 0) {
+	if (n < 0)
 		reply_err(req, "write", (int)n);
-		return;
-	}
-	fuse_reply_write(req, (size_t)n);
+	else
+		fuse_reply_write(req, (size_t)n);
 }
 
 /* Data reached the store: make the kernel ask again for st_blocks. */
@@ -916,11 +915,10 @@ static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 		len = CS_FUSE_COPY_MAX;
 	n = copy_range(req_fs(req)->vol, ino_in, (uint64_t)off_in, ino_out,
 	               (uint64_t)off_out, len);
-	if (n < 0) {
+	if (n < 0)
 		reply_err(req, "copy_file_range", (int)n);
-		return;
-	}
-	fuse_reply_write(req, (size_t)n);
+	else
+		fuse_reply_write(req, (size_t)n);
 }
 
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

@@ -58,7 +58,7 @@
 
 #define CS_SESSION_INIT_WAIT 10 /* seconds for the kernel's INIT */
 #define CS_SESSION_STOP_WAIT 5  /* seconds before aborting the connection */
-#define CS_SESSION_TICK_NS 250000000L /* the flusher's period */
+#define CS_SESSION_TICK_NS 250000000LL /* the flusher's period */
 #define CS_FUSECTL "/sys/fs/fuse/connections"
 
 extern char **environ;
@@ -190,10 +190,13 @@ out:
 	return rc;
 }
 
-static void deadline_after(struct timespec *ts, int seconds)
+/* @ts = CLOCK_MONOTONIC now + @ns (the clock of s->cond). */
+static void deadline_after(struct timespec *ts, long long ns)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += seconds;
+	ns += ts->tv_nsec;
+	ts->tv_sec += (time_t)(ns / 1000000000LL);
+	ts->tv_nsec = (long)(ns % 1000000000LL);
 }
 
 /* Wait (lock held) until @flag is set or @seconds pass; returns @flag. */
@@ -201,7 +204,7 @@ static int wait_flag(struct cs_session *s, const int *flag, int seconds)
 {
 	struct timespec ts;
 
-	deadline_after(&ts, seconds);
+	deadline_after(&ts, seconds * 1000000000LL);
 	while (!*flag) {
 		if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
 			break;
@@ -237,12 +240,7 @@ static void *flusher_main(void *arg)
 	while (!s->flusher_stop) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += CS_SESSION_TICK_NS;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		deadline_after(&ts, CS_SESSION_TICK_NS);
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 		if (s->flusher_stop)
 			break;

@@ -46,49 +46,58 @@ void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf)
  * fresh context per call (ZSTD_compress) allocates and clears its tables
  * every time, which showed in profiles as page faults and zeroing. They
  * are freed when the thread exits. */
-static pthread_key_t zkey_c, zkey_d;
+struct zctx {
+	ZSTD_CCtx *c;
+	ZSTD_DCtx *d;
+};
+
+static pthread_key_t zkey;
 static pthread_once_t zonce = PTHREAD_ONCE_INIT;
 
-static void free_cctx(void *p)
+static void zctx_free(void *p)
 {
-	ZSTD_freeCCtx(p);
+	struct zctx *z = p;
+
+	ZSTD_freeCCtx(z->c);
+	ZSTD_freeDCtx(z->d);
+	free(z);
 }
 
-static void free_dctx(void *p)
+static void zkey_create(void)
 {
-	ZSTD_freeDCtx(p);
+	pthread_key_create(&zkey, zctx_free);
 }
 
-static void zkeys(void)
+/* This thread's contexts (members created on first use); NULL: no memory. */
+static struct zctx *zctx(void)
 {
-	pthread_key_create(&zkey_c, free_cctx);
-	pthread_key_create(&zkey_d, free_dctx);
+	struct zctx *z;
+
+	pthread_once(&zonce, zkey_create);
+	z = pthread_getspecific(zkey);
+	if (!z && (z = calloc(1, sizeof(*z))) && pthread_setspecific(zkey, z)) {
+		free(z);
+		z = NULL;
+	}
+	return z;
 }
 
 static ZSTD_CCtx *cctx(void)
 {
-	ZSTD_CCtx *c;
+	struct zctx *z = zctx();
 
-	pthread_once(&zonce, zkeys);
-	c = pthread_getspecific(zkey_c);
-	if (!c && (c = ZSTD_createCCtx()) && pthread_setspecific(zkey_c, c)) {
-		ZSTD_freeCCtx(c);
-		c = NULL;
-	}
-	return c;
+	if (z && !z->c)
+		z->c = ZSTD_createCCtx();
+	return z ? z->c : NULL;
 }
 
 static ZSTD_DCtx *dctx(void)
 {
-	ZSTD_DCtx *d;
+	struct zctx *z = zctx();
 
-	pthread_once(&zonce, zkeys);
-	d = pthread_getspecific(zkey_d);
-	if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(zkey_d, d)) {
-		ZSTD_freeDCtx(d);
-		d = NULL;
-	}
-	return d;
+	if (z && !z->d)
+		z->d = ZSTD_createDCtx();
+	return z ? z->d : NULL;
 }
 
 /* ZSTD_compress through this thread's context (a one-off one without). */

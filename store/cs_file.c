@@ -342,20 +342,32 @@ static uint64_t wb_pending(struct cs_volstate *vs, uint64_t ino, struct timespec
 	return size;
 }
 
+/* Mark in @pick the slots of @ino (0: every inode), with @only_old only
+ * those that waited CS_WB_AGE_NS by @now; returns how many. */
+static int wb_pick(const struct cs_volstate *vs, uint64_t ino, int only_old,
+                   const struct timespec *now, char pick[CS_WB_SLOTS])
+{
+	int n = 0;
+
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		const struct cs_wslot *w = &vs->wb[i];
+
+		pick[i] = w->ino && (!ino || w->ino == ino) &&
+		          !(only_old && ns_since(&w->since, now) < CS_WB_AGE_NS);
+		n += pick[i];
+	}
+	return n;
+}
+
 int cs_wb_flush(struct cs_txn *t, struct cs_inode *cur, uint64_t ino, int only_old)
 {
 	struct cs_volstate *vs = t->vs;
-	char pick[CS_WB_SLOTS] = { 0 };
+	char pick[CS_WB_SLOTS];
 
 	(void)cur;
 	if (!vs || !vs->wb_used)
 		return 0;
-	for (int i = 0; i < CS_WB_SLOTS; i++) {
-		struct cs_wslot *w = &vs->wb[i];
-
-		pick[i] = w->ino && (!ino || w->ino == ino) &&
-		          !(only_old && ns_since(&w->since, &t->now) < CS_WB_AGE_NS);
-	}
+	wb_pick(vs, ino, only_old, &t->now, pick);
 	return wb_write_picked(t, pick);
 }
 
@@ -408,18 +420,16 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs
 static int wb_make_room(cs_vol *vol)
 {
 	struct cs_volstate *vs = vol->vs;
-	char pick[CS_WB_SLOTS] = { 0 };
+	char pick[CS_WB_SLOTS];
 	struct cs_txn t;
-	int rc, n = 0, left;
+	int rc, n, left;
 
 	if (!__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
 		return 0;
 	rc = cs_txn_begin(&t, vol->st, vol);
 	if (rc)
 		return rc;
-	for (int i = 0; i < CS_WB_SLOTS; i++)
-		if (vs->wb[i].ino && ns_since(&vs->wb[i].since, &t.now) >= CS_WB_AGE_NS)
-			pick[i] = 1, n++;
+	n = wb_pick(vs, 0, 1, &t.now, pick);
 	for (left = vs->wb_used - n; left > CS_WB_SLOTS - 2; left--, n++) {
 		int old = -1;
 
@@ -435,9 +445,12 @@ static int wb_make_room(cs_vol *vol)
 	return rc ? cs_txn_abort(&t, rc) : cs_txn_commit(&t);
 }
 
-int cs_wb_flush_vs(cs_store *st, struct cs_volstate *vs)
+/* Write out, in a transaction of its own, every slot of @vs (with
+ * @only_old: those that waited CS_WB_AGE_NS); nothing to do takes no lock. */
+static int wb_flush_own_txn(cs_store *st, struct cs_volstate *vs, int only_old)
 {
 	cs_vol v = { .st = st, .vs = vs };
+	char pick[CS_WB_SLOTS];
 	struct cs_txn t;
 	int rc;
 
@@ -446,10 +459,15 @@ int cs_wb_flush_vs(cs_store *st, struct cs_volstate *vs)
 	rc = cs_txn_begin(&t, st, &v);
 	if (rc)
 		return rc;
-	if (!vs->wb_used)
+	if (!wb_pick(vs, 0, only_old, &t.now, pick))
 		return cs_txn_abort(&t, 0);
-	rc = cs_wb_flush(&t, NULL, 0, 0);
+	rc = wb_write_picked(&t, pick);
 	return rc ? cs_txn_abort(&t, rc) : cs_txn_commit(&t);
+}
+
+int cs_wb_flush_vs(cs_store *st, struct cs_volstate *vs)
+{
+	return wb_flush_own_txn(st, vs, 0);
 }
 
 int cs_wb_flush_open(cs_store *st)
@@ -482,21 +500,7 @@ int cs_vol_flush(cs_vol *vol)
 
 int cs_vol_flush_aged(cs_vol *vol)
 {
-	struct cs_volstate *vs = vol->vs;
-	struct cs_txn t;
-	int rc, old = 0;
-
-	if (vol->rdonly || !__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
-		return 0;
-	rc = cs_txn_begin(&t, vol->st, vol);
-	if (rc)
-		return rc;
-	for (int i = 0; i < CS_WB_SLOTS && !old; i++)
-		old = vs->wb[i].ino && ns_since(&vs->wb[i].since, &t.now) >= CS_WB_AGE_NS;
-	if (!old)
-		return cs_txn_abort(&t, 0);
-	rc = cs_wb_flush(&t, NULL, 0, 1);
-	return rc ? cs_txn_abort(&t, rc) : cs_txn_commit(&t);
+	return vol->rdonly ? 0 : wb_flush_own_txn(vol->st, vol->vs, 1);
 }
 
 /* A whole chunk of a write, hashed and compressed before the volume is
