@@ -1170,3 +1170,42 @@ int cs_client_receive(struct cs_client *c, const char *path, int fd, cs_client_p
 	free(url);
 	return ret;
 }
+
+/* ------------------------------------------------------------------ */
+/* Messages of the command-line programs                              */
+/* ------------------------------------------------------------------ */
+
+static const char *cli_prog = "cstorfs";
+
+void cs_cli_set_prog(const char *prog)
+{
+	cli_prog = prog;
+}
+
+static void cli_vmsg(int see_help, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", cli_prog);
+	vfprintf(stderr, fmt, ap);
+	if (see_help)
+		fprintf(stderr, " (see %s --help)", cli_prog);
+	fputc('\n', stderr);
+}
+
+void cs_cli_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vmsg(0, fmt, ap);
+	va_end(ap);
+}
+
+int cs_cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cli_vmsg(1, fmt, ap);
+	va_end(ap);
+	return CS_EXIT_USAGE;
+}

@@ -265,6 +265,13 @@ int cs_client_send(struct cs_client *c, const char *path, int fd, cs_client_prog
 int cs_client_receive(struct cs_client *c, const char *path, int fd, cs_client_progress_fn progress,
 		      void *ctx, cJSON **out);
 
+/* Messages of the command-line programs on stderr, each one line
+ * "PROG: message". cs_cli_set_prog names PROG (once, first thing in main). */
+void cs_cli_set_prog(const char *prog);
+void cs_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same with " (see PROG --help)" appended; returns CS_EXIT_USAGE. */
+int cs_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #ifdef __cplusplus
 }
 #endif

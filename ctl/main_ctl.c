@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,39 +102,12 @@ static const char usage_text[] =
     "  Stream errors (corrupt or cut stream, a stream inspect that fails its\n"
     "  check) exit with 1.\n";
 
-static void errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void errmsg(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	return CS_EXIT_USAGE;
-}
-
 /* Report a failed client call and return its exit code. */
 static int failed(struct ctl *x, int err)
 {
 	const char *m = x->c ? cs_client_errmsg(x->c) : "";
 
-	errmsg("%s", *m ? m : strerror(-err));
+	cs_cli_err("%s", *m ? m : strerror(-err));
 	return cs_client_exit_code(err);
 }
 
@@ -246,9 +218,9 @@ static int check_name_arg(const char *what, const char *name)
 	int err = cs_client_name_check(name);
 
 	if (err == -ENAMETOOLONG)
-		return usage_error("%s is longer than 255 bytes", what);
+		return cs_cli_usage("%s is longer than 255 bytes", what);
 	if (err)
-		return usage_error("invalid %s '%s': 1-255 bytes, no '/', not '.' or '..'", what,
+		return cs_cli_usage("invalid %s '%s': 1-255 bytes, no '/', not '.' or '..'", what,
 				   name);
 	return 0;
 }
@@ -259,7 +231,7 @@ static int check_volume_arg(const char *name)
 	int rc = check_name_arg("volume name", name);
 
 	if (rc == 0 && strchr(name, '@'))
-		rc = usage_error("invalid volume name '%s': no '@'", name);
+		rc = cs_cli_usage("invalid volume name '%s': no '@'", name);
 	return rc;
 }
 
@@ -275,7 +247,7 @@ static int check_compression_arg(const char *s)
 		if (!*end && v >= 1 && v <= 19)
 			return 0;
 	}
-	return usage_error("invalid compression '%s': use none or zstd:N (N 1..19)", s);
+	return cs_cli_usage("invalid compression '%s': use none or zstd:N (N 1..19)", s);
 }
 
 /* Match "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. Returns
@@ -373,13 +345,13 @@ static int vol_opt_take(int argc, char **argv, int *i, struct vol_opts *o)
 
 	if ((m = opt_value(argc, argv, i, "--compression", &val))) {
 		if (m < 0)
-			return usage_error("--compression needs a value"), -1;
+			return cs_cli_usage("--compression needs a value"), -1;
 		o->comp = val;
 		return 1;
 	}
 	if ((m = opt_value(argc, argv, i, "--quota", &val))) {
 		if (m < 0)
-			return usage_error("--quota needs a value"), -1;
+			return cs_cli_usage("--quota needs a value"), -1;
 		o->quota = val;
 		return 1;
 	}
@@ -394,7 +366,7 @@ static int vol_opts_check(struct vol_opts *o)
 	if (o->comp && (rc = check_compression_arg(o->comp)))
 		return rc;
 	if (o->quota && (err = cs_parse_size(o->quota, &o->q)))
-		return usage_error("invalid size '%s' for --quota%s", o->quota,
+		return cs_cli_usage("invalid size '%s' for --quota%s", o->quota,
 				   err == -ERANGE ? " (too large)" : "");
 	return 0;
 }
@@ -411,15 +383,15 @@ static int cmd_volume_create(struct ctl *x, int argc, char **argv)
 			if (m < 0)
 				return CS_EXIT_USAGE;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return usage_error("unknown option '%s' for volume create", argv[i]);
+			return cs_cli_usage("unknown option '%s' for volume create", argv[i]);
 		} else if (!name) {
 			name = argv[i];
 		} else {
-			return usage_error("unexpected argument '%s'", argv[i]);
+			return cs_cli_usage("unexpected argument '%s'", argv[i]);
 		}
 	}
 	if (!name)
-		return usage_error("volume create needs a NAME");
+		return cs_cli_usage("volume create needs a NAME");
 	if ((rc = check_volume_arg(name)) || (rc = vol_opts_check(&o)))
 		return rc;
 	if ((rc = connect_daemon(x)))
@@ -452,7 +424,7 @@ static int cmd_volume_list(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc > 0)
-		return usage_error("unexpected argument '%s'", argv[0]);
+		return cs_cli_usage("unexpected argument '%s'", argv[0]);
 	if ((rc = connect_daemon(x)))
 		return rc;
 	rc = cs_client_request(x->c, "GET", "/v1/volumes", NULL, 0, &ans);
@@ -505,7 +477,7 @@ static int cmd_volume_inspect(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc != 1)
-		return usage_error("volume inspect needs exactly one NAME");
+		return cs_cli_usage("volume inspect needs exactly one NAME");
 	if ((rc = check_volume_arg(argv[0])))
 		return rc;
 	if ((rc = connect_daemon(x)))
@@ -530,7 +502,7 @@ static int cmd_volume_rename(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc != 2)
-		return usage_error("volume rename needs OLD and NEW");
+		return cs_cli_usage("volume rename needs OLD and NEW");
 	if ((rc = check_volume_arg(argv[0])) ||
 	    (rc = check_name_arg("new volume name", argv[1])))
 		return rc;
@@ -561,14 +533,14 @@ static int cmd_volume_rm(struct ctl *x, int argc, char **argv)
 		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
 			force = 1;
 		else if (argv[i][0] == '-' && argv[i][1])
-			return usage_error("unknown option '%s' for volume rm", argv[i]);
+			return cs_cli_usage("unknown option '%s' for volume rm", argv[i]);
 		else if (!name)
 			name = argv[i];
 		else
-			return usage_error("unexpected argument '%s'", argv[i]);
+			return cs_cli_usage("unexpected argument '%s'", argv[i]);
 	}
 	if (!name)
-		return usage_error("volume rm needs a NAME");
+		return cs_cli_usage("volume rm needs a NAME");
 	if ((rc = check_volume_arg(name)))
 		return rc;
 	if ((rc = connect_daemon(x)))
@@ -588,7 +560,7 @@ static int cmd_volume_rm(struct ctl *x, int argc, char **argv)
 static int cmd_volume(struct ctl *x, int argc, char **argv)
 {
 	if (argc < 1)
-		return usage_error("volume needs a subcommand (create, list, inspect, rename, rm)");
+		return cs_cli_usage("volume needs a subcommand (create, list, inspect, rename, rm)");
 	if (!strcmp(argv[0], "create"))
 		return cmd_volume_create(x, argc - 1, argv + 1);
 	if (!strcmp(argv[0], "list") || !strcmp(argv[0], "ls"))
@@ -599,7 +571,7 @@ static int cmd_volume(struct ctl *x, int argc, char **argv)
 		return cmd_volume_rename(x, argc - 1, argv + 1);
 	if (!strcmp(argv[0], "rm") || !strcmp(argv[0], "remove"))
 		return cmd_volume_rm(x, argc - 1, argv + 1);
-	return usage_error("unknown volume subcommand '%s'", argv[0]);
+	return cs_cli_usage("unknown volume subcommand '%s'", argv[0]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -621,20 +593,20 @@ static int cmd_mount(struct ctl *x, int argc, char **argv)
 		} else if ((m = opt_value(argc, argv, &i, "-o", &val)) ||
 			   (m = opt_value(argc, argv, &i, "--options", &val))) {
 			if (m < 0)
-				return usage_error("-o needs OPTIONS");
+				return cs_cli_usage("-o needs OPTIONS");
 			opts = val;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return usage_error("unknown option '%s' for mount", argv[i]);
+			return cs_cli_usage("unknown option '%s' for mount", argv[i]);
 		} else if (!name) {
 			name = argv[i];
 		} else if (!mp) {
 			mp = argv[i];
 		} else {
-			return usage_error("unexpected argument '%s'", argv[i]);
+			return cs_cli_usage("unexpected argument '%s'", argv[i]);
 		}
 	}
 	if (!name || !mp)
-		return usage_error("mount needs NAME and MOUNTPOINT");
+		return cs_cli_usage("mount needs NAME and MOUNTPOINT");
 	if ((rc = split_arg(name, 0, &vol, &snap)))
 		return rc;
 	free(vol);
@@ -642,7 +614,7 @@ static int cmd_mount(struct ctl *x, int argc, char **argv)
 	/* ENOTCONN: a mount left by a killed daemon; the daemon clears it. */
 	if (!realpath(mp, real) &&
 	    (errno != ENOTCONN || mp[0] != '/' || snprintf(real, sizeof(real), "%s", mp) < 0)) {
-		errmsg("mount point %s: %s", mp, strerror(errno));
+		cs_cli_err("mount point %s: %s", mp, strerror(errno));
 		return errno == ENOENT ? CS_EXIT_NOTFOUND : CS_EXIT_FAIL;
 	}
 	if ((rc = connect_daemon(x)))
@@ -668,7 +640,7 @@ static int cmd_unmount(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc != 1)
-		return usage_error("unmount needs exactly one MOUNTPOINT");
+		return cs_cli_usage("unmount needs exactly one MOUNTPOINT");
 	mp = argv[0];
 	/* A dead FUSE mount cannot be resolved: then keep the path as is. */
 	if (realpath(mp, real)) {
@@ -676,7 +648,7 @@ static int cmd_unmount(struct ctl *x, int argc, char **argv)
 	} else if (mp[0] != '/') {
 		if (!getcwd(cwd, sizeof(cwd)) ||
 		    snprintf(real, sizeof(real), "%s/%s", cwd, mp) >= (int)sizeof(real))
-			return usage_error("cannot resolve %s", mp);
+			return cs_cli_usage("cannot resolve %s", mp);
 		mp = real;
 	}
 	if ((rc = connect_daemon(x)))
@@ -709,21 +681,21 @@ static int split_arg(const char *spec, int need_snap, char **vol, char **snap)
 	int err = cs_client_split_snapshot(spec, vol, snap);
 
 	if (err == -ENOMEM) {
-		errmsg("out of memory");
+		cs_cli_err("out of memory");
 		return CS_EXIT_FAIL;
 	}
 	if (err)
-		return usage_error("invalid %s '%s'", need_snap ? "VOLUME@SNAPSHOT" : "name", spec);
+		return cs_cli_usage("invalid %s '%s'", need_snap ? "VOLUME@SNAPSHOT" : "name", spec);
 	if (need_snap && !*snap) {
 		free(*vol);
 		*vol = NULL;
-		return usage_error("'%s' is not VOLUME@SNAPSHOT", spec);
+		return cs_cli_usage("'%s' is not VOLUME@SNAPSHOT", spec);
 	}
 	if (*snap && strchr(*vol, '@')) {
 		free(*vol);
 		free(*snap);
 		*vol = *snap = NULL;
-		return usage_error("invalid volume name in '%s'", spec);
+		return cs_cli_usage("invalid volume name in '%s'", spec);
 	}
 	return 0;
 }
@@ -754,7 +726,7 @@ static int cmd_snapshot_create(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc != 1)
-		return usage_error("snapshot create needs VOLUME@NAME");
+		return cs_cli_usage("snapshot create needs VOLUME@NAME");
 	if ((rc = split_arg(argv[0], 1, &vol, &snap)) || (rc = connect_daemon(x)))
 		goto out;
 	rc = cs_client_snapshot_create(x->c, vol, snap, &ans);
@@ -782,7 +754,7 @@ static int cmd_snapshot_list(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc > 1)
-		return usage_error("snapshot list takes at most one VOLUME");
+		return cs_cli_usage("snapshot list takes at most one VOLUME");
 	if (argc == 1 && (rc = check_volume_arg(argv[0])))
 		return rc;
 	if ((rc = connect_daemon(x)))
@@ -851,7 +823,7 @@ static int cmd_snapshot_rm(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc != 1)
-		return usage_error("snapshot rm needs VOLUME@NAME");
+		return cs_cli_usage("snapshot rm needs VOLUME@NAME");
 	if ((rc = split_arg(argv[0], 1, &vol, &snap)) || (rc = connect_daemon(x)))
 		goto out;
 	rc = cs_client_snapshot_delete(x->c, vol, snap);
@@ -887,12 +859,12 @@ static int cmd_snapshot_rename(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc != 2)
-		return usage_error("snapshot rename needs VOLUME@OLD and NEW");
+		return cs_cli_usage("snapshot rename needs VOLUME@OLD and NEW");
 	if ((rc = split_arg(argv[0], 1, &vol, &snap)) ||
 	    (rc = check_name_arg("snapshot name", argv[1])))
 		goto out;
 	if (strchr(argv[1], '@')) {
-		rc = usage_error("invalid snapshot name '%s': no '@'", argv[1]);
+		rc = cs_cli_usage("invalid snapshot name '%s': no '@'", argv[1]);
 		goto out;
 	}
 	if ((rc = connect_daemon(x)))
@@ -927,7 +899,7 @@ out:
 static int cmd_snapshot(struct ctl *x, int argc, char **argv)
 {
 	if (argc < 1)
-		return usage_error("snapshot needs a subcommand: create, list, rm, rename");
+		return cs_cli_usage("snapshot needs a subcommand: create, list, rm, rename");
 	if (!strcmp(argv[0], "create"))
 		return cmd_snapshot_create(x, argc - 1, argv + 1);
 	if (!strcmp(argv[0], "list") || !strcmp(argv[0], "ls"))
@@ -936,7 +908,7 @@ static int cmd_snapshot(struct ctl *x, int argc, char **argv)
 		return cmd_snapshot_rm(x, argc - 1, argv + 1);
 	if (!strcmp(argv[0], "rename"))
 		return cmd_snapshot_rename(x, argc - 1, argv + 1);
-	return usage_error("unknown snapshot subcommand '%s'", argv[0]);
+	return cs_cli_usage("unknown snapshot subcommand '%s'", argv[0]);
 }
 
 static int cmd_clone(struct ctl *x, int argc, char **argv)
@@ -952,17 +924,17 @@ static int cmd_clone(struct ctl *x, int argc, char **argv)
 			if (m < 0)
 				return CS_EXIT_USAGE;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return usage_error("unknown option '%s' for clone", argv[i]);
+			return cs_cli_usage("unknown option '%s' for clone", argv[i]);
 		} else if (!src) {
 			src = argv[i];
 		} else if (!name) {
 			name = argv[i];
 		} else {
-			return usage_error("unexpected argument '%s'", argv[i]);
+			return cs_cli_usage("unexpected argument '%s'", argv[i]);
 		}
 	}
 	if (!src || !name)
-		return usage_error("clone needs VOLUME@SNAPSHOT and NEWVOLUME");
+		return cs_cli_usage("clone needs VOLUME@SNAPSHOT and NEWVOLUME");
 	if ((rc = check_volume_arg(name)) || (rc = vol_opts_check(&o)))
 		return rc;
 	if ((rc = split_arg(src, 1, &vol, &snap)) || (rc = connect_daemon(x)))
@@ -990,7 +962,7 @@ static int cmd_promote(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc != 1)
-		return usage_error("promote needs VOLUME");
+		return cs_cli_usage("promote needs VOLUME");
 	if ((rc = check_volume_arg(argv[0])) || (rc = connect_daemon(x)))
 		return rc;
 	url = vol_url(argv[0], "/promote");
@@ -1021,14 +993,14 @@ static int cmd_rollback(struct ctl *x, int argc, char **argv)
 		else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
 			force = 1;
 		else if (argv[i][0] == '-' && argv[i][1])
-			return usage_error("unknown option '%s' for rollback", argv[i]);
+			return cs_cli_usage("unknown option '%s' for rollback", argv[i]);
 		else if (!spec)
 			spec = argv[i];
 		else
-			return usage_error("unexpected argument '%s'", argv[i]);
+			return cs_cli_usage("unexpected argument '%s'", argv[i]);
 	}
 	if (!spec)
-		return usage_error("rollback needs VOLUME@SNAPSHOT");
+		return cs_cli_usage("rollback needs VOLUME@SNAPSHOT");
 	if ((rc = split_arg(spec, 1, &vol, &snap)) || (rc = connect_daemon(x)))
 		goto out;
 	url = vol_url(vol, "/rollback");
@@ -1067,14 +1039,14 @@ static int cmd_diff(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc < 1 || argc > 2)
-		return usage_error("diff needs VOLUME@A [VOLUME@B]");
+		return cs_cli_usage("diff needs VOLUME@A [VOLUME@B]");
 	if ((rc = split_arg(argv[0], 1, &va, &a)))
 		goto out;
 	if (argc == 2) {
 		if ((rc = split_arg(argv[1], 0, &vb, &b)))
 			goto out;
 		if (strcmp(va, vb)) {
-			rc = usage_error("both snapshots must be of the same volume");
+			rc = cs_cli_usage("both snapshots must be of the same volume");
 			goto out;
 		}
 	}
@@ -1125,7 +1097,7 @@ static int cmd_gc(struct ctl *x, int argc, char **argv)
 
 	(void)argv;
 	if (argc != 0)
-		return usage_error("gc takes no arguments");
+		return cs_cli_usage("gc takes no arguments");
 	if ((rc = connect_daemon(x)))
 		return rc;
 	rc = cs_client_request(x->c, "POST", "/v1/gc", NULL, 0, &ans);
@@ -1177,7 +1149,7 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc > 0)
-		return usage_error("unexpected argument '%s'", argv[0]);
+		return cs_cli_usage("unexpected argument '%s'", argv[0]);
 	if ((rc = connect_daemon(x)))
 		return rc;
 	rc = cs_client_request(x->c, "GET", "/v1/status", NULL, 0, &ans);
@@ -1251,7 +1223,7 @@ static int cmd_daemon(struct ctl *x, int argc, char **argv)
 	int rc;
 
 	if (argc != 1)
-		return usage_error("daemon needs a subcommand (start, stop)");
+		return cs_cli_usage("daemon needs a subcommand (start, stop)");
 	if (!strcmp(argv[0], "start")) {
 		if ((rc = connect_daemon(x)))
 			return rc;
@@ -1259,7 +1231,7 @@ static int cmd_daemon(struct ctl *x, int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[0], "stop"))
-		return usage_error("unknown daemon subcommand '%s'", argv[0]);
+		return cs_cli_usage("unknown daemon subcommand '%s'", argv[0]);
 	if (!cs_client_ping(x->c)) {
 		if (x->json)
 			print_empty_json(x);
@@ -1275,7 +1247,7 @@ static int cmd_daemon(struct ctl *x, int argc, char **argv)
 		return failed(x, rc);
 	/* Return once it is gone, so the store is free again. */
 	if (pid > 0 && wait_gone(pid, 30) < 0) {
-		errmsg("the daemon (pid %d) is still stopping", (int)pid);
+		cs_cli_err("the daemon (pid %d) is still stopping", (int)pid);
 		return CS_EXIT_FAIL;
 	}
 	if (x->json)
@@ -1384,35 +1356,35 @@ static int send_parse(int argc, char **argv, struct send_args *a)
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "-I")) {
 			if (a->base)
-				return usage_error("give one of -i and -I, once");
+				return cs_cli_usage("give one of -i and -I, once");
 			if (i + 1 >= argc)
-				return usage_error("%s needs [VOLUME@]SNAPSHOT", argv[i]);
+				return cs_cli_usage("%s needs [VOLUME@]SNAPSHOT", argv[i]);
 			a->intermediates = argv[i][1] == 'I';
 			a->base = argv[++i];
 		} else if (!strcmp(argv[i], "-o")) {
 			if (i + 1 >= argc)
-				return usage_error("-o needs a FILE");
+				return cs_cli_usage("-o needs a FILE");
 			a->out = argv[++i];
 		} else if ((m = opt_value(argc, argv, &i, "--resume", &v))) {
 			if (m < 0 || !*v)
-				return usage_error("--resume needs a TOKEN");
+				return cs_cli_usage("--resume needs a TOKEN");
 			a->token = v;
 		} else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
 			a->dry_run = 1;
 		} else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
 			a->quiet = 1;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return usage_error("unknown option '%s' for send", argv[i]);
+			return cs_cli_usage("unknown option '%s' for send", argv[i]);
 		} else if (!a->spec) {
 			a->spec = argv[i];
 		} else {
-			return usage_error("unexpected argument '%s'", argv[i]);
+			return cs_cli_usage("unexpected argument '%s'", argv[i]);
 		}
 	}
 	if (!a->spec && !a->token)
-		return usage_error("send needs VOLUME@SNAPSHOT");
+		return cs_cli_usage("send needs VOLUME@SNAPSHOT");
 	if (a->token && a->base)
-		return usage_error("--resume takes the base from the token: no -i/-I");
+		return cs_cli_usage("--resume takes the base from the token: no -i/-I");
 	return 0;
 }
 
@@ -1486,7 +1458,7 @@ static int cmd_send(struct ctl *x, int argc, char **argv)
 	if ((rc = send_parse(argc, argv, &a)) || (rc = send_url(&a, a.dry_run, &url)))
 		return rc;
 	if (!a.dry_run && !a.out && isatty(STDOUT_FILENO)) {
-		rc = usage_error("refusing to write a stream to a terminal: redirect stdout "
+		rc = cs_cli_usage("refusing to write a stream to a terminal: redirect stdout "
 				 "or use -o FILE");
 		goto out;
 	}
@@ -1499,7 +1471,7 @@ static int cmd_send(struct ctl *x, int argc, char **argv)
 	if (a.out) {
 		fd = open(a.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0) {
-			errmsg("%s: %s", a.out, strerror(errno));
+			cs_cli_err("%s: %s", a.out, strerror(errno));
 			rc = CS_EXIT_FAIL;
 			goto out;
 		}
@@ -1508,7 +1480,7 @@ static int cmd_send(struct ctl *x, int argc, char **argv)
 	rc = cs_client_send(x->c, url, fd, p.on ? progress_cb : NULL, &p, &p.done);
 	progress_end(&p, rc == 0);
 	if (a.out && close(fd) < 0 && !rc) {
-		errmsg("%s: %s", a.out, strerror(errno));
+		cs_cli_err("%s: %s", a.out, strerror(errno));
 		rc = CS_EXIT_FAIL;
 		goto out;
 	}
@@ -1574,7 +1546,7 @@ static int cmd_receive(struct ctl *x, int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "-i")) {
 			if (i + 1 >= argc)
-				return usage_error("-i needs a FILE");
+				return cs_cli_usage("-i needs a FILE");
 			in = argv[++i];
 		} else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-F")) {
 			force = 1;
@@ -1585,28 +1557,28 @@ static int cmd_receive(struct ctl *x, int argc, char **argv)
 		} else if (!strcmp(argv[i], "--abort")) {
 			abort_it = 1;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return usage_error("unknown option '%s' for receive", argv[i]);
+			return cs_cli_usage("unknown option '%s' for receive", argv[i]);
 		} else if (!vol) {
 			vol = argv[i];
 		} else {
-			return usage_error("unexpected argument '%s'", argv[i]);
+			return cs_cli_usage("unexpected argument '%s'", argv[i]);
 		}
 	}
 	if (!vol)
-		return usage_error("receive needs a VOLUME");
+		return cs_cli_usage("receive needs a VOLUME");
 	if ((rc = check_volume_arg(vol)))
 		return rc;
 	if (token + abort_it > 1 || ((token || abort_it) && (in || force)))
-		return usage_error("--resume-token and --abort take only a VOLUME");
+		return cs_cli_usage("--resume-token and --abort take only a VOLUME");
 	if (!token && !abort_it && !in && isatty(STDIN_FILENO))
-		return usage_error("refusing to read a stream from a terminal: redirect stdin "
+		return cs_cli_usage("refusing to read a stream from a terminal: redirect stdin "
 				   "or use -i FILE");
 	if ((rc = connect_daemon(x)))
 		return rc;
 	if (token || abort_it)
 		return recv_simple(x, vol, abort_it);
 	if (in && (fd = open(in, O_RDONLY | O_CLOEXEC)) < 0) {
-		errmsg("%s: %s", in, strerror(errno));
+		cs_cli_err("%s: %s", in, strerror(errno));
 		return CS_EXIT_FAIL;
 	}
 	url = vol_url(vol, force ? "/receive?force=1" : "/receive");
@@ -1785,17 +1757,17 @@ static int cmd_stream(struct ctl *x, int argc, char **argv)
 	ssize_t n;
 
 	if (argc < 1 || strcmp(argv[0], "inspect"))
-		return usage_error("stream needs a subcommand: inspect FILE");
+		return cs_cli_usage("stream needs a subcommand: inspect FILE");
 	if (argc != 2)
-		return usage_error("stream inspect needs exactly one FILE ('-': stdin)");
+		return cs_cli_usage("stream inspect needs exactly one FILE ('-': stdin)");
 	fd = strcmp(argv[1], "-") ? open(argv[1], O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 	if (fd < 0) {
-		errmsg("%s: %s", argv[1], strerror(errno));
+		cs_cli_err("%s: %s", argv[1], strerror(errno));
 		return CS_EXIT_FAIL;
 	}
 	sp = cs_sparser_new(inspect_record, &in);
 	if (!sp) {
-		errmsg("out of memory");
+		cs_cli_err("out of memory");
 		rc = CS_EXIT_FAIL;
 		goto out;
 	}
@@ -1803,7 +1775,7 @@ static int cmd_stream(struct ctl *x, int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			errmsg("%s: %s", argv[1], strerror(errno));
+			cs_cli_err("%s: %s", argv[1], strerror(errno));
 			rc = CS_EXIT_FAIL;
 			goto out;
 		}
@@ -1856,7 +1828,7 @@ static int parse_globals(struct ctl *x, int argc, char **argv)
 			exit(0);
 		} else if ((m = opt_value(argc, argv, &i, "--store", &val))) {
 			if (m < 0 || !*val)
-				return usage_error("--store needs a directory");
+				return cs_cli_usage("--store needs a directory");
 			x->store_arg = val;
 		} else {
 			x->argv[n++] = argv[i];
@@ -1873,6 +1845,7 @@ int main(int argc, char **argv)
 	char *store = NULL;
 	int rc, err;
 
+	cs_cli_set_prog(PROG);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = parse_globals(&x, argc, argv)))
 		goto out;
@@ -1893,7 +1866,7 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "rollback") && strcmp(cmd, "diff") && strcmp(cmd, "gc") &&
 	    strcmp(cmd, "send") && strcmp(cmd, "receive") && strcmp(cmd, "recv") &&
 	    strcmp(cmd, "stream")) {
-		rc = usage_error("unknown command '%s'", cmd);
+		rc = cs_cli_usage("unknown command '%s'", cmd);
 		goto out;
 	}
 	if (!strcmp(cmd, "stream")) { /* no daemon, no store */
@@ -1902,13 +1875,13 @@ int main(int argc, char **argv)
 	}
 	store = cs_client_store_dir(x.store_arg);
 	if (!store) {
-		errmsg("cannot find a store directory: %s (use --store DIR)", strerror(errno));
+		cs_cli_err("cannot find a store directory: %s (use --store DIR)", strerror(errno));
 		rc = CS_EXIT_USAGE;
 		goto out;
 	}
 	err = cs_client_new(store, &x.c);
 	if (err) {
-		errmsg("store %s: %s", store,
+		cs_cli_err("store %s: %s", store,
 		       err == -ENAMETOOLONG ? "path too long for a unix socket" : strerror(-err));
 		rc = err == -ENAMETOOLONG ? CS_EXIT_USAGE : CS_EXIT_FAIL;
 		goto out;

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,33 +61,6 @@ static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig)
 {
 	stop_requested = 1;
-}
-
-static void errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void errmsg(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	return CS_EXIT_USAGE;
 }
 
 static int is_dir(const char *p)
@@ -235,6 +207,7 @@ int main(int argc, char **argv)
 	int foreground = 0, i, rc, err;
 	cJSON *body = NULL;
 
+	cs_cli_set_prog(PROG);
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -249,31 +222,31 @@ int main(int argc, char **argv)
 			char *joined = NULL;
 
 			if (!v)
-				return usage_error("-o needs OPTIONS");
+				return cs_cli_usage("-o needs OPTIONS");
 			if (asprintf(&joined, "%s%s%s", optlist ? optlist : "", optlist ? "," : "",
 				     v) < 0)
 				return CS_EXIT_FAIL;
 			free(optlist);
 			optlist = joined;
 		} else if (a[0] == '-' && a[1]) {
-			return usage_error("unknown option '%s'", a);
+			return cs_cli_usage("unknown option '%s'", a);
 		} else if (!src_arg) {
 			src_arg = a;
 		} else if (!mp_arg) {
 			mp_arg = a;
 		} else {
-			return usage_error("unexpected argument '%s'", a);
+			return cs_cli_usage("unexpected argument '%s'", a);
 		}
 	}
 	if (!src_arg || !mp_arg)
-		return usage_error("needs STORE:VOLUME and MOUNTPOINT");
+		return cs_cli_usage("needs STORE:VOLUME and MOUNTPOINT");
 
 	rc = CS_EXIT_FAIL;
 	src = strdup(src_arg);
 	if (!src)
 		goto out;
 	if (split_source(src, &store_part, &volume) < 0) {
-		rc = usage_error("'%s' is not STORE:VOLUME", src_arg);
+		rc = cs_cli_usage("'%s' is not STORE:VOLUME", src_arg);
 		goto out;
 	}
 	/* VOLUME or VOLUME@SNAPSHOT (a read-only snapshot mount); neither
@@ -287,26 +260,26 @@ int main(int argc, char **argv)
 		free(v);
 		free(sn);
 		if (bad_name) {
-			rc = usage_error("invalid volume name '%s'", volume);
+			rc = cs_cli_usage("invalid volume name '%s'", volume);
 			goto out;
 		}
 	}
 	if (optlist) {
 		opts = filter_options(optlist, &bad, badbuf, sizeof(badbuf));
 		if (!opts) {
-			rc = bad ? usage_error("unknown mount option '%s'", bad) : CS_EXIT_FAIL;
+			rc = bad ? cs_cli_usage("unknown mount option '%s'", bad) : CS_EXIT_FAIL;
 			goto out;
 		}
 	}
 	/* ENOTCONN: a mount left by a killed daemon; the daemon clears it. */
 	if (!realpath(mp_arg, real_mp)) {
 		if (errno != ENOTCONN || !make_abs(mp_arg, real_mp)) {
-			errmsg("mount point %s: %s", mp_arg, strerror(errno));
+			cs_cli_err("mount point %s: %s", mp_arg, strerror(errno));
 			rc = errno == ENOENT ? CS_EXIT_NOTFOUND : CS_EXIT_FAIL;
 			goto out;
 		}
 	} else if (!is_dir(real_mp)) {
-		errmsg("mount point %s is not a directory", real_mp);
+		cs_cli_err("mount point %s is not a directory", real_mp);
 		goto out;
 	}
 	store = cs_client_store_dir(store_part);
@@ -314,13 +287,13 @@ int main(int argc, char **argv)
 		goto out;
 	err = cs_client_new(store, &c);
 	if (err) {
-		errmsg("store %s: %s", store,
+		cs_cli_err("store %s: %s", store,
 		       err == -ENAMETOOLONG ? "path too long for a unix socket" : strerror(-err));
 		goto out;
 	}
 	err = cs_client_ensure_daemon(c);
 	if (err) {
-		errmsg("%s", cs_client_errmsg(c));
+		cs_cli_err("%s", cs_client_errmsg(c));
 		rc = cs_client_exit_code(err);
 		goto out;
 	}
@@ -331,7 +304,7 @@ int main(int argc, char **argv)
 		cJSON_AddStringToObject(body, "options", opts);
 	err = cs_client_request(c, "POST", "/v1/mounts", body, 0, NULL);
 	if (err) {
-		errmsg("%s", cs_client_errmsg(c));
+		cs_cli_err("%s", cs_client_errmsg(c));
 		rc = cs_client_exit_code(err);
 		goto out;
 	}
@@ -346,7 +319,7 @@ int main(int argc, char **argv)
 		if (stop_requested && is_mounted(real_mp)) {
 			err = unmount_request(c, real_mp);
 			if (err && err != -ENOENT) {
-				errmsg("unmount %s: %s", real_mp, cs_client_errmsg(c));
+				cs_cli_err("unmount %s: %s", real_mp, cs_client_errmsg(c));
 				rc = cs_client_exit_code(err);
 			}
 		}
