@@ -115,6 +115,15 @@ static int snap_load(cs_store *st, uint64_t vid, const char *vname, const char *
 	return rc;
 }
 
+/* Under st->vlock: the id of volume @volume and its snapshot @name. */
+static int snap_find(cs_store *st, const char *volume, const char *name, uint64_t *vid,
+                     struct cs_snaprec *s)
+{
+	int rc = cs_vol_lookup_name(st, volume, vid);
+
+	return rc ? rc : snap_load(st, *vid, volume, name, s);
+}
+
 /* The snapshot name of epoch @epoch of @vid into @name. */
 static int snap_name_of(cs_store *st, uint64_t vid, uint64_t epoch, char *name,
                         size_t size)
@@ -499,9 +508,7 @@ int cs_snapshot_stat(cs_store *st, const char *volume, const char *name,
 	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
-	if (rc == 0)
-		rc = snap_load(st, vid, volume, name, &s);
+	rc = snap_find(st, volume, name, &vid, &s);
 	if (rc == 0) {
 		snap_to_info(&s, out);
 		out->clones = clone_count(st, vid, s.epoch, NULL, 0);
@@ -554,9 +561,7 @@ int cs_snapshot_rename(cs_store *st, const char *volume, const char *from,
 	    (rc = snapname_check(to)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
-	if (rc == 0)
-		rc = snap_load(st, vid, volume, from, &s);
+	rc = snap_find(st, volume, from, &vid, &s);
 	if (rc || !strcmp(from, to))
 		goto out;
 	rc = snap_load(st, vid, volume, to, &other);
@@ -630,9 +635,7 @@ int cs_snapshot_delete(cs_store *st, const char *volume, const char *name)
 	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
-	if (rc == 0)
-		rc = snap_load(st, vid, volume, name, &s);
+	rc = snap_find(st, volume, name, &vid, &s);
 	if (rc)
 		goto out;
 	if (clone_count(st, vid, s.epoch, clones, sizeof(clones))) {
@@ -672,9 +675,7 @@ int cs_vol_open_snapshot(cs_store *st, const char *volume, const char *name,
 	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
-	if (rc == 0)
-		rc = snap_load(st, vid, volume, name, &s);
+	rc = snap_find(st, volume, name, &vid, &s);
 	if (rc)
 		goto out;
 	rc = -ENOMEM;
@@ -740,9 +741,7 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 	if (opts && (opts->compression < -1 || opts->compression > 19))
 		return cs_fail(-EINVAL, "compression level %d is outside 0..19", opts->compression);
 	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
-	if (rc == 0)
-		rc = snap_load(st, vid, volume, snap, &s);
+	rc = snap_find(st, volume, snap, &vid, &s);
 	if (rc == 0)
 		rc = cs_volrec_load(st, vid, &o);
 	if (rc == 0)
@@ -871,9 +870,7 @@ int cs_rollback(cs_store *st, const char *volume, const char *snap, int destroy_
 	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(snap)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
-	if (rc == 0)
-		rc = snap_load(st, vid, volume, snap, &s);
+	rc = snap_find(st, volume, snap, &vid, &s);
 	if (rc == 0 && cs_vs_find(st, vid, 0))
 		rc = cs_fail(-EBUSY, "volume '%s' is in use (mounted)", volume);
 	if (rc == 0)
