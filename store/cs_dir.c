@@ -132,7 +132,7 @@ int cs_lookup(cs_vol *vol, uint64_t parent, const char *name, struct cs_attr *ou
 		               (unsigned long long)parent);
 	if (rc)
 		return rc;
-	rc = cs_inode_load(vol, d.ino, &in);
+	rc = cs_inode_load_view(vol, d.ino, &in);
 	if (rc == 0)
 		cs_inode_to_attr(&in, out);
 	return rc;
@@ -313,6 +313,7 @@ int cs_link(cs_vol *vol, uint64_t ino, uint64_t newparent, const char *newname,
 	dir_add(&t, &dir, newname, ino, in.mode);
 	cs_txn_put_inode(&t, &dir);
 	cs_txn_put_inode(&t, &in);
+	cs_file_view(t.vs, &in); /* the size rule, for the reply */
 	rc = cs_txn_commit(&t);
 	if (rc == 0 && out)
 		cs_inode_to_attr(&in, out);

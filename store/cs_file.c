@@ -179,8 +179,6 @@ static int file_check(const struct cs_inode *in)
 	return 0;
 }
 
-static uint64_t wb_pending(struct cs_volstate *vs, uint64_t ino, struct timespec *mtime);
-
 /* Copy what the write buffer holds of [off, end) of @ino over @out. */
 static void wb_overlay(struct cs_volstate *vs, uint64_t ino, uint64_t off, uint64_t end,
                        uint8_t *out)
@@ -216,12 +214,8 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 		rc = file_check(&in);
 	if (rc)
 		goto out;
-	if (locked) { /* buffered writes may have made the file longer */
-		uint64_t pending = wb_pending(vol->vs, ino, NULL);
-
-		if (pending > in.size)
-			in.size = pending;
-	}
+	if (locked) /* buffered writes may have made the file longer */
+		cs_file_view(vol->vs, &in);
 	if (off >= in.size || size == 0)
 		goto out;
 	end = in.size - off < size ? in.size : off + size;
@@ -260,7 +254,33 @@ out:
 	return rc;
 }
 
-/* ---- the write buffer (struct cs_wslot in cs_priv.h) ---- */
+/* ---- the write buffer (struct cs_wslot in cs_priv.h) ----
+ *
+ * THE SIZE RULE. A file's size, as every reader of its attributes sees it
+ * (getattr, lookup, readdirplus, the replies to setattr and link, read,
+ * lseek), is the size in its inode record raised to the end of the
+ * furthest write the buffer holds for it (cs_file_view); its mtime
+ * likewise. The kernel adopts that size whenever it (re)loads the inode,
+ * for instance after evicting it under memory pressure, so a view that
+ * left out buffered writes would make the file shrink back and lose what
+ * was written past the record's size (issue 12: a file grown by a small
+ * write, closed, evicted, then looked up, came back with its old size).
+ *
+ * The rule holds because of three orderings, all under the volume lock:
+ *  1. A slot is freed only after the batch that wrote its chunk (and the
+ *     size it gave the file) is committed (wb_flush_locked): a reader that
+ *     finds no slot finds the committed record, and a flush that fails
+ *     keeps every slot (nothing acknowledged is dropped).
+ *  2. An operation that reads or rewrites a file's extents (truncate,
+ *     fallocate, a write through the buffer) first commits that file's
+ *     slots in the same hold of the lock (cs_file_txn_begin,
+ *     cs_txn_commit_keep): no slot written before it can land on top of it
+ *     afterwards with stale bytes or a stale size.
+ *  3. A flush commits a size only as far as the chunk it writes
+ *     (slot_end): a record never claims bytes still in the buffer, so a
+ *     crash cannot turn unflushed writes into zeros inside the file.
+ * wb_used counts the slots in use; readers that see 0 need no lock.
+ */
 
 static int64_t ns_since(const struct timespec *a, const struct timespec *b)
 {
@@ -281,29 +301,70 @@ static void wb_free(struct cs_volstate *vs, struct cs_wslot *w)
 	__atomic_store_n(&vs->wb_used, vs->wb_used - 1, __ATOMIC_RELEASE);
 }
 
-/* Write out the slots marked in @pick, an inode at a time (each inode is
- * loaded and put once: a transaction does not read its own writes). */
-static int wb_write_picked(struct cs_txn *t, char pick[CS_WB_SLOTS])
+/* How far a flush of slot @w may raise its file's recorded size: its
+ * writes' end, but not past its own chunk (rule 3). */
+static uint64_t slot_end(const struct cs_wslot *w)
+{
+	uint64_t ce = (w->idx + 1) * CS_CHUNK_SIZE;
+
+	return w->size < ce ? w->size : ce;
+}
+
+static void raise_times(const struct cs_volstate *vs, struct cs_inode *in,
+                        const struct timespec *mt)
+{
+	if (!vs->keep_times && ns_since(&in->mtime, mt) > 0)
+		in->mtime = in->ctime = *mt;
+}
+
+void cs_file_view(const struct cs_volstate *vs, struct cs_inode *in)
+{
+	if (!S_ISREG(in->mode) || !__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
+		return;
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		const struct cs_wslot *w = &vs->wb[i];
+
+		if (w->ino != in->ino || !w->ino)
+			continue;
+		if (w->size > in->size)
+			in->size = w->size;
+		raise_times(vs, in, &w->mtime);
+	}
+}
+
+int cs_inode_load_view(cs_vol *vol, uint64_t ino, struct cs_inode *out)
+{
+	struct cs_volstate *vs = vol->vs;
+	int locked = !vol->rdonly && __atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE);
+	int rc;
+
+	if (locked)
+		pthread_mutex_lock(&vs->lock);
+	rc = cs_inode_load(vol, ino, out);
+	if (rc == 0 && locked)
+		cs_file_view(vs, out);
+	if (locked)
+		pthread_mutex_unlock(&vs->lock);
+	return rc;
+}
+
+/* Put into @t the chunks of the slots marked in @pick, an inode at a time
+ * (each inode is loaded and put once: a txn does not read its own
+ * writes), with the sizes and times they give their files (rule 3). The
+ * slots stay in use: wb_flush_locked frees them once this is committed. */
+static int wb_write_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS])
 {
 	struct cs_volstate *vs = t->vs;
+	char done[CS_WB_SLOTS] = { 0 };
 	int rc = 0;
 
 	for (int i = 0; i < CS_WB_SLOTS && rc == 0; i++) {
-		struct cs_inode in;
 		uint64_t ino = vs->wb[i].ino;
+		struct cs_inode in;
 
-		if (!pick[i] || !ino)
+		if (!pick[i] || done[i])
 			continue;
 		rc = cs_inode_load_rec(t->st, &t->rec, ino, &in);
-		if (rc == 0) { /* the size and times the buffered writes gave it */
-			struct timespec mt = in.mtime;
-			uint64_t size = wb_pending(vs, ino, &mt);
-
-			if (size > in.size)
-				in.size = size;
-			if (!vs->keep_times && ns_since(&in.mtime, &mt) > 0)
-				in.mtime = in.ctime = mt;
-		}
 		for (int j = i; j < CS_WB_SLOTS && rc == 0; j++) {
 			struct cs_wslot *w = &vs->wb[j];
 			struct ext e;
@@ -313,33 +374,15 @@ static int wb_write_picked(struct cs_txn *t, char pick[CS_WB_SLOTS])
 			rc = ext_get(t->st, &t->rec, ino, w->idx, &e);
 			if (rc == 0 || rc == -ENOENT)
 				rc = chunk_store(t, &in, w->idx, w->data, rc == 0 ? &e : NULL);
-			if (rc == 0) {
-				wb_free(vs, w);
-				pick[j] = 0;
-			}
+			if (slot_end(w) > in.size)
+				in.size = slot_end(w);
+			raise_times(vs, &in, &w->mtime);
+			done[j] = 1;
 		}
 		if (rc == 0)
 			cs_txn_put_inode(t, &in);
 	}
 	return rc;
-}
-
-/* What the slots of @ino promise the file: its size and last write time. */
-static uint64_t wb_pending(struct cs_volstate *vs, uint64_t ino, struct timespec *mtime)
-{
-	uint64_t size = 0;
-
-	for (int i = 0; i < CS_WB_SLOTS; i++) {
-		const struct cs_wslot *w = &vs->wb[i];
-
-		if (w->ino != ino || !ino)
-			continue;
-		if (w->size > size)
-			size = w->size;
-		if (mtime && ns_since(mtime, &w->mtime) > 0)
-			*mtime = w->mtime;
-	}
-	return size;
 }
 
 /* Mark in @pick the slots of @ino (0: every inode), with @only_old only
@@ -359,16 +402,31 @@ static int wb_pick(const struct cs_volstate *vs, uint64_t ino, int only_old,
 	return n;
 }
 
-int cs_wb_flush(struct cs_txn *t, struct cs_inode *cur, uint64_t ino, int only_old)
+/* Commit the slots marked in @pick inside @t (the volume locked, the
+ * batch empty) and free them (rule 1); @t stays open with an empty batch.
+ * On failure every slot is kept and the batch is empty again. */
+static int wb_commit_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS])
 {
-	struct cs_volstate *vs = t->vs;
+	int rc = wb_write_picked(t, pick);
+
+	if (rc) {
+		cs_txn_reset(t);
+		return rc;
+	}
+	rc = cs_txn_commit_keep(t);
+	for (int i = 0; i < CS_WB_SLOTS && rc == 0; i++)
+		if (pick[i])
+			wb_free(t->vs, &t->vs->wb[i]);
+	return rc;
+}
+
+static int wb_flush_locked(struct cs_txn *t, uint64_t ino, int only_old)
+{
 	char pick[CS_WB_SLOTS];
 
-	(void)cur;
-	if (!vs || !vs->wb_used)
+	if (!t->vs->wb_used || !wb_pick(t->vs, ino, only_old, &t->now, pick))
 		return 0;
-	wb_pick(vs, ino, only_old, &t->now, pick);
-	return wb_write_picked(t, pick);
+	return wb_commit_picked(t, pick);
 }
 
 void cs_wb_discard(struct cs_volstate *vs, uint64_t ino)
@@ -380,10 +438,18 @@ void cs_wb_discard(struct cs_volstate *vs, uint64_t ino)
 			wb_free(vs, &vs->wb[i]);
 }
 
+int cs_file_txn_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino)
+{
+	int rc = cs_txn_begin(t, vol->st, vol);
+
+	if (rc == 0)
+		rc = wb_flush_locked(t, ino, 0);
+	return rc ? cs_txn_abort(t, rc) : 0;
+}
+
 /* The slot holding chunk @idx of @in: found, or a free one filled from the
  * store's chunk. Returns 1 when no slot is free (the caller then writes the
- * chunk through): nothing is ever written out inside the caller's
- * transaction, whose own reads would not see it. */
+ * chunk through). */
 static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs_wslot **out)
 {
 	struct cs_volstate *vs = t->vs;
@@ -414,22 +480,18 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs
 	return 0;
 }
 
-/* Before a write: in a transaction of its own, write out the slots that
- * waited long enough, and the oldest ones while fewer than two are free
- * (a write fills at most two: its first and last chunk). */
-static int wb_make_room(cs_vol *vol)
+/* At the start of a write (@t just begun): commit the slots that waited
+ * long enough, and the oldest ones while fewer than two are free (a write
+ * fills at most two: its first and last chunk). */
+static int wb_make_room(struct cs_txn *t)
 {
-	struct cs_volstate *vs = vol->vs;
+	struct cs_volstate *vs = t->vs;
 	char pick[CS_WB_SLOTS];
-	struct cs_txn t;
-	int rc, n, left;
+	int n, left;
 
-	if (!__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
+	if (!vs->wb_used)
 		return 0;
-	rc = cs_txn_begin(&t, vol->st, vol);
-	if (rc)
-		return rc;
-	n = wb_pick(vs, 0, 1, &t.now, pick);
+	n = wb_pick(vs, 0, 1, &t->now, pick);
 	for (left = vs->wb_used - n; left > CS_WB_SLOTS - 2; left--, n++) {
 		int old = -1;
 
@@ -439,18 +501,14 @@ static int wb_make_room(cs_vol *vol)
 				old = i;
 		pick[old] = 1;
 	}
-	if (n == 0)
-		return cs_txn_abort(&t, 0);
-	rc = wb_write_picked(&t, pick);
-	return rc ? cs_txn_abort(&t, rc) : cs_txn_commit(&t);
+	return n ? wb_commit_picked(t, pick) : 0;
 }
 
-/* Write out, in a transaction of its own, every slot of @vs (with
- * @only_old: those that waited CS_WB_AGE_NS); nothing to do takes no lock. */
+/* Commit, in a transaction of its own, every slot of @vs (with @only_old:
+ * those that waited CS_WB_AGE_NS); nothing to do takes no lock. */
 static int wb_flush_own_txn(cs_store *st, struct cs_volstate *vs, int only_old)
 {
 	cs_vol v = { .st = st, .vs = vs };
-	char pick[CS_WB_SLOTS];
 	struct cs_txn t;
 	int rc;
 
@@ -459,10 +517,8 @@ static int wb_flush_own_txn(cs_store *st, struct cs_volstate *vs, int only_old)
 	rc = cs_txn_begin(&t, st, &v);
 	if (rc)
 		return rc;
-	if (!wb_pick(vs, 0, only_old, &t.now, pick))
-		return cs_txn_abort(&t, 0);
-	rc = wb_write_picked(&t, pick);
-	return rc ? cs_txn_abort(&t, rc) : cs_txn_commit(&t);
+	rc = wb_flush_locked(&t, 0, only_old);
+	return cs_txn_abort(&t, rc); /* committed already: only ends the txn */
 }
 
 int cs_wb_flush_vs(cs_store *st, struct cs_volstate *vs)
@@ -487,7 +543,9 @@ int cs_wb_flush_open(cs_store *st)
 void cs_wb_release(struct cs_volstate *vs)
 {
 	for (int i = 0; i < CS_WB_SLOTS; i++) {
-		CS_ASSERT(!vs->wb[i].ino);
+		/* a slot left here is one the last flush could not write (a full
+		 * disk): its closer syncs first and was told; it goes now */
+		vs->wb[i].ino = 0;
 		free(vs->wb[i].data);
 		vs->wb[i].data = NULL;
 	}
@@ -732,7 +790,7 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 	struct cs_txn t;
 	uint8_t *buf = NULL;
 	uint64_t new_size, before;
-	int rc, level, tries = 0;
+	int rc, level;
 
 	if (size == 0)
 		return 0;
@@ -748,15 +806,14 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		if (rc)
 			return rc;
 	}
-again:
-	rc = wb_make_room(vol);
-	if (rc == 0)
-		rc = cs_txn_begin(&t, vol->st, vol);
+	rc = cs_txn_begin(&t, vol->st, vol);
 	if (rc) {
 		pre_free(&pw);
 		return rc;
 	}
-	rc = cs_inode_load(vol, ino, &in);
+	rc = wb_make_room(&t);
+	if (rc == 0)
+		rc = cs_inode_load(vol, ino, &in);
 	if (rc == 0)
 		rc = file_check(&in);
 	if (rc)
@@ -768,14 +825,12 @@ again:
 		return rc ? rc : (ssize_t)size;
 	}
 	if (wb_overlaps(t.vs, ino, off / CS_CHUNK_SIZE, (off + size - 1) / CS_CHUNK_SIZE)) {
-		/* written through: what the buffer holds of these chunks first */
-		cs_txn_abort(&t, 0);
-		rc = cs_vol_flush(vol);
-		if (rc || ++tries > 3) {
-			pre_free(&pw);
-			return rc ? rc : cs_fail(-EBUSY, "write buffer keeps refilling");
-		}
-		goto again;
+		/* written through: what the buffer holds of the file first (rule 2) */
+		rc = wb_flush_locked(&t, ino, 0);
+		if (rc == 0)
+			rc = cs_inode_load(vol, ino, &in);
+		if (rc)
+			goto abort;
 	}
 	before = in.data_bytes;
 	new_size = in.size > off + size ? in.size : off + size;
@@ -946,23 +1001,45 @@ static int punch(struct cs_txn *t, struct cs_inode *in, uint64_t off, uint64_t e
 	return rc;
 }
 
+static int falloc_mode_check(int mode)
+{
+	switch (mode) {
+	case 0:
+	case CS_FALLOC_KEEP_SIZE:
+	case CS_FALLOC_PUNCH_HOLE | CS_FALLOC_KEEP_SIZE:
+	case CS_FALLOC_ZERO_RANGE:
+	case CS_FALLOC_ZERO_RANGE | CS_FALLOC_KEEP_SIZE:
+		return 0;
+	}
+	return cs_fail(-EOPNOTSUPP, "fallocate mode 0x%x is not supported", mode);
+}
+
+/* Extend @in to @size (mode 0 and ZERO_RANGE without KEEP_SIZE). */
+static int falloc_extend(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t size)
+{
+	uint64_t grow;
+
+	if (size <= in->size)
+		return 0;
+	grow = size - in->size;
+	if (t->rec.quota && t->rec.stats.logical_bytes + grow > t->rec.quota)
+		return cs_fail(-EDQUOT, "volume '%s' is over its quota", t->rec.name);
+	return cs_file_resize(t, vol, in, size);
+}
+
 int cs_fallocate(cs_vol *vol, uint64_t ino, int mode, uint64_t off, uint64_t len)
 {
 	struct cs_inode in;
 	struct cs_txn t;
-	int rc;
+	int rc = falloc_mode_check(mode);
 
-	if (mode != 0 && mode != CS_FALLOC_KEEP_SIZE &&
-	    mode != (CS_FALLOC_PUNCH_HOLE | CS_FALLOC_KEEP_SIZE))
-		return cs_fail(-EOPNOTSUPP, "fallocate mode 0x%x is not supported", mode);
+	if (rc)
+		return rc;
 	if (len == 0)
 		return cs_fail(-EINVAL, "fallocate of length 0");
 	if (off > CS_MAX_FILE_SIZE || len > CS_MAX_FILE_SIZE - off)
 		return cs_fail(-EFBIG, "fallocate past the largest file size");
-	rc = cs_vol_flush(vol); /* committed before: this txn reads the extents */
-	if (rc)
-		return rc;
-	rc = cs_txn_begin(&t, vol->st, vol);
+	rc = cs_file_txn_begin(&t, vol, ino); /* this txn reads the extents */
 	if (rc)
 		return rc;
 	rc = cs_inode_load(vol, ino, &in);
@@ -970,17 +1047,12 @@ int cs_fallocate(cs_vol *vol, uint64_t ino, int mode, uint64_t off, uint64_t len
 		rc = file_check(&in);
 	if (rc)
 		return cs_txn_abort(&t, rc);
-	if (mode & CS_FALLOC_PUNCH_HOLE) {
+	if (mode & (CS_FALLOC_PUNCH_HOLE | CS_FALLOC_ZERO_RANGE)) {
 		rc = punch(&t, &in, off, off + len);
 		in.mtime = t.now;
-	} else if (!(mode & CS_FALLOC_KEEP_SIZE) && off + len > in.size) {
-		uint64_t grow = off + len - in.size;
-
-		if (t.rec.quota && t.rec.stats.logical_bytes + grow > t.rec.quota)
-			rc = cs_fail(-EDQUOT, "volume '%s' is over its quota", t.rec.name);
-		else
-			rc = cs_file_resize(&t, vol, &in, off + len);
 	}
+	if (rc == 0 && !(mode & (CS_FALLOC_KEEP_SIZE | CS_FALLOC_PUNCH_HOLE)))
+		rc = falloc_extend(&t, vol, &in, off + len);
 	if (rc)
 		return cs_txn_abort(&t, rc);
 	in.ctime = t.now;
@@ -1026,9 +1098,8 @@ int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence)
 	if (whence != CS_SEEK_DATA && whence != CS_SEEK_HOLE)
 		return cs_fail(-EINVAL, "lseek whence %d", whence);
 	rc = cs_vol_flush(vol); /* buffered chunks are data too */
-	if (rc)
-		return rc;
-	rc = cs_inode_load(vol, ino, &in);
+	if (rc == 0)
+		rc = cs_inode_load_view(vol, ino, &in);
 	if (rc)
 		return rc;
 	if (off >= in.size)

@@ -186,12 +186,12 @@ int cs_getattr(cs_vol *vol, uint64_t ino, struct cs_attr *out)
 	struct cs_inode in;
 	int rc;
 
-	if (!vol->rdonly && __atomic_load_n(&vol->vs->wb_used, __ATOMIC_ACQUIRE)) {
-		rc = cs_vol_flush(vol); /* st_blocks counts buffered data too */
-		if (rc)
-			return rc;
-	}
-	rc = cs_inode_load(vol, ino, &in);
+	/* st_blocks counts buffered data once it is written out; should that
+	 * fail (a full disk), the data stays buffered and the size rule
+	 * (cs_file_view) still shows it: the error is for fsync to report */
+	if (!vol->rdonly && __atomic_load_n(&vol->vs->wb_used, __ATOMIC_ACQUIRE))
+		(void)cs_vol_flush(vol);
+	rc = cs_inode_load_view(vol, ino, &in);
 
 	if (rc == 0)
 		cs_inode_to_attr(&in, out);
@@ -205,12 +205,10 @@ int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *a,
 	struct cs_txn t;
 	int rc;
 
-	if ((mask & CS_SET_SIZE) && !vol->rdonly) {
-		rc = cs_vol_flush(vol); /* committed before: a resize reads the extents */
-		if (rc)
-			return rc;
-	}
-	rc = cs_txn_begin(&t, vol->st, vol);
+	if (mask & CS_SET_SIZE) /* a resize reads the extents */
+		rc = vol->rdonly ? cs_txn_begin(&t, vol->st, vol) : cs_file_txn_begin(&t, vol, ino);
+	else
+		rc = cs_txn_begin(&t, vol->st, vol);
 	if (rc)
 		return rc;
 	rc = cs_inode_load(vol, ino, &in);
@@ -249,6 +247,7 @@ int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *a,
 		in.mtime = t.now;
 	in.ctime = (mask & CS_SET_CTIME) ? a->ctime : t.now;
 	cs_txn_put_inode(&t, &in);
+	cs_file_view(t.vs, &in); /* the size rule, for the reply */
 	rc = cs_txn_commit(&t);
 	if (rc == 0 && out)
 		cs_inode_to_attr(&in, out);

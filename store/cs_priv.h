@@ -297,6 +297,12 @@ int cs_kv_scan(cs_store *st, rocksdb_column_family_handle_t *cf,
 int cs_kv_scan_after(cs_store *st, rocksdb_column_family_handle_t *cf,
                      const uint8_t *prefix, size_t plen, const uint8_t *after,
                      size_t alen, cs_scan_fn fn, void *ctx);
+/* Pin the reads of the calling thread (cs_kv_get, cs_kv_getv and the scans)
+ * to the read options @ro, which name a RocksDB snapshot: every read then
+ * sees the store as one moment left it, while other threads write
+ * (cs_store_recount on a live store). NULL unpins. The caller owns @ro and
+ * keeps it until it unpins. */
+void cs_kv_pin(rocksdb_readoptions_t *ro);
 
 /* ---- transactions (cs_txn.c) ---- */
 
@@ -327,6 +333,15 @@ int cs_txn_begin(struct cs_txn *t, cs_store *st, cs_vol *vol);
 /* Commit the batch atomically (chunks, refcounts, counters, records) and
  * unlock. On failure nothing was written. Always ends the txn. */
 int cs_txn_commit(struct cs_txn *t);
+/* Commit what the batch holds so far and keep the volume locked, with an
+ * empty batch for more work: what follows reads what was committed (a
+ * batch is never read back), and no other operation on the volume runs in
+ * between. On failure nothing of the batch was written and the working
+ * record is back to the volume's; the txn still has to be ended. */
+int cs_txn_commit_keep(struct cs_txn *t);
+/* Drop what the batch holds (puts, deletes, chunk references) and go back
+ * to the volume's record; the volume stays locked. */
+void cs_txn_reset(struct cs_txn *t);
 /* Abandon: nothing is written; unlock. Returns @err for convenience. */
 int cs_txn_abort(struct cs_txn *t, int err);
 
@@ -396,11 +411,18 @@ int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in,
 /* Drop every extent of @in (purge). */
 int cs_file_drop_extents(struct cs_txn *t, const struct cs_inode *in);
 
-/* The write buffer (cs_file.c). Flush into txn @t the buffered chunks of
- * inode @ino (0: every inode), only those older than CS_WB_AGE_NS when
- * @only_old; @cur is an inode the caller holds and will put itself (its
- * record is updated in place), or NULL. */
-int cs_wb_flush(struct cs_txn *t, struct cs_inode *cur, uint64_t ino, int only_old);
+/* The write buffer (cs_file.c); see the size rule above cs_file_view. */
+/* Begin a txn on @vol for an operation on file @ino that reads its extents
+ * (truncate, fallocate): the buffered chunks of @ino are committed first,
+ * under the same hold of the volume lock, so none is left to land on top
+ * of the operation afterwards. */
+int cs_file_txn_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino);
+/* @in as every reader of its attributes sees it (the size rule): its size
+ * and mtime raised by what the write buffer holds for it. Caller holds
+ * vs->lock (inside a txn), or the volume has no buffered writes. */
+void cs_file_view(const struct cs_volstate *vs, struct cs_inode *in);
+/* Load inode @ino outside a txn, as cs_file_view shows it. */
+int cs_inode_load_view(cs_vol *vol, uint64_t ino, struct cs_inode *out);
 /* Forget the buffered chunks of @ino (its data is being deleted). */
 void cs_wb_discard(struct cs_volstate *vs, uint64_t ino);
 /* Flush every buffered chunk of @vs in a transaction of its own. */
@@ -408,7 +430,7 @@ int cs_wb_flush_vs(cs_store *st, struct cs_volstate *vs);
 /* Flush the write buffers of every open volume (under st->vlock): what
  * reports counters calls it first. */
 int cs_wb_flush_open(cs_store *st);
-/* Free the buffers of @vs (it must hold no dirty chunk). */
+/* Free the buffers of @vs; a dirty chunk still there (its flush failed) is dropped. */
 void cs_wb_release(struct cs_volstate *vs);
 
 /* ---- store internals (cs_store.c, cs_volume.c) ---- */

@@ -248,7 +248,9 @@ static void merge_deltas(struct cs_txn *t)
 	t->ndeltas = j;
 }
 
-int cs_txn_commit(struct cs_txn *t)
+/* Write the batch (chunks, refcounts, counters, records); the volume stays
+ * locked. On failure the in-memory superblock is put back. */
+static int txn_write(struct cs_txn *t)
 {
 	cs_store *st = t->st;
 	struct cs_sb saved;
@@ -279,6 +281,31 @@ int cs_txn_commit(struct cs_txn *t)
 	else if (t->vs)
 		t->vs->rec = t->rec;
 	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int cs_txn_commit(struct cs_txn *t)
+{
+	int rc = txn_write(t);
+
 	txn_end(t);
+	return rc;
+}
+
+void cs_txn_reset(struct cs_txn *t)
+{
+	for (size_t i = 0; i < t->ndeltas; i++)
+		free(t->deltas[i].value);
+	t->ndeltas = 0;
+	rocksdb_writebatch_clear(t->wb);
+	if (t->vs)
+		t->rec = t->vs->rec;
+}
+
+int cs_txn_commit_keep(struct cs_txn *t)
+{
+	int rc = txn_write(t);
+
+	cs_txn_reset(t); /* after a success, vs->rec is t->rec already */
 	return rc;
 }

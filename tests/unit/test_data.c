@@ -578,7 +578,8 @@ static void test_fallocate_unsupported_modes_and_errors(void **state)
 	uint64_t f = tu_mkfile(fx, fx->vol, R, "f");
 	tu_write(fx->vol, f, 0, "abcdef", 6);
 	TU_EXPECT_RC(cs_fallocate(fx->vol, f, CS_FALLOC_PUNCH_HOLE, 0, 3), -EOPNOTSUPP);
-	TU_EXPECT_RC(cs_fallocate(fx->vol, f, 0x10 /* ZERO_RANGE */, 0, 3), -EOPNOTSUPP);
+	TU_EXPECT_RC(cs_fallocate(fx->vol, f, 0x10 | CS_FALLOC_PUNCH_HOLE, 0, 3), -EOPNOTSUPP);
+	TU_EXPECT_RC(cs_fallocate(fx->vol, f, 0x40 /* UNSHARE_RANGE */, 0, 3), -EOPNOTSUPP);
 	TU_EXPECT_RC(cs_fallocate(fx->vol, f, 0x08 /* COLLAPSE_RANGE */, 0, 3), -EOPNOTSUPP);
 	TU_EXPECT_RC(cs_fallocate(fx->vol, f, 0x20 /* INSERT_RANGE */, 0, 3), -EOPNOTSUPP);
 	TU_EXPECT_RC(cs_fallocate(fx->vol, f, 0, 0, 0), -EINVAL);
@@ -1130,6 +1131,228 @@ static void test_concurrent_writers_on_one_volume(void **state)
 	tu_check_recount(fx);
 }
 
+static void test_fallocate_zero_range_zeroes_and_extends(void **state)
+{
+	struct tu_fx *fx = FX;
+	uint64_t f = tu_mkfile(fx, fx->vol, R, "f");
+	uint8_t *buf = tu_malloc(3 * CH);
+	assert_non_null(buf);
+	struct tu_rng r;
+	tu_rng_seed(&r, 77);
+	tu_rng_fill(&r, buf, 3 * CH);
+	tu_write(fx->vol, f, 0, buf, 3 * CH);
+	/* a whole chunk and parts of its neighbours, size kept */
+	TU_OK(cs_fallocate(fx->vol, f, CS_FALLOC_ZERO_RANGE, CH - 100, CH + 200));
+	TU_EXPECT_EQ(tu_getattr(fx->vol, f).size, 3 * CH, "size after zero range inside");
+	tu_read_expect(fx->vol, f, 0, buf, CH - 100);
+	tu_read_zeros(fx->vol, f, CH - 100, CH + 200);
+	tu_read_expect(fx->vol, f, 2 * CH + 100, buf + 2 * CH + 100, CH - 100);
+	/* past the end: extends without KEEP_SIZE ... */
+	TU_OK(cs_fallocate(fx->vol, f, CS_FALLOC_ZERO_RANGE, 3 * CH - 10, 1000));
+	TU_EXPECT_EQ(tu_getattr(fx->vol, f).size, 3 * CH + 990, "size after zero range past end");
+	tu_read_zeros(fx->vol, f, 3 * CH - 10, 1000);
+	/* ... and not with it */
+	TU_OK(cs_fallocate(fx->vol, f, CS_FALLOC_ZERO_RANGE | CS_FALLOC_KEEP_SIZE, 10, 10 * CH));
+	TU_EXPECT_EQ(tu_getattr(fx->vol, f).size, 3 * CH + 990, "size with KEEP_SIZE");
+	tu_read_expect(fx->vol, f, 0, buf, 10);
+	tu_read_zeros(fx->vol, f, 10, 3 * CH + 980);
+	/* an inline file */
+	uint64_t g = tu_mkfile(fx, fx->vol, R, "g");
+	tu_write(fx->vol, g, 0, "abcdefgh", 8);
+	TU_OK(cs_fallocate(fx->vol, g, CS_FALLOC_ZERO_RANGE, 2, 3));
+	tu_read_expect(fx->vol, g, 0, "ab\0\0\0fgh", 8);
+	TU_OK(cs_fallocate(fx->vol, g, CS_FALLOC_ZERO_RANGE, 6, 10));
+	TU_EXPECT_EQ(tu_getattr(fx->vol, g).size, 16, "inline size after zero range");
+	tu_read_expect(fx->vol, g, 0, "ab\0\0\0f\0\0\0\0\0\0\0\0\0\0", 16);
+	tu_free(buf);
+	tu_check_recount(fx);
+}
+
+/* The size rule (cs_file.c): a small write that grows a file is buffered,
+ * not committed; every reply that carries the file's attributes must show
+ * the size it gave the file. A kernel that evicted the inode and looked it
+ * up again took the record's older size and lost the write (issue 12). */
+static void test_buffered_growth_is_seen_by_lookup_link_and_setattr(void **state)
+{
+	struct tu_fx *fx = FX;
+	uint64_t f = tu_mkfile(fx, fx->vol, R, "f");
+	struct cs_attr in, out;
+	uint8_t b[4096];
+	memset(b, 0x42, sizeof(b));
+	memset(&in, 0, sizeof(in));
+	in.size = 100000;
+	TU_OK(cs_setattr(fx->vol, f, &in, CS_SET_SIZE, NULL));
+	tu_write(fx->vol, f, 200000, b, sizeof(b)); /* buffered */
+	TU_OK(cs_lookup(fx->vol, R, "f", &out));
+	TU_EXPECT_EQ(out.size, 204096, "size from lookup");
+	TU_OK(cs_link(fx->vol, f, R, "f2", &out));
+	TU_EXPECT_EQ(out.size, 204096, "size from link");
+	in.mode = 0600;
+	TU_OK(cs_setattr(fx->vol, f, &in, CS_SET_MODE, &out));
+	TU_EXPECT_EQ(out.size, 204096, "size from setattr(mode)");
+	TU_EXPECT_RC(cs_lseek(fx->vol, f, 150000, CS_SEEK_DATA), 196608);
+	tu_read_expect(fx->vol, f, 200000, b, sizeof(b));
+	tu_store_reopen(fx, 1);
+	TU_EXPECT_EQ(tu_getattr(fx->vol, f).size, 204096, "size after reopen");
+	tu_read_expect(fx->vol, f, 200000, b, sizeof(b));
+	tu_read_zeros(fx->vol, f, 0, 200000);
+	tu_check_recount(fx);
+}
+
+/* The sequence of issue 12, through the library, checked against a model
+ * after every call and again after the store is reopened. */
+struct seq_model {
+	uint8_t *want;
+	uint64_t size;
+};
+
+static void seq_pwrite(struct tu_fx *fx, uint64_t f, struct seq_model *m, uint64_t off,
+		       size_t len, struct tu_rng *r)
+{
+	uint8_t *b = tu_malloc(len);
+	assert_non_null(b);
+	tu_rng_fill(r, b, len);
+	tu_write(fx->vol, f, off, b, len);
+	memcpy(m->want + off, b, len);
+	if (off + len > m->size)
+		m->size = off + len;
+	tu_free(b);
+}
+
+static void seq_truncate(struct tu_fx *fx, uint64_t f, struct seq_model *m, uint64_t size)
+{
+	struct cs_attr in;
+	memset(&in, 0, sizeof(in));
+	in.size = size;
+	TU_OK(cs_setattr(fx->vol, f, &in, CS_SET_SIZE, NULL));
+	if (size < m->size)
+		memset(m->want + size, 0, m->size - size);
+	m->size = size;
+}
+
+static void seq_check(struct tu_fx *fx, uint64_t f, const struct seq_model *m)
+{
+	struct cs_attr a;
+	TU_OK(cs_lookup(fx->vol, R, "f", &a));
+	TU_EXPECT_EQ(a.size, m->size, "size from lookup");
+	TU_EXPECT_EQ(tu_getattr(fx->vol, f).size, m->size, "size from getattr");
+	if (m->size)
+		tu_read_expect(fx->vol, f, 0, m->want, m->size);
+}
+
+static void test_issue12_sequence_keeps_size_and_data(void **state)
+{
+	struct tu_fx *fx = FX;
+	uint64_t f = tu_mkfile(fx, fx->vol, R, "f");
+	struct seq_model m = { tu_malloc(4 * CH), 0 };
+	struct tu_rng r;
+	assert_non_null(m.want);
+	memset(m.want, 0, 4 * CH);
+	tu_rng_seed(&r, 12);
+	seq_truncate(fx, f, &m, 0);
+	seq_truncate(fx, f, &m, 100000);
+	seq_truncate(fx, f, &m, 0);
+	TU_OK(cs_fallocate(fx->vol, f, 0, 0, 1));
+	m.size = 1;
+	seq_truncate(fx, f, &m, 0);
+	TU_OK(cs_fallocate(fx->vol, f, CS_FALLOC_KEEP_SIZE, 0, 1));
+	seq_truncate(fx, f, &m, 0);
+	TU_OK(cs_fallocate(fx->vol, f, CS_FALLOC_KEEP_SIZE | CS_FALLOC_PUNCH_HOLE, 0, 1));
+	seq_truncate(fx, f, &m, 0);
+	seq_truncate(fx, f, &m, 131072);
+	seq_truncate(fx, f, &m, 0);
+	TU_OK(cs_fallocate(fx->vol, f, 0, 168880, 55255));
+	m.size = 224135;
+	seq_check(fx, f, &m);
+	seq_pwrite(fx, f, &m, 61209, 60237, &r);
+	seq_pwrite(fx, f, &m, 156986, 42526, &r);
+	seq_check(fx, f, &m);
+	seq_truncate(fx, f, &m, 35803);
+	seq_pwrite(fx, f, &m, 224725, 37419, &r);
+	seq_pwrite(fx, f, &m, 240510, 21634, &r);
+	TU_EXPECT_EQ(m.size, 262144, "model size");
+	seq_check(fx, f, &m);
+	tu_store_reopen(fx, 1);
+	seq_check(fx, f, &m);
+	tu_free(m.want);
+	tu_check_recount(fx);
+}
+
+/* Writes race truncates from other threads: every truncate commits the
+ * file's buffered chunks first under the same lock hold, so no buffered
+ * write made before a truncate lands after it (rule 2 of the size rule).
+ * Each thread owns its own file; the final content must match. */
+#define RACE_THR 3
+struct race_arg {
+	struct tu_fx *fx;
+	uint64_t ino;
+	uint64_t seed;
+	uint8_t *want;
+	uint64_t size;
+	int failed;
+};
+
+static void *race_thread(void *p)
+{
+	struct race_arg *a = p;
+	struct tu_rng r;
+	uint8_t b[5000];
+	tu_rng_seed(&r, a->seed);
+	for (int i = 0; i < 400 && !a->failed; i++) {
+		if (tu_rng_below(&r, 4) == 0) {
+			struct cs_attr in;
+			memset(&in, 0, sizeof(in));
+			in.size = tu_rng_below(&r, 3 * CH);
+			a->failed |= cs_setattr(a->fx->vol, a->ino, &in, CS_SET_SIZE, NULL) != 0;
+			if (in.size < a->size)
+				memset(a->want + in.size, 0, a->size - in.size);
+			a->size = in.size;
+		} else {
+			uint64_t off = tu_rng_below(&r, 3 * CH);
+			size_t len = 1 + tu_rng_below(&r, sizeof(b));
+			tu_rng_fill(&r, b, len);
+			a->failed |= cs_write(a->fx->vol, a->ino, off, b, len) != (ssize_t)len;
+			memcpy(a->want + off, b, len);
+			if (off + len > a->size)
+				a->size = off + len;
+		}
+	}
+	return NULL;
+}
+
+static void test_truncates_and_buffered_writes_race_on_threads(void **state)
+{
+	struct tu_fx *fx = FX;
+	struct race_arg a[RACE_THR];
+	pthread_t th[RACE_THR];
+	char name[16];
+	for (int i = 0; i < RACE_THR; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		a[i] = (struct race_arg){ fx, tu_mkfile(fx, fx->vol, R, name), 100 + i,
+					  tu_malloc(4 * CH), 0, 0 };
+		assert_non_null(a[i].want);
+		memset(a[i].want, 0, 4 * CH);
+		tu_write(fx->vol, a[i].ino, 0, "x", 1);
+		a[i].want[0] = 'x';
+		a[i].size = 1;
+	}
+	for (int i = 0; i < RACE_THR; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, race_thread, &a[i]), 0);
+	for (int i = 0; i < RACE_THR; i++)
+		pthread_join(th[i], NULL);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < RACE_THR; i++) {
+			TU_EXPECT(!a[i].failed, "thread %d saw a failed call", i);
+			TU_EXPECT_EQ(tu_getattr(fx->vol, a[i].ino).size, a[i].size, "size");
+			tu_read_expect(fx->vol, a[i].ino, 0, a[i].want, a[i].size);
+		}
+		tu_store_reopen(fx, 1);
+	}
+	for (int i = 0; i < RACE_THR; i++)
+		tu_free(a[i].want);
+	tu_check_recount(fx);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
@@ -1156,6 +1379,10 @@ int main(void)
 	    T(test_quota_lowered_below_usage_refuses_growth),
 	    T(test_statfs_without_quota_uses_the_disk),
 	    T(test_concurrent_writers_on_one_volume),
+	    T(test_fallocate_zero_range_zeroes_and_extends),
+	    T(test_buffered_growth_is_seen_by_lookup_link_and_setattr),
+	    T(test_issue12_sequence_keeps_size_and_data),
+	    T(test_truncates_and_buffered_writes_race_on_threads),
 	};
 	return cmocka_run_group_tests_name("data", tests, tu_group_setup, tu_group_teardown);
 }
