@@ -841,6 +841,13 @@ static int falloc_mode(int mode)
 		return CS_FALLOC_KEEP_SIZE;
 	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
 		return CS_FALLOC_PUNCH_HOLE | CS_FALLOC_KEEP_SIZE;
+	if (mode == FALLOC_FL_ZERO_RANGE)
+		return CS_FALLOC_ZERO_RANGE;
+	if (mode == (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE))
+		return CS_FALLOC_ZERO_RANGE | CS_FALLOC_KEEP_SIZE;
+	/* COLLAPSE_RANGE and INSERT_RANGE would shift every extent after the
+	 * range (a rewrite of the file's tail, not an O(1) change here), and
+	 * no container workload we know needs them: refused, as on tmpfs. */
 	return -EOPNOTSUPP;
 }
 

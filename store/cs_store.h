@@ -115,6 +115,25 @@ int cs_store_stats(cs_store *st, struct cs_store_stats *out);
  */
 int cs_store_recount(cs_store *st, struct cs_store_stats *out);
 
+/* A problem cs_store_check found: one line naming it (valid during the
+ * call only). */
+typedef void (*cs_check_fn)(void *ctx, const char *problem);
+
+/*
+ * cs_store_check - cs_store_recount that goes on after a problem: every
+ * counter that differs, every chunk reference count that differs from the
+ * extents naming the chunk, every extent naming a chunk with no reference
+ * record, every referenced chunk that is missing and every stored chunk
+ * nothing references is passed to @fn (may be NULL) with @ctx, in the
+ * store's key order. Reads one consistent view of the store (a RocksDB
+ * snapshot taken after the write buffers are flushed), so it may run while
+ * volumes are open and written. @out as cs_store_recount.
+ * Returns 0 when the store is consistent; -EUCLEAN when a problem was found
+ * (cs_last_error names the first); -EIO when a record cannot be decoded or
+ * read (the check stops there; cs_last_error says which); -ENOMEM.
+ */
+int cs_store_check(cs_store *st, struct cs_store_stats *out, cs_check_fn fn, void *ctx);
+
 /* ------------------------------------------------------------------ */
 /* Volumes                                                            */
 /* ------------------------------------------------------------------ */
@@ -733,14 +752,19 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *buf,
 ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *buf,
                  size_t size);
 
-#define CS_FALLOC_KEEP_SIZE  0x1 /* as FALLOC_FL_KEEP_SIZE */
-#define CS_FALLOC_PUNCH_HOLE 0x2 /* as FALLOC_FL_PUNCH_HOLE */
+#define CS_FALLOC_KEEP_SIZE  0x1  /* as FALLOC_FL_KEEP_SIZE */
+#define CS_FALLOC_PUNCH_HOLE 0x2  /* as FALLOC_FL_PUNCH_HOLE */
+#define CS_FALLOC_ZERO_RANGE 0x10 /* as FALLOC_FL_ZERO_RANGE */
 
 /* fallocate(2): mode 0 (or KEEP_SIZE) extends the size to @off+@len as
  * needed (space is not reserved: chunks are written on demand, the quota
- * is checked); PUNCH_HOLE|KEEP_SIZE turns the range into a hole.
- * Errors: -EOPNOTSUPP other modes (PUNCH_HOLE without KEEP_SIZE too);
- * -EINVAL @len 0; -EFBIG; -EDQUOT; -ENOENT; -EROFS. */
+ * is checked); PUNCH_HOLE|KEEP_SIZE turns the range into a hole;
+ * ZERO_RANGE (with or without KEEP_SIZE) makes the range read as zeros
+ * (whole chunks become holes, the rest is rewritten) and, without
+ * KEEP_SIZE, extends the size to @off+@len as mode 0 does.
+ * Errors: -EOPNOTSUPP other modes (PUNCH_HOLE without KEEP_SIZE, COLLAPSE
+ * and INSERT_RANGE, UNSHARE_RANGE); -EINVAL @len 0; -EFBIG; -EDQUOT;
+ * -ENOENT; -EROFS. */
 int cs_fallocate(cs_vol *vol, uint64_t ino, int mode, uint64_t off,
                  uint64_t len);
 
