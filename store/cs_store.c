@@ -87,7 +87,37 @@ static int sb_decode(struct cs_sb *sb, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* What DIR holds: 1 a store (db/), 0 nothing (empty), -EINVAL other. */
+/* Non-zero when entry @name of @d holds no data: a socket, or an empty
+ * directory (a mount root or socket directory a client such as the Docker
+ * plugin made before the store existed). Neither makes DIR "other files". */
+static int holds_no_data(DIR *d, const char *name)
+{
+	struct dirent *de;
+	struct stat sb;
+	int fd, empty = 1;
+	DIR *sub;
+
+	if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (S_ISSOCK(sb.st_mode))
+		return 1;
+	if (!S_ISDIR(sb.st_mode))
+		return 0;
+	fd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	sub = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!sub) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (empty && (de = readdir(sub)))
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	closedir(sub);
+	return empty;
+}
+
+/* What DIR holds: 1 a store (db/), 0 nothing (empty, or only entries that
+ * hold no data), -EINVAL other. */
 static int dir_kind(const char *dir)
 {
 	struct dirent *de;
@@ -104,7 +134,8 @@ static int dir_kind(const char *dir)
 			kind = 1;
 			break;
 		}
-		kind = -EINVAL;
+		if (!holds_no_data(d, de->d_name))
+			kind = -EINVAL;
 	}
 	closedir(d);
 	return kind;

@@ -47,9 +47,12 @@
 struct dp_driver {
 	pthread_mutex_t lock; /* serialises every call; leaf */
 	struct cs_client *c;
-	char *root; /* canonical, no trailing '/' */
+	char *root;    /* canonical, no trailing '/' */
+	int root_made; /* root_ready() created it (or found it) */
 	char boot[DP_BOOT_ID_LEN + 1];
 };
+
+static int root_ready(struct dp_driver *d);
 
 struct answer {
 	cJSON *json; /* success object (NULL: {}) */
@@ -216,6 +219,9 @@ static int ensure_mounted(struct dp_driver *d, struct answer *a, const char *nam
 		if (dp_mnt_detach(path))
 			return fail(a, -EIO, "cannot detach the dead mount at %s", path);
 	}
+	err = root_ready(d);
+	if (err)
+		return fail(a, err, "cannot create the mount root %s: %s", d->root, strerror(-err));
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return fail(a, -errno, "cannot create the mount point %s: %s", path,
 			    strerror(errno));
@@ -922,6 +928,8 @@ int dp_driver_recover(struct dp_driver *d)
 		       cs_client_errmsg(d->c));
 		goto out;
 	}
+	if ((err = root_ready(d)))
+		dp_err("cannot create the mount root %s: %s", d->root, strerror(-err));
 	err = cs_client_volume_list(d->c, &list);
 	if (err) {
 		dp_err("cannot list the volumes: %s", cs_client_errmsg(d->c));
@@ -980,6 +988,60 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
+/*
+ * The canonical form of @want in @out (PATH_MAX) without creating anything:
+ * the realpath of its longest existing ancestor, then the components that do
+ * not exist yet ("." dropped, ".." taken lexically: nothing below a missing
+ * directory can be a symlink). Once the path exists, realpath() gives the
+ * same string, so mount points built from it match /proc/self/mountinfo.
+ */
+static int canonical_path(const char *want, char *out)
+{
+	char buf[PATH_MAX], rest[PATH_MAX] = "", *slash, *comp, *save = NULL;
+	size_t len;
+
+	if (want[0] == '/') {
+		if (snprintf(buf, sizeof(buf), "%s", want) >= (int)sizeof(buf))
+			return -ENAMETOOLONG;
+	} else {
+		if (!getcwd(rest, sizeof(rest)))
+			return -errno;
+		if (snprintf(buf, sizeof(buf), "%s/%s", rest, want) >= (int)sizeof(buf))
+			return -ENAMETOOLONG;
+		rest[0] = '\0';
+	}
+	/* Move components from the end of buf to rest until buf exists. */
+	while (!realpath(buf, out)) {
+		if (errno != ENOENT)
+			return -errno;
+		slash = strrchr(buf, '/'); /* buf is absolute */
+		len = strlen(slash);
+		memmove(rest + len, rest, strlen(rest) + 1);
+		memcpy(rest, slash, len);
+		slash[slash == buf] = '\0';
+	}
+	for (comp = strtok_r(rest, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		len = strlen(out);
+		if (!strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			slash = strrchr(out, '/');
+			if (slash)
+				slash[slash == out] = '\0';
+			continue;
+		}
+		if (len + 1 + strlen(comp) >= PATH_MAX)
+			return -ENAMETOOLONG;
+		snprintf(out + len, PATH_MAX - len, "%s%s", len > 1 ? "/" : "", comp);
+	}
+	return 0;
+}
+
+/*
+ * Choose the mount root (default STORE/mounts) but create nothing yet: see
+ * root_ready(). The default stays inside the store so that one directory
+ * holds everything and earlier installs find their mounts where they were.
+ */
 static int setup_root(struct dp_driver *d, const char *mount_root)
 {
 	char *want = NULL, real[PATH_MAX];
@@ -991,9 +1053,7 @@ static int setup_root(struct dp_driver *d, const char *mount_root)
 		want = NULL;
 	if (!want)
 		return -ENOMEM;
-	err = make_dirs(want);
-	if (!err && !realpath(want, real))
-		err = -errno;
+	err = canonical_path(want, real);
 	free(want);
 	if (err)
 		return err;
@@ -1001,6 +1061,26 @@ static int setup_root(struct dp_driver *d, const char *mount_root)
 		return -ENAMETOOLONG;
 	d->root = strdup(real);
 	return d->root ? 0 : -ENOMEM;
+}
+
+/*
+ * Create the mount root, once, only after the daemon has answered: by then
+ * the store exists. A mount root inside a store directory that does not
+ * exist yet (the default, STORE/mounts, on a new machine) would otherwise
+ * make the directory hold "other files", and the daemon's --create refuses
+ * such a directory: every call would fail.
+ */
+static int root_ready(struct dp_driver *d)
+{
+	int err;
+
+	if (d->root_made)
+		return 0;
+	err = make_dirs(d->root);
+	if (err)
+		return err;
+	d->root_made = 1;
+	return 0;
 }
 
 int dp_driver_new(const char *store_dir, const char *mount_root, struct dp_driver **out)

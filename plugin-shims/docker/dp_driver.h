@@ -25,9 +25,13 @@ struct dp_driver;
 
 /*
  * dp_driver_new - a driver for the store at @store_dir (NULL: cs_client's
- * default) mounting volumes below @mount_root (NULL: STORE/mounts). The
- * mount root is created. Does not contact the daemon.
- * Errors: -ENAMETOOLONG; -errno creating the mount root; -ENOMEM; -EIO
+ * default) mounting volumes below @mount_root (NULL: STORE/mounts; may lie
+ * inside the store or anywhere else). Creates nothing and does not contact
+ * the daemon: the store is created by the daemon the first call (or
+ * dp_driver_recover) starts (`cstorfsd --create`), and the mount root only
+ * after that daemon answered, so a mount root inside a store directory that
+ * does not exist yet cannot make the daemon refuse the directory.
+ * Errors: -ENAMETOOLONG; -errno resolving the mount root; -ENOMEM; -EIO
  * (no boot id).
  */
 int dp_driver_new(const char *store_dir, const char *mount_root, struct dp_driver **out);
@@ -38,11 +42,12 @@ const char *dp_driver_store(const struct dp_driver *d);
 const char *dp_driver_mount_root(const struct dp_driver *d);
 
 /*
- * dp_driver_recover - at start: start the daemon when none runs, drop
- * references of earlier boots, then look at the FUSE mounts below the mount
- * root left by an earlier run: adopt live ones that still have references,
- * detach dead ones (ENOTCONN), unmount unreferenced ones; remount referenced
- * volumes that have no live mount. Logs what it did; failures are logged
+ * dp_driver_recover - at start: start the daemon when none runs (creating
+ * the store when there is none), create the mount root, drop references of
+ * earlier boots, then look at the FUSE mounts below the mount root left by
+ * an earlier run: adopt live ones that still have references, detach dead
+ * ones (ENOTCONN), unmount unreferenced ones; remount referenced volumes
+ * that have no live mount. Logs what it did; failures are logged
  * and left for the next call to retry. Returns 0 or the first -errno.
  */
 int dp_driver_recover(struct dp_driver *d);
