@@ -1,0 +1,1086 @@
+/*
+ * cs_scrub.c - scrub: read back every chunk and check it, in a thread of
+ * its own, at a bounded rate; then name the files that use what is damaged.
+ *
+ * What is read.
+ *  - The whole store: every chunk a reference record ('R' hash) names, in
+ *    hash order, in batches of SCRUB_BATCH records. No iterator lives
+ *    across a batch, so a long scrub pins no memtable or file.
+ *  - One volume: every chunk an extent version of the volume names (every
+ *    version: its snapshots' too, and garbage not yet reclaimed), and for a
+ *    clone what each origin holds at the epoch the clone reads through.
+ *    The list is sorted and each chunk read once (the list costs 36 bytes
+ *    per extent version; it is made before reading starts: LISTING).
+ *  Chunks staged by an unfinished receive ('Q' keys) are not read.
+ *
+ * How. cs_chunk_read(): the value is fetched without RocksDB's checksum,
+ * decompressed and its SHA-256 compared with its key, so a flipped byte
+ * anywhere in a blob file shows. A chunk that fails is damaged, unless its
+ * reference record is gone by then: a concurrent unlink, volume deletion
+ * or gc freed it, and it is skipped (a chunk's bytes never change under
+ * its key, so a failed read of one still referenced is real damage).
+ *
+ * Rate. With a limit, after each chunk the thread sleeps while the stored
+ * bytes read are ahead of rate x time since reading began; a cancel wakes
+ * it at once (s->cond, on CLOCK_MONOTONIC).
+ *
+ * Which files (MAPPING, only when damage was found and the scrub was not
+ * cancelled). A raw scan of every extent key picks the volumes whose own
+ * keys, or whose origins' keys, name a damaged chunk. Each view of such a
+ * volume (its snapshots oldest first, then the live volume) is scanned as
+ * that view reads it (cs_kv_scanv, through a clone's origins), and every
+ * inode found with a damaged chunk is turned into a path at that view:
+ * the inode's parent pointer, the parent's entry naming it ('C' keys), up
+ * to the root. Uses are grouped per chunk by (volume, path): whether the
+ * live volume sees it and which snapshots do. A version that no view sees
+ * (garbage awaiting gc) names no file.
+ *
+ * Result. The handle keeps status and damage list until cs_scrub_free().
+ * When the thread ends it also writes a summary (no damage list) under the
+ * meta key "\0SCRUB" with a plain put (format: scrubrec_encode), read back
+ * by cs_scrub_last(); nothing else reads or writes that key.
+ *
+ * Locks. The thread takes st->vlock (and an open volume's vs->lock under
+ * it, the documented order) only while it copies the volume records for
+ * MAPPING or LISTING; every read of keys and chunks takes no lock.
+ * s->lock is a leaf: status, cancel, the damage list.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cs_priv.h"
+
+#define SCRUB_BATCH 1024 /* reference records read per iterator */
+#define PATH_LEN 4096	 /* longest path reported */
+#define PATH_DEPTH 4096	 /* deepest directory tree walked */
+
+static const uint8_t SCRUB_KEY[] = { 0, 'S', 'C', 'R', 'U', 'B' };
+#define SCRUBREC_VERSION 1
+
+/* A chunk to read: its hash and stored length (for progress and rate). */
+struct item {
+	uint8_t hash[CS_HASH_LEN];
+	uint32_t stored;
+};
+
+struct items {
+	struct item *v;
+	size_t n, cap;
+};
+
+/* One file using a damaged chunk (the public struct plus what owns it). */
+struct use {
+	struct cs_scrub_file f; /* strings malloc'd; f.snapshots is snaps */
+	char **snaps;
+	size_t capsnaps;
+};
+
+struct damage {
+	uint8_t hash[CS_HASH_LEN];
+	char hex[2 * CS_HASH_LEN + 1];
+	char reason[256];
+	struct use *uses;
+	size_t nuses, capuses;
+	uint64_t more;
+};
+
+struct cs_scrub {
+	cs_store *st;
+	char volume[CS_NAME_MAX + 1];
+	uint64_t rate;
+	pthread_t thread;
+	int have_thread;
+	pthread_mutex_t lock; /* leaf: everything below */
+	pthread_cond_t cond;  /* CLOCK_MONOTONIC; rate pauses, waiters on the end */
+	int cancel;	      /* also read without the lock (atomic) */
+	struct cs_scrub_status status;
+	struct timespec t_start, t_end, t_read; /* monotonic */
+	struct damage *dmg;			/* sorted by hash (found in that order) */
+	size_t ndmg, capdmg;
+};
+
+/* ---- time ---- */
+
+static struct timespec mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts;
+}
+
+static int64_t ts_ns(struct timespec ts)
+{
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts_ns(ts);
+}
+
+static int cancelled(struct cs_scrub *s)
+{
+	return __atomic_load_n(&s->cancel, __ATOMIC_RELAXED);
+}
+
+/* ---- growing arrays ---- */
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? 2 * *cap : 16;
+	nv = realloc(*v, ncap * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+static int items_add(struct items *l, const uint8_t *hash, uint32_t stored)
+{
+	if (grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
+	memcpy(l->v[l->n].hash, hash, CS_HASH_LEN);
+	l->v[l->n++].stored = stored;
+	return 0;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CS_HASH_LEN);
+}
+
+/* ---- damage list ---- */
+
+static void damage_add(struct cs_scrub *s, const uint8_t *hash, const char *reason)
+{
+	struct damage *d;
+
+	pthread_mutex_lock(&s->lock);
+	s->status.damaged++;
+	if (s->ndmg < CS_SCRUB_DAMAGE_MAX &&
+	    grow((void **)&s->dmg, &s->capdmg, s->ndmg, sizeof(*s->dmg)) == 0) {
+		d = &s->dmg[s->ndmg++];
+		memset(d, 0, sizeof(*d));
+		memcpy(d->hash, hash, CS_HASH_LEN);
+		cs_hash_hex(hash, d->hex);
+		snprintf(d->reason, sizeof(d->reason), "%s", reason);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void damage_free(struct damage *d)
+{
+	for (size_t i = 0; i < d->nuses; i++) {
+		struct use *u = &d->uses[i];
+
+		free((char *)u->f.volume);
+		free((char *)u->f.path);
+		for (size_t j = 0; j < u->f.nsnapshots; j++)
+			free(u->snaps[j]);
+		free(u->snaps);
+	}
+	free(d->uses);
+}
+
+static struct damage *damage_find(struct cs_scrub *s, const uint8_t *hash)
+{
+	return bsearch(hash, s->dmg, s->ndmg, sizeof(*s->dmg), item_cmp);
+}
+
+/* Record that view @snap (NULL: the live volume) of @volume sees inode
+ * @ino, at @path (NULL: no name), using chunk @d. Called by the thread
+ * only, during MAPPING (readers look at uses once the scrub has ended). */
+static int use_add(struct damage *d, const char *volume, const char *path, uint64_t ino,
+		   const char *snap)
+{
+	struct use *u = NULL;
+
+	for (size_t i = 0; i < d->nuses && !u; i++) {
+		struct use *c = &d->uses[i];
+
+		if (!strcmp(c->f.volume, volume) &&
+		    (path ? c->f.path && !strcmp(c->f.path, path) : !c->f.path && c->f.inode == ino))
+			u = c;
+	}
+	if (!u) {
+		if (d->nuses >= CS_SCRUB_FILES_MAX) {
+			d->more++;
+			return 0;
+		}
+		if (grow((void **)&d->uses, &d->capuses, d->nuses, sizeof(*d->uses)))
+			return -ENOMEM;
+		u = &d->uses[d->nuses];
+		memset(u, 0, sizeof(*u));
+		u->f.volume = strdup(volume);
+		u->f.path = path ? strdup(path) : NULL;
+		u->f.inode = ino;
+		if (!u->f.volume || (path && !u->f.path)) {
+			free((char *)u->f.volume);
+			free((char *)u->f.path);
+			return -ENOMEM;
+		}
+		d->nuses++;
+	}
+	if (!snap) {
+		u->f.live = 1;
+		return 0;
+	}
+	for (size_t j = 0; j < u->f.nsnapshots; j++)
+		if (!strcmp(u->snaps[j], snap))
+			return 0;
+	if (grow((void **)&u->snaps, &u->capsnaps, u->f.nsnapshots, sizeof(*u->snaps)))
+		return -ENOMEM;
+	u->snaps[u->f.nsnapshots] = strdup(snap);
+	if (!u->snaps[u->f.nsnapshots])
+		return -ENOMEM;
+	u->f.nsnapshots++;
+	u->f.snapshots = (const char *const *)u->snaps;
+	return 0;
+}
+
+/* ---- reading ---- */
+
+/* Does chunk @hash still have a reference record? (errors: assume so) */
+static int still_referenced(cs_store *st, const uint8_t *hash)
+{
+	uint8_t k[1 + CS_HASH_LEN];
+	size_t vlen;
+	char *v = NULL;
+	int rc;
+
+	k[0] = 'R';
+	memcpy(k + 1, hash, CS_HASH_LEN);
+	rc = cs_kv_get(st, st->cf_meta, k, sizeof(k), &v, &vlen);
+	free(v);
+	return rc != -ENOENT;
+}
+
+/* The reason in a cs_chunk_read message ("chunk HEX: why"): "why". */
+static const char *reason_of(const char *msg)
+{
+	if (!strncmp(msg, "chunk ", 6) && strlen(msg) > 6 + 2 * CS_HASH_LEN + 2 &&
+	    !strncmp(msg + 6 + 2 * CS_HASH_LEN, ": ", 2))
+		return msg + 6 + 2 * CS_HASH_LEN + 2;
+	return *msg ? msg : "unreadable";
+}
+
+/* Count one chunk read, then pause as the rate asks. -ECANCELED when
+ * cancelled (before or during the pause). */
+static int progress(struct cs_scrub *s, uint32_t stored)
+{
+	struct cs_scrub_status *t = &s->status;
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	t->chunks_done++;
+	t->bytes_done += stored;
+	if (t->chunks_done > t->chunks_total)
+		t->chunks_total = t->chunks_done;
+	if (t->bytes_done > t->bytes_total)
+		t->bytes_total = t->bytes_done;
+	if (s->rate) {
+		double due = (double)t->bytes_done / (double)s->rate;
+		struct timespec until = s->t_read;
+		int64_t ns = ts_ns(until) + (int64_t)(due * 1e9);
+
+		until.tv_sec = ns / 1000000000;
+		until.tv_nsec = ns % 1000000000;
+		while (!s->cancel && ts_ns(mono()) < ns)
+			pthread_cond_timedwait(&s->cond, &s->lock, &until);
+	}
+	rc = s->cancel ? -ECANCELED : 0;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Read and check one chunk; damage is recorded, not returned. */
+static int check_one(struct cs_scrub *s, const struct item *it, uint8_t *buf)
+{
+	char msg[256];
+	int rc = cs_chunk_read(s->st, it->hash, buf);
+
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "%s", reason_of(cs_last_error()));
+		if (still_referenced(s->st, it->hash))
+			damage_add(s, it->hash, msg);
+	}
+	return progress(s, it->stored);
+}
+
+static int check_items(struct cs_scrub *s, const struct items *l, uint8_t *buf)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < l->n && rc == 0; i++)
+		rc = check_one(s, &l->v[i], buf);
+	return rc;
+}
+
+static void set_phase(struct cs_scrub *s, int phase)
+{
+	pthread_mutex_lock(&s->lock);
+	s->status.phase = phase;
+	if (phase == CS_SCRUB_READING)
+		s->t_read = mono();
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The whole store: the 'R' records in batches. */
+struct ref_batch {
+	struct items *l;
+	uint8_t last[1 + CS_HASH_LEN];
+};
+
+static int ref_batch_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct ref_batch *b = ctx;
+
+	if (klen != 1 + CS_HASH_LEN || vlen != 16)
+		return 0; /* not a reference record (cs_store_recount reports it) */
+	memcpy(b->last, k, klen);
+	if (items_add(b->l, k + 1, be32_get(v + 12)))
+		return -ENOMEM;
+	return b->l->n == SCRUB_BATCH;
+}
+
+static int scrub_store(struct cs_scrub *s, uint8_t *buf)
+{
+	struct items l = { 0 };
+	struct ref_batch b = { &l, { 0 } };
+	int rc, first = 1;
+
+	do { /* the totals were set by cs_scrub_start */
+		l.n = 0;
+		rc = cs_kv_scan_after(s->st, s->st->cf_meta, (const uint8_t *)"R", 1,
+				      first ? NULL : b.last, first ? 0 : sizeof(b.last),
+				      ref_batch_fn, &b);
+		first = 0;
+		if (rc == 0)
+			rc = check_items(s, &l, buf);
+	} while (rc == 0 && l.n == SCRUB_BATCH);
+	free(l.v);
+	return rc;
+}
+
+/* One volume: its chunks, listed first. */
+struct list_ctx {
+	struct cs_scrub *s;
+	struct items *l;
+};
+
+static int list_raw_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct list_ctx *c = ctx;
+
+	if (vlen != 1 + CS_HASH_LEN + 8 || v[0] != 1)
+		return 0; /* a tombstone */
+	if ((c->l->n & 4095) == 0 && cancelled(c->s))
+		return -ECANCELED;
+	return items_add(c->l, v + 1, be32_get(v + 1 + CS_HASH_LEN + 4));
+}
+
+static int list_view_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
+			const struct cs_ver *ver)
+{
+	struct list_ctx *c = ctx;
+
+	if (vlen != CS_HASH_LEN + 8)
+		return 0;
+	if ((c->l->n & 4095) == 0 && cancelled(c->s))
+		return -ECANCELED;
+	return items_add(c->l, v, be32_get(v + CS_HASH_LEN + 4));
+}
+
+/* The live record of volume @name and its origin chain (under vlock). */
+static int volume_rec(cs_store *st, const char *name, struct cs_volrec *r, struct cs_chain *chain)
+{
+	struct cs_volstate *vs;
+	uint64_t vid;
+	int rc;
+
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, name, &vid);
+	if (rc == 0 && (vs = cs_vs_find(st, vid, 1))) {
+		pthread_mutex_lock(&vs->lock);
+		*r = vs->rec;
+		pthread_mutex_unlock(&vs->lock);
+	} else if (rc == 0) {
+		rc = cs_volrec_load(st, vid, r);
+	}
+	pthread_mutex_unlock(&st->vlock);
+	if (rc == 0)
+		rc = cs_chain_load(st, r, chain);
+	r->chain = NULL;
+	return rc;
+}
+
+static int scrub_volume(struct cs_scrub *s, uint8_t *buf)
+{
+	struct items l = { 0 };
+	struct list_ctx c = { s, &l };
+	struct cs_volrec r;
+	struct cs_chain *chain = malloc(sizeof(*chain));
+	uint8_t p[9];
+	size_t n = 0;
+	int rc;
+
+	if (!chain)
+		return -ENOMEM;
+	rc = volume_rec(s->st, s->volume, &r, chain);
+	p[0] = 'E';
+	be64_put(p + 1, r.id);
+	if (rc == 0) /* every version of its own keys */
+		rc = cs_kv_scan(s->st, s->st->cf_meta, p, 9, list_raw_fn, &c);
+	for (uint32_t i = 0; rc == 0 && i < chain->n; i++) {
+		/* what each origin holds at the epoch the clone reads it */
+		struct cs_volrec o = { .id = chain->l[i].vid, .epoch = chain->l[i].epoch,
+				       .snapshot_view = 1 };
+
+		be64_put(p + 1, o.id);
+		rc = cs_kv_scanv(s->st, &o, p, 9, NULL, 0, list_view_fn, &c);
+	}
+	free(chain);
+	if (rc == 0 && l.n)
+		qsort(l.v, l.n, sizeof(*l.v), item_cmp);
+	for (size_t i = 0; rc == 0 && i < l.n; i++) /* each chunk once */
+		if (n == 0 || memcmp(l.v[i].hash, l.v[n - 1].hash, CS_HASH_LEN))
+			l.v[n++] = l.v[i];
+	if (rc == 0) {
+		l.n = n;
+		pthread_mutex_lock(&s->lock);
+		s->status.chunks_total = n;
+		for (size_t i = 0; i < n; i++)
+			s->status.bytes_total += l.v[i].stored;
+		pthread_mutex_unlock(&s->lock);
+		set_phase(s, CS_SCRUB_READING);
+		rc = check_items(s, &l, buf);
+	}
+	free(l.v);
+	return rc;
+}
+
+/* ---- mapping damaged chunks to files ---- */
+
+/* A volume as MAPPING sees it: its live record, origins and snapshots. */
+struct vinfo {
+	struct cs_volrec rec;
+	struct cs_chain chain;
+	uint64_t *epochs; /* snapshot epochs, ascending */
+	char **names;	  /* their names */
+	size_t nsnaps, capepochs, capnames;
+	int relevant;
+};
+
+struct vols {
+	struct vinfo *v;
+	size_t n, cap;
+};
+
+static int vols_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct vols *l = ctx;
+	struct vinfo *vi;
+
+	if (klen != 9)
+		return 0;
+	if (grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)))
+		return -ENOMEM;
+	vi = &l->v[l->n];
+	memset(vi, 0, sizeof(*vi));
+	if (cs_volrec_decode(&vi->rec, v, vlen) != 0 ||
+	    (vi->rec.flags & (CS_VOL_DELETING | CS_VOL_RECEIVING)))
+		return 0; /* not a volume anyone sees */
+	l->n++;
+	return 0;
+}
+
+static int snaps_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct vinfo *vi = ctx;
+	char *name;
+
+	if (klen != 17 || vlen > CS_NAME_MAX)
+		return 0;
+	if (grow((void **)&vi->epochs, &vi->capepochs, vi->nsnaps, sizeof(*vi->epochs)) ||
+	    grow((void **)&vi->names, &vi->capnames, vi->nsnaps, sizeof(*vi->names)))
+		return -ENOMEM;
+	name = strndup((const char *)v, vlen);
+	if (!name)
+		return -ENOMEM;
+	vi->epochs[vi->nsnaps] = be64_get(k + 9);
+	vi->names[vi->nsnaps++] = name;
+	return 0;
+}
+
+static void vols_free(struct vols *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		for (size_t j = 0; j < l->v[i].nsnaps; j++)
+			free(l->v[i].names[j]);
+		free(l->v[i].names);
+		free(l->v[i].epochs);
+	}
+	free(l->v);
+}
+
+/* Every volume: records (the current ones for open volumes), chains and
+ * snapshots. */
+static int vols_load(cs_store *st, struct vols *l)
+{
+	uint8_t p[9];
+	int rc;
+
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"V", 1, vols_fn, l);
+	for (size_t i = 0; rc == 0 && i < l->n; i++) {
+		struct cs_volstate *vs = cs_vs_find(st, l->v[i].rec.id, 1);
+
+		if (vs) {
+			pthread_mutex_lock(&vs->lock);
+			l->v[i].rec = vs->rec;
+			pthread_mutex_unlock(&vs->lock);
+		}
+		l->v[i].rec.chain = NULL;
+	}
+	pthread_mutex_unlock(&st->vlock);
+	for (size_t i = 0; rc == 0 && i < l->n; i++) {
+		struct vinfo *vi = &l->v[i];
+
+		rc = cs_chain_load(st, &vi->rec, &vi->chain);
+		p[0] = 'T';
+		be64_put(p + 1, vi->rec.id);
+		if (rc == 0)
+			rc = cs_kv_scan(st, st->cf_meta, p, 9, snaps_fn, vi);
+	}
+	return rc;
+}
+
+/* The volumes whose own extent keys name a damaged chunk. */
+struct marks {
+	struct cs_scrub *s;
+	uint64_t *vid;
+	size_t n, cap;
+	uint64_t seen;
+};
+
+static int mark_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct marks *m = ctx;
+	uint64_t vid;
+
+	if ((++m->seen & 4095) == 0 && cancelled(m->s))
+		return -ECANCELED;
+	if (klen < 9 || vlen != 1 + CS_HASH_LEN + 8 || v[0] != 1 || !damage_find(m->s, v + 1))
+		return 0;
+	vid = be64_get(k + 1);
+	for (size_t i = 0; i < m->n; i++)
+		if (m->vid[i] == vid)
+			return 0;
+	if (grow((void **)&m->vid, &m->cap, m->n, sizeof(*m->vid)))
+		return -ENOMEM;
+	m->vid[m->n++] = vid;
+	return 0;
+}
+
+static int marked(const struct marks *m, uint64_t vid)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->vid[i] == vid)
+			return 1;
+	return 0;
+}
+
+/* The name of inode @ino in directory @dir at view @r (a hard link whose
+ * entry there went: in any directory), and the directory it is in. */
+struct name_find {
+	cs_store *st;
+	uint64_t ino, dir;
+	char name[CS_NAME_MAX + 1];
+	int found;
+};
+
+static int name_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
+		   const struct cs_ver *ver)
+{
+	struct name_find *f = ctx;
+
+	if (klen < 17 || vlen < 12 || vlen > 12 + CS_NAME_MAX || be64_get(v) != f->ino)
+		return 0;
+	memcpy(f->name, v + 12, vlen - 12);
+	f->name[vlen - 12] = 0;
+	f->dir = be64_get(k + 9);
+	f->found = 1;
+	return 1;
+}
+
+static int name_of(cs_store *st, const struct cs_volrec *r, uint64_t dir, uint64_t ino,
+		   struct name_find *f)
+{
+	uint8_t p[17];
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	f->ino = ino;
+	p[0] = 'C';
+	be64_put(p + 1, r->id);
+	be64_put(p + 9, dir);
+	rc = cs_kv_scanv(st, r, p, 17, NULL, 0, name_fn, f);
+	if (rc == 0 && !f->found)
+		rc = cs_kv_scanv(st, r, p, 9, NULL, 0, name_fn, f);
+	if (rc == 0 && !f->found)
+		rc = -ENOENT;
+	return rc;
+}
+
+/* Absolute path of @ino at view @r into @out (PATH_LEN bytes). -ENOENT:
+ * it has no name (unlinked while open). */
+static int path_of(cs_store *st, const struct cs_volrec *r, uint64_t ino, char *out)
+{
+	struct name_find f;
+	size_t pos = PATH_LEN - 1;
+	int rc;
+
+	out[pos] = 0;
+	for (int depth = 0; ino != CS_ROOT_INO; depth++) {
+		struct cs_inode in;
+		size_t nl;
+
+		if (depth > PATH_DEPTH)
+			return -ELOOP;
+		rc = cs_inode_load_rec(st, r, ino, &in);
+		if (rc == 0)
+			rc = name_of(st, r, in.parent, ino, &f);
+		if (rc)
+			return rc;
+		nl = strlen(f.name);
+		if (nl + 1 > pos)
+			return -ENAMETOOLONG;
+		pos -= nl;
+		memcpy(out + pos, f.name, nl);
+		out[--pos] = '/';
+		ino = f.dir;
+	}
+	if (pos == PATH_LEN - 1)
+		out[--pos] = '/';
+	memmove(out, out + pos, PATH_LEN - pos);
+	return 0;
+}
+
+/* The inodes of one view that use a damaged chunk. */
+struct hit {
+	struct damage *d;
+	uint64_t ino;
+};
+
+struct view_scan {
+	struct cs_scrub *s;
+	struct hit *v;
+	size_t n, cap;
+	uint64_t seen;
+};
+
+static int view_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
+		   const struct cs_ver *ver)
+{
+	struct view_scan *w = ctx;
+	struct damage *d;
+
+	if ((++w->seen & 4095) == 0 && cancelled(w->s))
+		return -ECANCELED;
+	if (klen < 17 || vlen != CS_HASH_LEN + 8 || !(d = damage_find(w->s, v)))
+		return 0;
+	if (w->n && w->v[w->n - 1].d == d && w->v[w->n - 1].ino == be64_get(k + 9))
+		return 0; /* the same file, another chunk index */
+	if (grow((void **)&w->v, &w->cap, w->n, sizeof(*w->v)))
+		return -ENOMEM;
+	w->v[w->n].d = d;
+	w->v[w->n++].ino = be64_get(k + 9);
+	return 0;
+}
+
+/* Scan view @r of volume @vi (@snap: the snapshot's name, NULL: live). */
+static int map_view(struct cs_scrub *s, struct vinfo *vi, struct cs_volrec *r,
+		    const char *snap, char *path)
+{
+	struct view_scan w = { .s = s };
+	uint8_t p[9];
+	int rc;
+
+	p[0] = 'E';
+	be64_put(p + 1, r->id);
+	rc = cs_kv_scanv(s->st, r, p, 9, NULL, 0, view_fn, &w);
+	for (size_t i = 0; rc == 0 && i < w.n; i++) {
+		int prc = path_of(s->st, r, w.v[i].ino, path);
+
+		rc = use_add(w.v[i].d, vi->rec.name, prc ? NULL : path, w.v[i].ino, snap);
+	}
+	free(w.v);
+	return rc;
+}
+
+static int map_volume(struct cs_scrub *s, struct vinfo *vi, char *path)
+{
+	struct cs_volrec r = vi->rec;
+	int rc = 0;
+
+	r.chain = vi->chain.n ? &vi->chain : NULL;
+	r.snapshot_view = 1;
+	for (size_t i = 0; rc == 0 && i < vi->nsnaps; i++) {
+		r.epoch = vi->epochs[i];
+		rc = map_view(s, vi, &r, vi->names[i], path);
+	}
+	r.epoch = vi->rec.epoch;
+	r.snapshot_view = 0;
+	if (rc == 0)
+		rc = map_view(s, vi, &r, NULL, path);
+	return rc;
+}
+
+static int map_damage(struct cs_scrub *s)
+{
+	struct vols l = { 0 };
+	struct marks m = { .s = s };
+	char *path = malloc(PATH_LEN);
+	int rc;
+
+	if (!path)
+		return -ENOMEM;
+	set_phase(s, CS_SCRUB_MAPPING);
+	pthread_mutex_lock(&s->lock); /* found in hash order: keep it certain */
+	qsort(s->dmg, s->ndmg, sizeof(*s->dmg), item_cmp);
+	pthread_mutex_unlock(&s->lock);
+	rc = cs_kv_scan(s->st, s->st->cf_meta, (const uint8_t *)"E", 1, mark_fn, &m);
+	if (rc == 0)
+		rc = vols_load(s->st, &l);
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		struct vinfo *vi = &l.v[i];
+
+		vi->relevant = marked(&m, vi->rec.id);
+		for (uint32_t j = 0; j < vi->chain.n; j++)
+			vi->relevant |= marked(&m, vi->chain.l[j].vid);
+		if (vi->relevant)
+			rc = map_volume(s, vi, path);
+	}
+	vols_free(&l);
+	free(m.vid);
+	free(path);
+	return rc;
+}
+
+/* ---- the summary kept in the store ---- */
+
+static size_t scrubrec_encode(const struct cs_scrub_status *t, uint8_t *b)
+{
+	const uint64_t n[] = { t->rate,	       (uint64_t)t->started_ns, (uint64_t)t->finished_ns,
+			       t->elapsed_ms,  t->chunks_total,		t->bytes_total,
+			       t->chunks_done, t->bytes_done,		t->damaged };
+	size_t vl = strlen(t->volume), ml = strlen(t->message);
+	uint8_t *p = b;
+
+	*p++ = SCRUBREC_VERSION;
+	*p++ = (uint8_t)t->state;
+	be32_put(p, (uint32_t)-t->error), p += 4;
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++, p += 8)
+		be64_put(p, n[i]);
+	*p++ = (uint8_t)vl;
+	memcpy(p, t->volume, vl), p += vl;
+	*p++ = (uint8_t)ml;
+	memcpy(p, t->message, ml), p += ml;
+	return (size_t)(p - b);
+}
+
+static int scrubrec_decode(struct cs_scrub_status *t, const uint8_t *b, size_t len)
+{
+	uint64_t n[9];
+	const uint8_t *p = b + 6, *end = b + len;
+	size_t vl, ml;
+
+	memset(t, 0, sizeof(*t));
+	if (len < 6 + sizeof(n) + 2 || b[0] != SCRUBREC_VERSION)
+		return cs_fail(-EIO, "corrupt scrub record");
+	t->state = b[1];
+	t->error = -(int)be32_get(b + 2);
+	for (size_t i = 0; i < 9; i++, p += 8)
+		n[i] = be64_get(p);
+	vl = *p++;
+	if (vl > CS_NAME_MAX || p + vl + 1 > end)
+		return cs_fail(-EIO, "corrupt scrub record");
+	memcpy(t->volume, p, vl), p += vl;
+	ml = *p++;
+	if (ml >= sizeof(t->message) || p + ml != end)
+		return cs_fail(-EIO, "corrupt scrub record");
+	memcpy(t->message, p, ml);
+	t->rate = n[0];
+	t->started_ns = (int64_t)n[1];
+	t->finished_ns = (int64_t)n[2];
+	t->elapsed_ms = n[3];
+	t->chunks_total = n[4];
+	t->bytes_total = n[5];
+	t->chunks_done = n[6];
+	t->bytes_done = n[7];
+	t->damaged = n[8];
+	t->phase = CS_SCRUB_DONE;
+	t->bytes_per_s = t->elapsed_ms ? t->bytes_done * 1000 / t->elapsed_ms : 0;
+	return 0;
+}
+
+static void summary_save(cs_store *st, const struct cs_scrub_status *t)
+{
+	uint8_t b[2 + 4 + 9 * 8 + 2 + CS_NAME_MAX + 256];
+	char *err = NULL;
+
+	rocksdb_put_cf(st->db, st->wo, st->cf_meta, (const char *)SCRUB_KEY, sizeof(SCRUB_KEY),
+		       (const char *)b, scrubrec_encode(t, b), &err);
+	free(err); /* only a summary: the result is still in the handle */
+}
+
+int cs_scrub_last(cs_store *st, struct cs_scrub_status *out)
+{
+	size_t vlen;
+	char *v;
+	int rc = cs_kv_get(st, st->cf_meta, SCRUB_KEY, sizeof(SCRUB_KEY), &v, &vlen);
+
+	if (rc == -ENOENT)
+		return cs_fail(-ENOENT, "no scrub has run on this store");
+	if (rc)
+		return rc;
+	rc = scrubrec_decode(out, (const uint8_t *)v, vlen);
+	free(v);
+	return rc;
+}
+
+/* ---- the thread and the handle ---- */
+
+static void *scrub_main(void *arg)
+{
+	struct cs_scrub *s = arg;
+	struct cs_scrub_status t;
+	uint8_t *buf = malloc(CS_CHUNK_SIZE);
+	struct timespec end;
+	int rc;
+
+	if (!buf)
+		rc = -ENOMEM;
+	else if (s->volume[0])
+		rc = scrub_volume(s, buf);
+	else
+		rc = scrub_store(s, buf);
+	free(buf);
+	if (rc == 0 && s->ndmg && !cancelled(s))
+		rc = map_damage(s);
+	/* the result: saved in the store first, then shown (a waiter that
+	 * sees the end finds the summary there) */
+	end = mono();
+	cs_scrub_status(s, &t);
+	if (rc == -ECANCELED || (rc == 0 && cancelled(s))) {
+		t.state = CS_SCRUB_CANCELLED;
+	} else if (rc) {
+		t.state = CS_SCRUB_FAILED;
+		t.error = rc;
+		snprintf(t.message, sizeof(t.message), "%s",
+			 *cs_last_error() ? cs_last_error() : strerror(-rc));
+	} else {
+		t.state = CS_SCRUB_FINISHED;
+	}
+	t.phase = CS_SCRUB_DONE;
+	t.finished_ns = wall_ns();
+	t.elapsed_ms = (uint64_t)((ts_ns(end) - ts_ns(s->t_start)) / 1000000);
+	t.bytes_per_s = t.elapsed_ms ? t.bytes_done * 1000 / t.elapsed_ms : 0;
+	summary_save(s->st, &t);
+	pthread_mutex_lock(&s->lock);
+	s->status = t;
+	s->t_end = end;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void scrub_destroy(struct cs_scrub *s)
+{
+	for (size_t i = 0; i < s->ndmg; i++)
+		damage_free(&s->dmg[i]);
+	free(s->dmg);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int cs_scrub_start(cs_store *st, const struct cs_scrub_opts *o, cs_scrub **out)
+{
+	struct cs_scrub *s;
+	pthread_condattr_t ca;
+	uint64_t vid;
+	int rc;
+
+	*out = NULL;
+	if (o && o->volume) {
+		rc = cs_volname_check(o->volume);
+		if (rc)
+			return rc;
+		pthread_mutex_lock(&st->vlock);
+		rc = cs_vol_lookup_name(st, o->volume, &vid);
+		pthread_mutex_unlock(&st->vlock);
+		if (rc)
+			return rc;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->st = st;
+	s->rate = o ? o->rate : 0;
+	if (o && o->volume)
+		snprintf(s->volume, sizeof(s->volume), "%s", o->volume);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	s->status.state = CS_SCRUB_RUNNING;
+	s->status.phase = s->volume[0] ? CS_SCRUB_LISTING : CS_SCRUB_READING;
+	memcpy(s->status.volume, s->volume, sizeof(s->volume));
+	s->status.rate = s->rate;
+	s->status.started_ns = wall_ns();
+	s->t_start = s->t_read = mono();
+	if (!s->volume[0]) { /* the whole store: every chunk it counts */
+		pthread_mutex_lock(&st->lock);
+		s->status.chunks_total = st->sb.chunks;
+		s->status.bytes_total = st->sb.stored_bytes;
+		pthread_mutex_unlock(&st->lock);
+	}
+	rc = pthread_create(&s->thread, NULL, scrub_main, s);
+	if (rc) {
+		scrub_destroy(s);
+		return cs_fail(-EAGAIN, "cannot start a scrub thread: %s", strerror(rc));
+	}
+	s->have_thread = 1;
+	*out = s;
+	return 0;
+}
+
+void cs_scrub_status(cs_scrub *s, struct cs_scrub_status *out)
+{
+	int64_t ns;
+
+	pthread_mutex_lock(&s->lock);
+	*out = s->status;
+	ns = ts_ns(out->state == CS_SCRUB_RUNNING ? mono() : s->t_end) - ts_ns(s->t_start);
+	pthread_mutex_unlock(&s->lock);
+	out->elapsed_ms = ns > 0 ? (uint64_t)(ns / 1000000) : 0;
+	out->bytes_per_s = ns > 0 ? (uint64_t)((double)out->bytes_done * 1e9 / (double)ns) : 0;
+}
+
+void cs_scrub_cancel(cs_scrub *s)
+{
+	pthread_mutex_lock(&s->lock);
+	__atomic_store_n(&s->cancel, 1, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int cs_scrub_wait(cs_scrub *s, int timeout_ms)
+{
+	int64_t until = ts_ns(mono()) + (int64_t)timeout_ms * 1000000;
+	struct timespec ts = { until / 1000000000, until % 1000000000 };
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->status.state == CS_SCRUB_RUNNING && rc == 0) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&s->cond, &s->lock);
+		else if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) == ETIMEDOUT)
+			rc = s->status.state == CS_SCRUB_RUNNING ? -ETIMEDOUT : 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int cs_scrub_damage_foreach(cs_scrub *s, cs_scrub_damage_fn fn, void *ctx)
+{
+	struct cs_scrub_file *files = NULL;
+	int rc = 0, ended;
+
+	pthread_mutex_lock(&s->lock);
+	ended = s->status.state != CS_SCRUB_RUNNING;
+	for (size_t i = 0; i < s->ndmg && rc == 0; i++) {
+		struct damage *d = &s->dmg[i];
+		struct cs_scrub_damage pub = { .reason = d->reason };
+		size_t nf = ended ? d->nuses : 0;
+
+		memcpy(pub.hash, d->hash, CS_HASH_LEN);
+		memcpy(pub.hex, d->hex, sizeof(pub.hex));
+		if (nf) {
+			files = calloc(nf, sizeof(*files));
+			if (!files) {
+				rc = -ENOMEM;
+				break;
+			}
+			for (size_t j = 0; j < nf; j++)
+				files[j] = d->uses[j].f;
+			pub.files = files;
+			pub.nfiles = nf;
+			pub.files_more = d->more;
+		}
+		rc = fn(ctx, &pub);
+		free(files);
+		files = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void cs_scrub_free(cs_scrub *s)
+{
+	if (!s)
+		return;
+	if (s->have_thread) {
+		cs_scrub_cancel(s);
+		pthread_join(s->thread, NULL);
+	}
+	scrub_destroy(s);
+}
+
+const char *cs_scrub_state_name(int state)
+{
+	switch (state) {
+	case CS_SCRUB_RUNNING:
+		return "running";
+	case CS_SCRUB_FINISHED:
+		return "finished";
+	case CS_SCRUB_CANCELLED:
+		return "cancelled";
+	case CS_SCRUB_FAILED:
+		return "failed";
+	default:
+		return "none";
+	}
+}
+
+const char *cs_scrub_phase_name(int phase)
+{
+	switch (phase) {
+	case CS_SCRUB_LISTING:
+		return "listing";
+	case CS_SCRUB_READING:
+		return "reading";
+	case CS_SCRUB_MAPPING:
+		return "mapping";
+	case CS_SCRUB_DONE:
+		return "done";
+	default:
+		return "none";
+	}
+}
