@@ -125,6 +125,13 @@ fuzz: $(B)/fuzz_stream
 	$(B)/fuzz_stream -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 $(B)/fuzz-corpus tests/fuzz/corpus
 
+# cs_damage breaks a stopped store on purpose, for the tests of `cstorfs-ctl check`
+# (tests/integration/test_check.py); built by `all`.
+$(B)/cs_damage: $(B)/obj/tests/crash/cs_damage.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_STORE)
+all: $(B)/cs_damage
+
 # Each unit program runs in its own temporary directory (CS_TEST_TMP).
 define run_units
 	@set -e; for t in $(1); do \

@@ -60,6 +60,9 @@ static const char usage_text[] =
     "  diff VOLUME@A [VOLUME@B]     paths changed from A to B (or the live volume):\n"
     "                               + created, - deleted, M modified, R renamed\n"
     "  gc                           reclaim space now; prints what it freed\n"
+    "  check                        the store's consistency check: counters,\n"
+    "                               chunk references, every referenced chunk\n"
+    "                               present; prints OK or each problem (exit 1)\n"
     "  send VOLUME@SNAP [-i|-I [BASEVOL@]BASE] [-o FILE] [--resume TOKEN]\n"
     "       [--dry-run] [--quiet]   write a replication stream of the snapshot to\n"
     "                               stdout (never a terminal) or FILE; -i: only the\n"
@@ -1114,6 +1117,41 @@ static int cmd_gc(struct ctl *x, int argc, char **argv)
 	return 0;
 }
 
+/* check: the store's own consistency check, through the daemon. The
+ * whole store is read: no time limit but a day. */
+static int cmd_check(struct ctl *x, int argc, char **argv)
+{
+	const cJSON *p, *list;
+	cJSON *ans = NULL;
+	int rc, good;
+
+	(void)argv;
+	if (argc != 0)
+		return cs_cli_usage("check takes no arguments");
+	if ((rc = connect_daemon(x)))
+		return rc;
+	rc = cs_client_request(x->c, "POST", "/v1/check", NULL, 86400, &ans);
+	if (rc)
+		return failed(x, rc);
+	good = jbool(ans, "ok");
+	if (x->json) {
+		print_json(ans);
+	} else if (good) {
+		printf("OK: %s\n", jstr(ans, "message"));
+	} else {
+		list = cJSON_GetObjectItemCaseSensitive(ans, "problems");
+		cJSON_ArrayForEach(p, list)
+			printf("problem: %s\n", cJSON_IsString(p) ? p->valuestring : "?");
+		if (jnum(ans, "problems_found") > (uint64_t)cJSON_GetArraySize(list))
+			printf("... %llu problems in all\n",
+			       (unsigned long long)jnum(ans, "problems_found"));
+	}
+	if (!good)
+		cs_cli_err("the store is inconsistent: %s", jstr(ans, "message"));
+	cJSON_Delete(ans);
+	return good ? 0 : CS_EXIT_FAIL;
+}
+
 /* ------------------------------------------------------------------ */
 /* status, daemon                                                     */
 /* ------------------------------------------------------------------ */
@@ -1864,6 +1902,7 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "umount") && strcmp(cmd, "status") && strcmp(cmd, "daemon") &&
 	    strcmp(cmd, "snapshot") && strcmp(cmd, "clone") && strcmp(cmd, "promote") &&
 	    strcmp(cmd, "rollback") && strcmp(cmd, "diff") && strcmp(cmd, "gc") &&
+	    strcmp(cmd, "check") &&
 	    strcmp(cmd, "send") && strcmp(cmd, "receive") && strcmp(cmd, "recv") &&
 	    strcmp(cmd, "stream")) {
 		rc = cs_cli_usage("unknown command '%s'", cmd);
@@ -1906,6 +1945,8 @@ int main(int argc, char **argv)
 		rc = cmd_diff(&x, x.argc - 1, x.argv + 1);
 	else if (!strcmp(cmd, "gc"))
 		rc = cmd_gc(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "check"))
+		rc = cmd_check(&x, x.argc - 1, x.argv + 1);
 	else if (!strcmp(cmd, "send"))
 		rc = cmd_send(&x, x.argc - 1, x.argv + 1);
 	else if (!strcmp(cmd, "receive") || !strcmp(cmd, "recv"))

@@ -1596,6 +1596,56 @@ static int gc_post(struct cs_api *api, struct reply *r)
 	return 0;
 }
 
+/* ---- check ---- */
+
+#define CS_CHECK_MAX_LISTED 1000 /* problems listed in one answer */
+
+struct check_list {
+	cJSON *problems;
+	uint64_t n;
+};
+
+static void check_problem(void *ctx, const char *problem)
+{
+	struct check_list *l = ctx;
+
+	if (l->n++ < CS_CHECK_MAX_LISTED)
+		cJSON_AddItemToArray(l->problems, cJSON_CreateString(problem));
+}
+
+/* POST /v1/check: cs_store_check on the live store; problems found are an
+ * answer (ok false), not an error. */
+static int check_post(struct cs_api *api, struct reply *r)
+{
+	struct check_list l = { .problems = cJSON_CreateArray() };
+	struct cs_store_stats s;
+	char msg[640];
+	cJSON *o;
+	int err = cs_store_check(api->st, &s, check_problem, &l);
+
+	if (err && err != -EUCLEAN) {
+		cJSON_Delete(l.problems);
+		return fail_store(r, err, "check");
+	}
+	if (err)
+		snprintf(msg, sizeof(msg), "%llu problem%s; the first: %s", (unsigned long long)l.n,
+			 l.n == 1 ? "" : "s", cs_last_error());
+	else
+		snprintf(msg, sizeof(msg), "consistent: %llu volumes, %llu inodes, %llu chunks, "
+			 "%llu chunk references", (unsigned long long)s.volumes,
+			 (unsigned long long)s.inodes, (unsigned long long)s.chunks,
+			 (unsigned long long)s.chunk_refs);
+	if (err)
+		cs_warn("check: %s", msg);
+	o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", !err);
+	cJSON_AddStringToObject(o, "message", msg);
+	cJSON_AddNumberToObject(o, "problems_found", (double)l.n);
+	cJSON_AddItemToObject(o, "problems", l.problems);
+	ok(r, 200, o);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Snapshots                                                          */
 /* ------------------------------------------------------------------ */
@@ -2774,6 +2824,11 @@ static void route(struct cs_api *api, struct MHD_Connection *conn, const char *u
 			method_not_allowed(r, method, url);
 		else
 			gc_post(api, r);
+	} else if (!strcmp(url, "/v1/check")) {
+		if (strcmp(method, "POST"))
+			method_not_allowed(r, method, url);
+		else
+			check_post(api, r);
 	} else if (!strncmp(url, "/v1/volumes/", 12)) {
 		name = url + 12;
 		if (!strcmp(method, "GET")) {

@@ -13,6 +13,21 @@
 
 #include "cs_priv.h"
 
+/* cs_kv_pin: this thread's reads see one RocksDB snapshot (NULL: the
+ * latest data, the normal case). */
+static __thread rocksdb_readoptions_t *pinned_ro;
+
+void cs_kv_pin(rocksdb_readoptions_t *ro)
+{
+	pinned_ro = ro;
+}
+
+/* The read options of an iterator of @st on this thread. */
+static rocksdb_readoptions_t *iter_ro(cs_store *st)
+{
+	return pinned_ro ? pinned_ro : st->ro;
+}
+
 static size_t key_head(uint8_t *k, char tag, uint64_t vid, uint64_t a)
 {
 	k[0] = (uint8_t)tag;
@@ -83,12 +98,13 @@ int cs_rec_has_history(const struct cs_volrec *rec)
 int cs_kv_get(cs_store *st, rocksdb_column_family_handle_t *cf,
               const uint8_t *key, size_t klen, char **val, size_t *vlen)
 {
-	char *err = NULL;
-
 	/* chunks are verified against their SHA-256 by the caller: RocksDB's own
 	 * (software) CRC over the same bytes would only cost time */
-	*val = rocksdb_get_cf(st->db, cf == st->cf_chunks ? st->ro_chunk : st->ro, cf,
-	                      (const char *)key, klen, vlen, &err);
+	rocksdb_readoptions_t *ro = cf == st->cf_chunks ? st->ro_chunk : st->ro;
+	char *err = NULL;
+
+	*val = rocksdb_get_cf(st->db, pinned_ro ? pinned_ro : ro, cf, (const char *)key, klen,
+	                      vlen, &err);
 	if (err)
 		return cs_rocks_fail(err, "read");
 	return *val ? 0 : -ENOENT;
@@ -150,7 +166,7 @@ int cs_kv_getv(cs_store *st, const struct cs_volrec *rec, const uint8_t *key,
 		vep = rec->epoch;
 	} else {
 		uint32_t n = view_layers(rec, vid, ep);
-		rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf_meta);
+		rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, iter_ro(st), st->cf_meta);
 		const char *iv = NULL;
 
 		memcpy(k, key, klen);
@@ -276,7 +292,7 @@ int cs_kv_scanv(cs_store *st, const struct cs_volrec *rec,
 		memcpy(seek, l->prefix, plen);
 		if (slen)
 			memcpy(seek + plen, start, slen);
-		l->it = rocksdb_create_iterator_cf(st->db, st->ro, st->cf_meta);
+		l->it = rocksdb_create_iterator_cf(st->db, iter_ro(st), st->cf_meta);
 		rocksdb_iter_seek(l->it, (const char *)seek, plen + slen);
 		layer_next(l, 1);
 	}
@@ -331,7 +347,7 @@ int cs_kv_scan_after(cs_store *st, rocksdb_column_family_handle_t *cf,
                      const uint8_t *prefix, size_t plen, const uint8_t *after,
                      size_t alen, cs_scan_fn fn, void *ctx)
 {
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ro, cf);
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, iter_ro(st), cf);
 	int rc = 0;
 
 	if (alen)
