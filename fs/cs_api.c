@@ -1464,8 +1464,16 @@ static int mount_delete(struct cs_api *api, struct MHD_Connection *conn, struct 
 		list = take_mounts(api, pick_mountpoint, real);
 		pthread_mutex_unlock(&api->lock);
 	}
-	if (!list)
+	if (!list) {
+		struct statfs sf;
+
+		/* A dead mount a killed daemon left is no session's: detach it. */
+		if (statfs(mp, &sf) < 0 && errno == ENOTCONN && clear_dead_mount(mp) == 0) {
+			ok(r, 200, NULL);
+			return 0;
+		}
 		return fail(r, ENOENT, "nothing is mounted at %s", mp);
+	}
 	free_taken(api, list, "unmount requested");
 	ok(r, 200, NULL);
 	return 0;
