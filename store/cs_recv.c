@@ -8,15 +8,32 @@
  * States of a receive (in 'W'):
  *   RECEIVING  records are verified one by one and staged, in batches that
  *              also record how far the stream got (next record, byte
- *              offset, chain): a cut stream keeps its progress, and the
- *              resumed stream continues from there (cs_recv_resume_token).
+ *              offset, chain): a cut stream keeps its progress. Another
+ *              receive into the name continues it, with either
+ *               - the same stream again (a plain rerun of the command):
+ *                 the records before the recorded next record are read
+ *                 past, checked only by their checksums and the chain,
+ *                 which must equal the recorded chain at the recorded
+ *                 offset (they are the records staged before); or
+ *               - the resumed stream (`send --resume`, cs_recv_resume_token):
+ *                 a "resumed" header, then the records from there on.
+ *              Any other stream (another stream id) is refused, naming
+ *              both, and changes nothing. A continued receive that fails
+ *              keeps the progress it had (rejected records were never
+ *              staged); only `--abort` (cs_recv_abort) discards it.
  *   APPLYING   the trailer checked; the staged records are turned into the
  *              volume's keys. A full stream (or a clone) builds a volume
  *              that has no name until the last batch; an incremental
  *              writes its versions at the target's next epoch, which no
  *              reader sees until the batch that records the snapshot moves
  *              the volume to it. cs_store_open re-runs an interrupted apply.
- * Corrupt input discards everything staged: the store is as it was.
+ * Corrupt input to a fresh receive discards everything staged: the store
+ * is as it was.
+ *
+ * A stream that was received already is refused (-EEXIST, "received
+ * already"): for a full stream the volume exists and holds the stream's
+ * snapshot, for an incremental the target holds it. The refusal is
+ * decided from the header alone, before any record is staged.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -47,7 +64,8 @@ struct cs_recv {
 	struct rstate s;
 	struct cs_sparser *p;
 	struct cs_stream_header h;
-	int have_header, failed, resumed;
+	struct cs_stream_header ph; /* resumed: the partial receive's header */
+	int have_header, failed, resumed, foreign;
 	rocksdb_writebatch_t *wb;
 	size_t staged, staged_bytes;
 	uint64_t chunks_new, chunks_present, records;
@@ -272,6 +290,22 @@ static int has_snap_uuid(cs_store *st, uint64_t vid, const char *vname, const ui
 	return found;
 }
 
+/* "web@monday (full, stream 0123456789abcdef)": which stream @h is. */
+static void stream_desc(char *buf, size_t size, const struct cs_stream_header *h)
+{
+	char id[17];
+
+	for (int i = 0; i < 8; i++)
+		snprintf(id + 2 * i, 3, "%02x", h->stream_id[i]);
+	if (h->flags & CS_STREAM_INCREMENTAL)
+		snprintf(buf, size, "%s@%s (incremental from %s@%s%s, stream %s)", h->volume,
+		         h->snap, h->base_volume, h->base,
+		         h->flags & CS_STREAM_INTERMEDIATES ? " with every snapshot between" : "",
+		         id);
+	else
+		snprintf(buf, size, "%s@%s (full, stream %s)", h->volume, h->snap, id);
+}
+
 /* Does the stream @h fit the target @volume? (under vlock) With @fix, a
  * target changed since the base is rolled back to it (--force). */
 static int check_target(cs_store *st, const char *volume, const struct cs_stream_header *h,
@@ -285,6 +319,10 @@ static int check_target(cs_store *st, const char *volume, const struct cs_stream
 	if (rc && rc != -ENOENT)
 		return rc;
 	if (!(h->flags & CS_STREAM_INCREMENTAL)) {
+		if (rc == 0 && has_snap_uuid(st, vid, volume, h->snap_uuid))
+			return cs_fail(-EEXIST, "volume '%s' already exists and holds snapshot '%s' "
+			               "of this stream: it was received already (nothing to do)",
+			               volume, h->snap);
 		if (rc == 0)
 			return cs_fail(-EEXIST, "volume '%s' already exists: a full stream creates a "
 			               "new volume", volume);
@@ -299,7 +337,7 @@ static int check_target(cs_store *st, const char *volume, const struct cs_stream
 	}
 	if (has_snap_uuid(st, vid, volume, h->snap_uuid))
 		return cs_fail(-EEXIST, "volume '%s' already has snapshot '%s' of this stream: "
-		               "it was received already", volume, h->snap);
+		               "it was received already (nothing to do)", volume, h->snap);
 	if (!has_snap_uuid(st, vid, volume, h->base_uuid))
 		return cs_fail(-ENOENT, "volume '%s' has no snapshot '%s' (the stream's base)",
 		               volume, h->base);
@@ -370,6 +408,34 @@ static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t
 	return 0;
 }
 
+/* Continuing a partial receive: the header @p must be of the same stream,
+ * either the resumed stream or the whole stream again (then its header is
+ * the one received before, byte for byte). The parser checks the rest. */
+static int continues_partial(struct cs_recv *r, const uint8_t *p, size_t len)
+{
+	char had[4 * CS_NAME_MAX + 128], got[4 * CS_NAME_MAX + 128];
+
+	r->have_header = 1;
+	if (memcmp(r->h.stream_id, r->ph.stream_id, 32)) {
+		stream_desc(had, sizeof(had), &r->ph);
+		stream_desc(got, sizeof(got), &r->h);
+		r->foreign = 1;
+		return cs_fail(-EBUSY, "a partial receive into '%s' holds another stream: %llu "
+		               "of %llu bytes of %s; this stream is %s. Finish the partial "
+		               "receive by rerunning its send (or resume it: `cstorfs-ctl send "
+		               "--resume TOKEN`, TOKEN from `cstorfs-ctl receive --resume-token "
+		               "%s`), or discard it with `cstorfs-ctl receive --abort %s`; "
+		               "nothing was changed", r->volume, (unsigned long long)r->s.offset,
+		               (unsigned long long)r->ph.total_bytes, had, got, r->volume, r->volume);
+	}
+	if (!(r->h.flags & CS_STREAM_RESUMED) &&
+	    (len != r->s.hdr_len || memcmp(p, r->s.hdr, len)))
+		return cs_fail(-EBADMSG, "stream rejected at byte 0 (record 0): its header differs "
+		               "from the one the partial receive holds (the source volume was "
+		               "renamed or its options changed since)");
+	return 0;
+}
+
 static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
                      const uint8_t *p, size_t len)
 {
@@ -384,21 +450,21 @@ static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
 	switch (type) {
 	case CS_REC_HEADER:
 		r->h = *cs_sparser_header(r->p);
-		if (!r->resumed) {
-			pthread_mutex_lock(&r->st->vlock);
-			rc = check_target(r->st, r->volume, &r->h, 0);
-			if (rc == -ESTALE && (r->s.flags & CS_RECV_FORCE))
-				rc = 0; /* rolled back at apply time */
-			pthread_mutex_unlock(&r->st->vlock);
-			if (rc)
-				return rc;
-			r->s.hdr = malloc(len);
-			if (!r->s.hdr)
-				return -ENOMEM;
-			memcpy(r->s.hdr, p, len);
-			r->s.hdr_len = len;
-			r->staged++; /* the state record starts with this batch */
-		}
+		if (r->resumed)
+			return continues_partial(r, p, len);
+		pthread_mutex_lock(&r->st->vlock);
+		rc = check_target(r->st, r->volume, &r->h, 0);
+		if (rc == -ESTALE && (r->s.flags & CS_RECV_FORCE))
+			rc = 0; /* rolled back at apply time */
+		pthread_mutex_unlock(&r->st->vlock);
+		if (rc)
+			return rc;
+		r->s.hdr = malloc(len);
+		if (!r->s.hdr)
+			return -ENOMEM;
+		memcpy(r->s.hdr, p, len);
+		r->s.hdr_len = len;
+		r->staged++; /* the state record starts with this batch */
 		r->have_header = 1;
 		return 0;
 	case CS_REC_CHUNK:
@@ -458,14 +524,16 @@ int cs_recv_begin(cs_store *st, const char *volume, unsigned flags, struct cs_re
 		return -ENOMEM;
 	}
 	rc = state_load(st, volume, &r->s);
-	if (rc == 0) { /* a partial receive: this must be its resumed stream */
+	if (rc == 0) { /* a partial receive: this stream must continue it */
 		struct cs_stream_header h;
 
-		if (r->s.phase != ST_RECEIVING || cs_header_decode(&h, r->s.hdr, r->s.hdr_len)) {
+		if (r->s.phase != ST_RECEIVING || r->s.next_seq == 0 ||
+		    cs_header_decode(&h, r->s.hdr, r->s.hdr_len)) {
 			cs_recv_free(r);
 			return cs_fail(-EBUSY, "the receive into '%s' is being applied", volume);
 		}
-		cs_sparser_resume(r->p, r->s.next_seq, r->s.offset, r->s.chain, h.stream_id);
+		cs_sparser_resume(r->p, r->s.next_seq, r->s.offset, r->s.chain);
+		r->ph = h;
 		r->resumed = 1;
 	} else if (rc == -ENOENT) {
 		memset(&r->s, 0, sizeof(r->s));
@@ -502,7 +570,12 @@ int cs_recv_feed(struct cs_recv *r, const void *buf, size_t len)
 		 * it had (the rejected bytes were never staged) */
 		if (!r->resumed)
 			discard_all(r->st, r->volume, r->s.rid);
-		cs_fail(rc, "%s", msg);
+		if (!r->resumed || r->foreign)
+			return cs_fail(rc, "%s", msg);
+		cs_fail(rc, "%s; the partial receive into '%s' is kept (%llu of %llu bytes): "
+		        "rerun its send to finish it, or discard it with `cstorfs-ctl receive "
+		        "--abort %s`", msg, r->volume, (unsigned long long)r->s.offset,
+		        (unsigned long long)r->ph.total_bytes, r->volume);
 	}
 	return rc;
 }
@@ -748,17 +821,18 @@ int cs_recv_finish(struct cs_recv *r, struct cs_recv_result *out)
 
 		snprintf(msg, sizeof(msg), "%s", cs_last_error());
 		r->failed = 1;
-		if (!r->have_header) {
+		if (!r->have_header && !r->resumed) {
 			discard_all(r->st, r->volume, r->s.rid);
 			return cs_fail(-EPIPE, "%s", msg);
 		}
 		rc = flush_stage(r);
 		if (rc)
 			return rc;
-		return cs_fail(-EPIPE, "%s; the part received is kept: resume it with a stream "
-		               "from `send --resume TOKEN` (TOKEN from `receive --resume-token "
-		               "%s`), or discard it with `receive --abort %s`", msg, r->volume,
-		               r->volume);
+		return cs_fail(-EPIPE, "%s; the part received is kept: run the same send | "
+		               "receive again to finish it (the receive reads past what it has; "
+		               "`cstorfs-ctl send --resume TOKEN`, TOKEN from `cstorfs-ctl "
+		               "receive --resume-token %s`, sends only the rest), or discard it "
+		               "with `cstorfs-ctl receive --abort %s`", msg, r->volume, r->volume);
 	}
 	if (rc)
 		return rc;

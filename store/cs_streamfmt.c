@@ -246,8 +246,11 @@ struct cs_sparser {
 	uint64_t offset;   /* stream offset of buf[0] (original numbering) */
 	uint64_t next_seq;
 	uint8_t chain[32];
-	uint8_t stream_id[32];
-	int have_id;       /* resuming: the header must carry this id */
+	int have_resume;   /* continuing a partial receive that stopped ... */
+	uint64_t resume_seq, resume_offset; /* ... before this record, at this byte */
+	uint8_t resume_chain[32];           /* ... with this chain */
+	int skipping;      /* the whole stream again: records before resume_seq
+	                      are checked and chained, not passed on */
 	int state;         /* 0 header, 1 records, 2 done */
 	struct cs_stream_header hdr;
 };
@@ -277,18 +280,24 @@ const struct cs_stream_header *cs_sparser_header(const struct cs_sparser *p)
 }
 
 void cs_sparser_resume(struct cs_sparser *p, uint64_t next_seq, uint64_t offset,
-                       const uint8_t chain[32], const uint8_t stream_id[32])
+                       const uint8_t chain[32])
 {
-	p->next_seq = next_seq;
-	p->offset = offset;
-	memcpy(p->chain, chain, 32);
-	memcpy(p->stream_id, stream_id, 32);
-	p->have_id = 1;
+	CS_ASSERT(p->state == 0 && p->len == 0 && next_seq > 0);
+	p->resume_seq = next_seq;
+	p->resume_offset = offset;
+	memcpy(p->resume_chain, chain, 32);
+	p->have_resume = 1;
 }
 
 void cs_sparser_state(const struct cs_sparser *p, uint64_t *next_seq, uint64_t *offset,
                       uint8_t chain[32])
 {
+	if (p->skipping) { /* still behind the partial receive: its position */
+		*next_seq = p->resume_seq;
+		*offset = p->resume_offset;
+		memcpy(chain, p->resume_chain, 32);
+		return;
+	}
 	*next_seq = p->next_seq;
 	*offset = p->offset;
 	memcpy(chain, p->chain, 32);
@@ -309,6 +318,70 @@ bad_at(struct cs_sparser *p, uint64_t seq, const char *fmt, ...)
 	               (unsigned long long)p->offset, (unsigned long long)seq, why);
 }
 
+/*
+ * The header (record 0, or the first record of a resumed stream). Without
+ * a partial receive it must be a whole stream's. Continuing one, it may be
+ * either the resumed stream (a "resumed" header at the record where the
+ * partial receive stopped: numbering and chain go on from there) or the
+ * whole stream again (records before that point are then skipped, see
+ * skip_done). In that case @fn sees the header first, before the checks
+ * here, so that the receiver refuses another stream in its own words.
+ * Returns 1 when @fn has seen the header, 0 when not yet, or an error.
+ */
+static int header_record(struct cs_sparser *p, uint64_t seq, const uint8_t *payload,
+                         uint32_t len, int *resumed_hdr)
+{
+	int resumed, rc = cs_header_decode(&p->hdr, payload, len);
+
+	if (rc)
+		return BAD(p, seq, "%s", cs_last_error());
+	resumed = !!(p->hdr.flags & CS_STREAM_RESUMED);
+	if (!p->have_resume) {
+		if (resumed)
+			return BAD(p, seq, "a resumed stream needs a partial receive to continue "
+			           "(nothing to resume)");
+		if (seq != 0)
+			return BAD(p, seq, "header has sequence %llu, expected 0",
+			           (unsigned long long)seq);
+		p->state = 1;
+		return 0;
+	}
+	if (resumed) /* its records are numbered as in the whole stream */
+		p->offset = p->resume_offset;
+	p->state = 1;
+	rc = p->fn ? p->fn(p->ctx, CS_REC_HEADER, seq, p->offset, payload, len) : 0;
+	if (rc)
+		return rc;
+	if (!resumed) {
+		if (seq != 0)
+			return BAD(p, seq, "header has sequence %llu, expected 0",
+			           (unsigned long long)seq);
+		p->skipping = 1;
+		return 1;
+	}
+	if (p->hdr.resume_seq != p->resume_seq || seq != p->resume_seq)
+		return BAD(p, seq, "resumed stream starts at record %llu, expected %llu",
+		           (unsigned long long)p->hdr.resume_seq,
+		           (unsigned long long)p->resume_seq);
+	p->next_seq = p->resume_seq;
+	memcpy(p->chain, p->resume_chain, 32);
+	*resumed_hdr = 1;
+	return 1;
+}
+
+/* Skipping: the record before the partial receive's stopping point has
+ * been read. The records so far must be the ones received before: the
+ * same chain at the same byte. Then the stream goes on as a resumed one. */
+static int skip_done(struct cs_sparser *p, uint64_t seq, size_t total)
+{
+	if (memcmp(p->chain, p->resume_chain, 32) || p->offset + total != p->resume_offset)
+		return BAD(p, seq, "records 0 to %llu differ from the ones the partial receive "
+		           "holds (it received another version of this stream)",
+		           (unsigned long long)seq);
+	p->skipping = 0;
+	return 0;
+}
+
 /* One complete record is in p->buf[0..total). */
 static int record(struct cs_sparser *p, size_t total)
 {
@@ -317,7 +390,7 @@ static int record(struct cs_sparser *p, size_t total)
 	uint32_t len = be32_get(p->buf + 2);
 	uint64_t seq = be64_get(p->buf + 6);
 	const uint8_t *payload = p->buf + CS_REC_HDR;
-	int resumed_hdr = 0, rc;
+	int resumed_hdr = 0, seen = 0, rc;
 
 	SHA256(p->buf, CS_REC_HDR + len, digest);
 #ifndef CS_FUZZING /* fuzz builds skip checksums so mutations reach the decoders */
@@ -327,26 +400,9 @@ static int record(struct cs_sparser *p, size_t total)
 	if (p->state == 0) {
 		if (type != CS_REC_HEADER)
 			return BAD(p, seq, "the stream does not start with a header");
-		rc = cs_header_decode(&p->hdr, payload, len);
-		if (rc)
-			return BAD(p, seq, "%s", cs_last_error());
-		if (p->have_id) { /* resuming: this must be the stream we were receiving */
-			if (!(p->hdr.flags & CS_STREAM_RESUMED) ||
-			    memcmp(p->hdr.stream_id, p->stream_id, 32))
-				return BAD(p, seq, "this is not the resumed stream of the partial receive");
-			if (p->hdr.resume_seq != p->next_seq || seq != p->next_seq)
-				return BAD(p, seq, "resumed stream starts at record %llu, expected %llu",
-				           (unsigned long long)p->hdr.resume_seq,
-				           (unsigned long long)p->next_seq);
-			resumed_hdr = 1;
-		} else if (p->hdr.flags & CS_STREAM_RESUMED) {
-			return BAD(p, seq, "a resumed stream needs a partial receive to continue "
-			           "(nothing to resume)");
-		} else if (seq != 0) {
-			return BAD(p, seq, "header has sequence %llu, expected 0",
-			           (unsigned long long)seq);
-		}
-		p->state = 1;
+		seen = header_record(p, seq, payload, len, &resumed_hdr);
+		if (seen < 0)
+			return seen;
 	} else {
 		if (type == CS_REC_HEADER)
 			return BAD(p, seq, "a second header in the stream");
@@ -354,6 +410,10 @@ static int record(struct cs_sparser *p, size_t total)
 			return BAD(p, seq, "out of order: expected record %llu",
 			           (unsigned long long)p->next_seq);
 		if (type == CS_REC_TRAILER) {
+			if (p->skipping)
+				return BAD(p, seq, "the stream ends before the %llu records the "
+				           "partial receive holds (it received another version "
+				           "of this stream)", (unsigned long long)p->resume_seq);
 			if (len != 48)
 				return BAD(p, seq, "malformed trailer");
 #ifndef CS_FUZZING
@@ -373,13 +433,17 @@ static int record(struct cs_sparser *p, size_t total)
 		memcpy(link + 32, digest, 32);
 		SHA256(link, 64, p->chain);
 	}
-	rc = p->fn ? p->fn(p->ctx, type, seq, p->offset, payload, len) : 0;
-	if (rc)
-		return rc;
-	if (!resumed_hdr) {
-		p->next_seq = seq + 1;
-		p->offset += total;
+	if (!seen && !p->skipping) { /* a skipped record was received before */
+		rc = p->fn ? p->fn(p->ctx, type, seq, p->offset, payload, len) : 0;
+		if (rc)
+			return rc;
 	}
+	if (resumed_hdr)
+		return 0;
+	if (p->skipping && seq + 1 == p->resume_seq && (rc = skip_done(p, seq, total)))
+		return rc;
+	p->next_seq = seq + 1;
+	p->offset += total;
 	return 0;
 }
 
@@ -396,8 +460,7 @@ int cs_sparser_feed(struct cs_sparser *p, const void *data, size_t n)
 		if (p->len >= CS_REC_HDR) {
 			uint32_t len = be32_get(p->buf + 2);
 
-			if (p->state == 0 && !p->have_id &&
-			    (p->buf[0] != CS_REC_HEADER || p->buf[1] != 0))
+			if (p->state == 0 && (p->buf[0] != CS_REC_HEADER || p->buf[1] != 0))
 				return BAD(p, 0, "not a cstorfs stream (it does not start with a "
 				           "stream header)");
 			if (p->buf[1] != 0 || len > CS_REC_MAX_PAYLOAD)

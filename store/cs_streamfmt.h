@@ -75,9 +75,27 @@ int cs_swriter_trailer(struct cs_swriter *w);
 /* Decode a snapshot record's payload: 0 or -1. */
 int cs_stream_snap_decode(struct cs_snaprec *s, const uint8_t *p, size_t len);
 
-/* Parser internals the receiver needs to resume. */
+/*
+ * cs_sparser_resume - before the first byte: the stream continues a partial
+ * receive that holds records 0 .. @next_seq - 1 (@next_seq > 0), @offset
+ * bytes, with chain @chain. The stream is then either
+ *  - the resumed stream (`send --resume`): a "resumed" header carrying
+ *    @next_seq, then records @next_seq on; or
+ *  - the whole stream again (a plain rerun): records before @next_seq are
+ *    checked (checksum, sequence) and chained but not passed to the record
+ *    function; at @next_seq the chain and the byte offset must equal @chain
+ *    and @offset (they are the records received before), and the records
+ *    from there on are passed on as usual. A stream that differs there, or
+ *    ends before, is rejected (-EBADMSG).
+ * Either way the record function sees the header first, before it is
+ * checked against @next_seq, so that the caller can refuse another stream
+ * (another stream id) with its own error.
+ */
 void cs_sparser_resume(struct cs_sparser *p, uint64_t next_seq, uint64_t offset,
-                       const uint8_t chain[32], const uint8_t stream_id[32]);
+                       const uint8_t chain[32]);
+/* Where the parse stands (the next record, its byte offset, the chain of
+ * the records before it): what a partial receive records. While records
+ * are being skipped, the position given to cs_sparser_resume. */
 void cs_sparser_state(const struct cs_sparser *p, uint64_t *next_seq, uint64_t *offset,
                       uint8_t chain[32]);
 
