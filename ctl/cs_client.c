@@ -930,6 +930,30 @@ int cs_client_snapshot_delete(struct cs_client *c, const char *volume, const cha
 	return request_path(c, "DELETE", snap_path(volume, snap), NULL, NULL);
 }
 
+int cs_client_scrub_start(struct cs_client *c, const char *volume, uint64_t rate, cJSON **out)
+{
+	cJSON *body = cJSON_CreateObject();
+	int r = -ENOMEM;
+
+	if (out)
+		*out = NULL;
+	if (body && (!volume || cJSON_AddStringToObject(body, "volume", volume)) &&
+	    cJSON_AddNumberToObject(body, "rate", (double)rate))
+		r = cs_client_request(c, "POST", "/v1/scrub", body, 0, out);
+	cJSON_Delete(body);
+	return r;
+}
+
+int cs_client_scrub_status(struct cs_client *c, cJSON **out)
+{
+	return cs_client_request(c, "GET", "/v1/scrub", NULL, 0, out);
+}
+
+int cs_client_scrub_cancel(struct cs_client *c, cJSON **out)
+{
+	return cs_client_request(c, "DELETE", "/v1/scrub", NULL, 0, out);
+}
+
 int cs_client_split_snapshot(const char *spec, char **vol, char **snap)
 {
 	const char *at = strrchr(spec, '@');

@@ -222,6 +222,24 @@ int cs_client_snapshot_create(struct cs_client *c, const char *volume, const cha
 int cs_client_snapshot_delete(struct cs_client *c, const char *volume, const char *snap);
 
 /*
+ * Scrub (POST/GET/DELETE /v1/scrub): *@out is the scrub object
+ * {"state", "phase", "volume", "rate", "started", "finished", "elapsed_s",
+ * "chunks_done", "chunks_total", "bytes_done", "bytes_total",
+ * "bytes_per_s", "damaged", "damage": [{"chunk", "reason", "files":
+ * [{"volume", "path", "inode", "live", "snapshots"}], "files_more"}],
+ * "damage_more"} (docs/interfaces.md).
+ */
+/* Start a scrub of @volume (NULL: the whole store) reading at most @rate
+ * stored bytes per second (0: no limit). Errors: -EBUSY a scrub runs;
+ * -ENOENT no such volume; -EINVAL bad name. */
+int cs_client_scrub_start(struct cs_client *c, const char *volume, uint64_t rate, cJSON **out);
+/* The running or last scrub ({"state": "none"} when none ran). */
+int cs_client_scrub_status(struct cs_client *c, cJSON **out);
+/* Cancel the running scrub; *@out (may be NULL) is its object once it
+ * stopped. Errors: -ENOENT none runs. */
+int cs_client_scrub_cancel(struct cs_client *c, cJSON **out);
+
+/*
  * cs_client_split_snapshot - split "VOL@SNAP" at its last '@' into
  * malloc'd *@vol and *@snap (caller frees both). Without '@', *@snap is
  * NULL. Errors: -EINVAL empty part or bad name; -ENOMEM.

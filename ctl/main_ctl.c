@@ -80,6 +80,16 @@ static const char usage_text[] =
     "  receive --abort VOLUME       discard a cut receive (the same send | receive\n"
     "                               run again finishes it instead)\n"
     "  stream inspect FILE          describe a stream and check it (no daemon)\n"
+    "  scrub [VOLUME] [--rate SIZE] [--wait] [--quiet]\n"
+    "                               read and verify every chunk of the store (or\n"
+    "                               the chunks VOLUME and its snapshots use) in the\n"
+    "                               background; --rate: at most SIZE per second;\n"
+    "                               --wait: until it ends, then the report (exit 1\n"
+    "                               when damage was found); scrub start VOLUME for\n"
+    "                               a volume named status or stop\n"
+    "  scrub status [--wait]        its progress, or the last result: each damaged\n"
+    "                               chunk with the files and snapshots using it\n"
+    "  scrub stop | scrub --cancel  cancel the running scrub\n"
     "  status                       the daemon, its store and its mounts\n"
     "  daemon start                 start the store's daemon if none runs\n"
     "  daemon stop                  stop the store's daemon (unmounts everything)\n"
@@ -1179,6 +1189,8 @@ static void print_mounts(const cJSON *mounts)
 	table_print_free(&t);
 }
 
+static void scrub_line(const struct ctl *x, const cJSON *s);
+
 static int cmd_status(struct ctl *x, int argc, char **argv)
 {
 	const cJSON *st;
@@ -1216,6 +1228,11 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
 	printf("snapshots: %llu (%llu volumes awaiting gc)\n",
 	       (unsigned long long)jnum(st, "snapshots"),
 	       (unsigned long long)jnum(st, "pending_reclaim"));
+	printf("scrub:    ");
+	if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(ans, "scrub")))
+		scrub_line(x, cJSON_GetObjectItemCaseSensitive(ans, "scrub"));
+	else
+		printf("never run\n");
 	print_mounts(cJSON_GetObjectItemCaseSensitive(ans, "mounts"));
 	cJSON_Delete(ans);
 	return 0;
@@ -1841,6 +1858,299 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
+/* scrub                                                              */
+/* ------------------------------------------------------------------ */
+
+/* "the whole store" or "volume NAME" of a scrub object, into @buf. */
+static const char *scrub_what(const cJSON *s, char *buf, size_t len)
+{
+	const char *v = jstr(s, "volume");
+
+	if (*v)
+		snprintf(buf, len, "volume %s", v);
+	else
+		snprintf(buf, len, "the whole store");
+	return buf;
+}
+
+/* One line: "finished (the whole store), 5000 chunks, 312M, 2 damaged". */
+static void scrub_line(const struct ctl *x, const cJSON *s)
+{
+	uint64_t done = jnum(s, "chunks_done"), total = jnum(s, "chunks_total");
+	char w[300], b[32];
+
+	printf("%s (%s), %llu", jstr(s, "state"), scrub_what(s, w, sizeof(w)),
+	       (unsigned long long)done);
+	if (!strcmp(jstr(s, "state"), "running"))
+		printf(" of %llu", (unsigned long long)total);
+	printf(" chunks, %s read, %llu damaged", size_str(x, jnum(s, "bytes_done"), b, sizeof(b)),
+	       (unsigned long long)jnum(s, "damaged"));
+	if (*jstr(s, "finished"))
+		printf(", ended %s", jstr(s, "finished"));
+	else if (*jstr(s, "started"))
+		printf(", started %s", jstr(s, "started"));
+	printf("\n");
+}
+
+static void scrub_print_file(const cJSON *f)
+{
+	const cJSON *snaps = cJSON_GetObjectItemCaseSensitive(f, "snapshots"), *sn;
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(f, "path");
+	int n = 0;
+
+	if (cJSON_IsString(path))
+		printf("    %s:%s  (", jstr(f, "volume"), path->valuestring);
+	else
+		printf("    %s: inode %llu, no name  (", jstr(f, "volume"),
+		       (unsigned long long)jnum(f, "inode"));
+	if (jbool(f, "live"))
+		printf("live%s", cJSON_GetArraySize(snaps) ? "; " : "");
+	if (cJSON_GetArraySize(snaps))
+		printf("snapshot%s ", cJSON_GetArraySize(snaps) > 1 ? "s" : "");
+	cJSON_ArrayForEach(sn, snaps)
+	{
+		printf("%s%s", n++ ? ", " : "", cJSON_IsString(sn) ? sn->valuestring : "?");
+	}
+	printf(")\n");
+}
+
+/* The whole report of a scrub object. */
+static void scrub_print(const struct ctl *x, const cJSON *s)
+{
+	const cJSON *dl = cJSON_GetObjectItemCaseSensitive(s, "damage"), *d, *f;
+	const char *state = jstr(s, "state");
+	char a[32], b[32], r[32], w[300];
+
+	if (!strcmp(state, "none")) {
+		printf("no scrub has run on this store\n");
+		return;
+	}
+	printf("scrub:    %s (%s)", state, scrub_what(s, w, sizeof(w)));
+	if (!strcmp(state, "running"))
+		printf(", %s", jstr(s, "phase"));
+	printf("\n");
+	printf("started:  %s", jstr(s, "started"));
+	if (*jstr(s, "finished"))
+		printf(", ended %s", jstr(s, "finished"));
+	printf(" (%.1f s)\n",
+	       cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(s, "elapsed_s")));
+	printf("read:     %llu of %llu chunks, %s of %s, %s/s",
+	       (unsigned long long)jnum(s, "chunks_done"),
+	       (unsigned long long)jnum(s, "chunks_total"),
+	       size_str(x, jnum(s, "bytes_done"), a, sizeof(a)),
+	       size_str(x, jnum(s, "bytes_total"), b, sizeof(b)),
+	       size_str(x, jnum(s, "bytes_per_s"), r, sizeof(r)));
+	if (jnum(s, "rate"))
+		printf(" (limit %s/s)", size_str(x, jnum(s, "rate"), r, sizeof(r)));
+	printf("\n");
+	if (!strcmp(state, "failed"))
+		printf("error:    %s\n", jstr(s, "message"));
+	printf("damaged:  %llu chunk%s\n", (unsigned long long)jnum(s, "damaged"),
+	       jnum(s, "damaged") == 1 ? "" : "s");
+	if (jnum(s, "damaged") && cJSON_IsNull(dl))
+		printf(
+		    "  (the list of damaged chunks is not kept across daemon restarts: run scrub "
+		    "again)\n");
+	cJSON_ArrayForEach(d, dl)
+	{
+		const cJSON *files = cJSON_GetObjectItemCaseSensitive(d, "files");
+
+		printf("  chunk %s: %s\n", jstr(d, "chunk"), jstr(d, "reason"));
+		if (!cJSON_GetArraySize(files))
+			printf("    %s\n", !strcmp(state, "finished") ? "no file uses it"
+								      : "(files not looked for)");
+		cJSON_ArrayForEach(f, files)
+		{
+			scrub_print_file(f);
+		}
+		if (jnum(d, "files_more"))
+			printf("    ... and %llu more\n",
+			       (unsigned long long)jnum(d, "files_more"));
+	}
+	if (jnum(s, "damage_more"))
+		printf("  ... and %llu more damaged chunks\n",
+		       (unsigned long long)jnum(s, "damage_more"));
+}
+
+/* Poll the scrub until it ends (a progress line on a terminal); *@out is
+ * its last object. */
+static int scrub_wait(struct ctl *x, int quiet, cJSON **out)
+{
+	struct progress p;
+	cJSON *s = NULL;
+	int rc;
+
+	progress_init(&p, "scrub", quiet);
+	for (;;) {
+		cJSON_Delete(s);
+		s = NULL;
+		rc = cs_client_scrub_status(x->c, &s);
+		if (rc) {
+			progress_end(&p, 0);
+			return failed(x, rc);
+		}
+		if (p.on)
+			progress_cb(&p, jnum(s, "bytes_done"), jnum(s, "bytes_total"));
+		if (strcmp(jstr(s, "state"), "running"))
+			break;
+		usleep(250 * 1000);
+	}
+	progress_end(&p, 1);
+	*out = s;
+	return 0;
+}
+
+/* Print a final scrub object; the exit code: 1 when it found damage,
+ * failed or was cancelled. */
+static int scrub_result(struct ctl *x, const cJSON *s)
+{
+	const char *state = jstr(s, "state");
+
+	if (x->json)
+		print_json(s);
+	else
+		scrub_print(x, s);
+	if (!strcmp(state, "failed")) {
+		cs_cli_err("the scrub failed: %s", jstr(s, "message"));
+		return CS_EXIT_FAIL;
+	}
+	if (!strcmp(state, "cancelled")) {
+		cs_cli_err("the scrub was cancelled");
+		return CS_EXIT_FAIL;
+	}
+	if (jnum(s, "damaged")) {
+		cs_cli_err("%llu damaged chunk%s found", (unsigned long long)jnum(s, "damaged"),
+			   jnum(s, "damaged") == 1 ? "" : "s");
+		return CS_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* "100M", "100M/s", "0": bytes per second. */
+static int parse_rate(const char *s, uint64_t *rate)
+{
+	char buf[64];
+	size_t n = strlen(s);
+
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	if (n > 2 && !strcmp(buf + n - 2, "/s"))
+		buf[n - 2] = 0;
+	if (!*buf || cs_parse_size(buf, rate) < 0)
+		return cs_cli_usage("invalid rate '%s': bytes per second, e.g. 100M (0: no limit)",
+				    s);
+	return 0;
+}
+
+static int cmd_scrub(struct ctl *x, int argc, char **argv)
+{
+	enum { START, STATUS, CANCEL } mode = START;
+	const char *volume = NULL, *val;
+	int wait = 0, quiet = 0, rated = 0, explicit = 0, i, m, rc;
+	uint64_t rate = 0;
+	cJSON *s = NULL;
+
+	if (argc > 0 && (!strcmp(argv[0], "status") || !strcmp(argv[0], "stop") ||
+			 !strcmp(argv[0], "cancel") || !strcmp(argv[0], "start"))) {
+		if (!strcmp(argv[0], "status"))
+			mode = STATUS;
+		else if (strcmp(argv[0], "start"))
+			mode = CANCEL;
+		explicit = 1;
+		argc--, argv++;
+	}
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--wait")) {
+			wait = 1;
+		} else if (!strcmp(argv[i], "--quiet")) {
+			quiet = 1;
+		} else if (!strcmp(argv[i], "--cancel")) {
+			if (explicit && mode != CANCEL)
+				return cs_cli_usage("--cancel does not go with scrub %s",
+						    mode == STATUS ? "status" : "start");
+			mode = CANCEL;
+		} else if ((m = opt_value(argc, argv, &i, "--rate", &val))) {
+			if (m < 0)
+				return cs_cli_usage(
+				    "--rate needs a value (bytes per second, e.g. 100M)");
+			if ((rc = parse_rate(val, &rate)))
+				return rc;
+			rated = 1;
+		} else if (argv[i][0] == '-') {
+			return cs_cli_usage("unknown scrub option '%s'", argv[i]);
+		} else if (volume) {
+			return cs_cli_usage("scrub takes one volume at most ('%s' and '%s')",
+					    volume, argv[i]);
+		} else {
+			if ((rc = check_volume_arg(argv[i])))
+				return rc;
+			volume = argv[i];
+		}
+	}
+	if (mode != START && (volume || rated))
+		return cs_cli_usage("scrub %s takes no volume and no --rate",
+				    mode == STATUS ? "status" : "--cancel");
+	if (mode == CANCEL && wait)
+		return cs_cli_usage("--wait does not go with --cancel (it waits anyway)");
+	if ((rc = connect_daemon(x)))
+		return rc;
+	if (mode == CANCEL) {
+		rc = cs_client_scrub_cancel(x->c, &s);
+		if (rc)
+			return failed(x, rc);
+		if (x->json)
+			print_json(s);
+		else
+			printf("scrub cancelled after %llu of %llu chunks, %llu damaged\n",
+			       (unsigned long long)jnum(s, "chunks_done"),
+			       (unsigned long long)jnum(s, "chunks_total"),
+			       (unsigned long long)jnum(s, "damaged"));
+		cJSON_Delete(s);
+		return 0;
+	}
+	if (mode == START) {
+		char w[300], r[32];
+
+		rc = cs_client_scrub_start(x->c, volume, rate, &s);
+		if (rc)
+			return failed(x, rc);
+		if (!wait) {
+			if (x->json)
+				print_json(s);
+			else
+				printf("scrub started (%s, %s%s); '" PROG " scrub status' shows "
+				       "its progress\n",
+				       scrub_what(s, w, sizeof(w)),
+				       rate ? size_str(x, rate, r, sizeof(r)) : "no rate limit",
+				       rate ? "/s" : "");
+			cJSON_Delete(s);
+			return 0;
+		}
+		cJSON_Delete(s);
+		s = NULL;
+	}
+	if (wait) {
+		rc = scrub_wait(x, quiet, &s);
+		if (rc)
+			return rc;
+		rc = scrub_result(x, s);
+		cJSON_Delete(s);
+		return rc;
+	}
+	rc = cs_client_scrub_status(x->c, &s);
+	if (rc)
+		return failed(x, rc);
+	if (x->json)
+		print_json(s);
+	else
+		scrub_print(x, s);
+	cJSON_Delete(s);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Main                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -1903,7 +2213,7 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "umount") && strcmp(cmd, "status") && strcmp(cmd, "daemon") &&
 	    strcmp(cmd, "snapshot") && strcmp(cmd, "clone") && strcmp(cmd, "promote") &&
 	    strcmp(cmd, "rollback") && strcmp(cmd, "diff") && strcmp(cmd, "gc") &&
-	    strcmp(cmd, "check") &&
+	    strcmp(cmd, "check") && strcmp(cmd, "scrub") &&
 	    strcmp(cmd, "send") && strcmp(cmd, "receive") && strcmp(cmd, "recv") &&
 	    strcmp(cmd, "stream")) {
 		rc = cs_cli_usage("unknown command '%s'", cmd);
@@ -1948,6 +2258,8 @@ int main(int argc, char **argv)
 		rc = cmd_gc(&x, x.argc - 1, x.argv + 1);
 	else if (!strcmp(cmd, "check"))
 		rc = cmd_check(&x, x.argc - 1, x.argv + 1);
+	else if (!strcmp(cmd, "scrub"))
+		rc = cmd_scrub(&x, x.argc - 1, x.argv + 1);
 	else if (!strcmp(cmd, "send"))
 		rc = cmd_send(&x, x.argc - 1, x.argv + 1);
 	else if (!strcmp(cmd, "receive") || !strcmp(cmd, "recv"))

@@ -52,6 +52,7 @@
 #include <microhttpd.h>
 
 #include "cs_api.h"
+#include "cs_api_scrub.h"
 #include "cs_log.h"
 #include "cs_session.h"
 #include "cs_store.h"
@@ -107,6 +108,8 @@ struct cs_api {
 	double gc_due;
 	pthread_t gc_thread;
 	int gc_running;
+
+	struct cs_api_scrub *scrub; /* /v1/scrub (cs_api_scrub.c) */
 };
 
 /* Per-request state (MHD's con_cls). */
@@ -2782,6 +2785,7 @@ static int status_get(struct cs_api *api, struct reply *r)
 	cJSON_AddNumberToObject(so, "inodes", (double)s.inodes);
 	cJSON_AddNumberToObject(so, "snapshots", (double)s.snapshots);
 	cJSON_AddNumberToObject(so, "pending_reclaim", (double)s.pending_reclaim);
+	cJSON_AddItemToObject(o, "scrub", cs_api_scrub_summary(api->scrub));
 	ok(r, 200, o);
 	return 0;
 }
@@ -2827,6 +2831,8 @@ static void route(struct cs_api *api, struct MHD_Connection *conn, const char *u
 		memcpy(vol, url + 12, n);
 		vol[n] = '\0';
 		route_volume_sub(api, conn, vol, slash + 1, method, q, r);
+	} else if (!strcmp(url, "/v1/scrub")) {
+		r->status = cs_api_scrub_answer(api->scrub, method, q->body, q->len, &r->json);
 	} else if (!strcmp(url, "/v1/gc")) {
 		if (strcmp(method, "POST"))
 			method_not_allowed(r, method, url);
@@ -3037,6 +3043,9 @@ int cs_api_start(cs_store *st, int listen_fd, int stop_fd, struct cs_api **out)
 		goto fail;
 	}
 	api->gc_running = 1;
+	err = cs_api_scrub_new(st, &api->scrub);
+	if (err)
+		goto fail;
 	api->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
 					MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
 				    0, NULL, NULL, handle_request, api, MHD_OPTION_EXTERNAL_LOGGER,
@@ -3073,6 +3082,7 @@ void cs_api_free(struct cs_api *api)
 	if (!api)
 		return;
 	cs_api_stop(api);
+	cs_api_scrub_free(api->scrub); /* before the store closes */
 	if (api->reaper_running) {
 		pthread_mutex_lock(&api->lock);
 		api->quit = 1;

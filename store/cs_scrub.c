@@ -56,7 +56,7 @@
 #define PATH_LEN 4096	 /* longest path reported */
 #define PATH_DEPTH 4096	 /* deepest directory tree walked */
 
-static const uint8_t SCRUB_KEY[] = { 0, 'S', 'C', 'R', 'U', 'B' };
+static const uint8_t SCRUB_KEY[] = {0, 'S', 'C', 'R', 'U', 'B'};
 #define SCRUBREC_VERSION 1
 
 /* A chunk to read: its hash and stored length (for progress and rate). */
@@ -90,6 +90,8 @@ struct cs_scrub {
 	cs_store *st;
 	char volume[CS_NAME_MAX + 1];
 	uint64_t rate;
+	void (*on_end)(void *ctx, cs_scrub *s);
+	void *ctx;
 	pthread_t thread;
 	int have_thread;
 	pthread_mutex_t lock; /* leaf: everything below */
@@ -210,8 +212,8 @@ static int use_add(struct damage *d, const char *volume, const char *path, uint6
 	for (size_t i = 0; i < d->nuses && !u; i++) {
 		struct use *c = &d->uses[i];
 
-		if (!strcmp(c->f.volume, volume) &&
-		    (path ? c->f.path && !strcmp(c->f.path, path) : !c->f.path && c->f.inode == ino))
+		if (!strcmp(c->f.volume, volume) && (path ? c->f.path && !strcmp(c->f.path, path)
+							  : !c->f.path && c->f.inode == ino))
 			u = c;
 	}
 	if (!u) {
@@ -359,8 +361,8 @@ static int ref_batch_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t 
 
 static int scrub_store(struct cs_scrub *s, uint8_t *buf)
 {
-	struct items l = { 0 };
-	struct ref_batch b = { &l, { 0 } };
+	struct items l = {0};
+	struct ref_batch b = {&l, {0}};
 	int rc, first = 1;
 
 	do { /* the totals were set by cs_scrub_start */
@@ -430,8 +432,8 @@ static int volume_rec(cs_store *st, const char *name, struct cs_volrec *r, struc
 
 static int scrub_volume(struct cs_scrub *s, uint8_t *buf)
 {
-	struct items l = { 0 };
-	struct list_ctx c = { s, &l };
+	struct items l = {0};
+	struct list_ctx c = {s, &l};
 	struct cs_volrec r;
 	struct cs_chain *chain = malloc(sizeof(*chain));
 	uint8_t p[9];
@@ -447,8 +449,8 @@ static int scrub_volume(struct cs_scrub *s, uint8_t *buf)
 		rc = cs_kv_scan(s->st, s->st->cf_meta, p, 9, list_raw_fn, &c);
 	for (uint32_t i = 0; rc == 0 && i < chain->n; i++) {
 		/* what each origin holds at the epoch the clone reads it */
-		struct cs_volrec o = { .id = chain->l[i].vid, .epoch = chain->l[i].epoch,
-				       .snapshot_view = 1 };
+		struct cs_volrec o = {
+		    .id = chain->l[i].vid, .epoch = chain->l[i].epoch, .snapshot_view = 1};
 
 		be64_put(p + 1, o.id);
 		rc = cs_kv_scanv(s->st, &o, p, 9, NULL, 0, list_view_fn, &c);
@@ -713,10 +715,10 @@ static int view_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, s
 }
 
 /* Scan view @r of volume @vi (@snap: the snapshot's name, NULL: live). */
-static int map_view(struct cs_scrub *s, struct vinfo *vi, struct cs_volrec *r,
-		    const char *snap, char *path)
+static int map_view(struct cs_scrub *s, struct vinfo *vi, struct cs_volrec *r, const char *snap,
+		    char *path)
 {
-	struct view_scan w = { .s = s };
+	struct view_scan w = {.s = s};
 	uint8_t p[9];
 	int rc;
 
@@ -752,8 +754,8 @@ static int map_volume(struct cs_scrub *s, struct vinfo *vi, char *path)
 
 static int map_damage(struct cs_scrub *s)
 {
-	struct vols l = { 0 };
-	struct marks m = { .s = s };
+	struct vols l = {0};
+	struct marks m = {.s = s};
 	char *path = malloc(PATH_LEN);
 	int rc;
 
@@ -785,9 +787,9 @@ static int map_damage(struct cs_scrub *s)
 
 static size_t scrubrec_encode(const struct cs_scrub_status *t, uint8_t *b)
 {
-	const uint64_t n[] = { t->rate,	       (uint64_t)t->started_ns, (uint64_t)t->finished_ns,
-			       t->elapsed_ms,  t->chunks_total,		t->bytes_total,
-			       t->chunks_done, t->bytes_done,		t->damaged };
+	const uint64_t n[] = {t->rate,	      (uint64_t)t->started_ns, (uint64_t)t->finished_ns,
+			      t->elapsed_ms,  t->chunks_total,	       t->bytes_total,
+			      t->chunks_done, t->bytes_done,	       t->damaged};
 	size_t vl = strlen(t->volume), ml = strlen(t->message);
 	uint8_t *p = b;
 
@@ -906,6 +908,8 @@ static void *scrub_main(void *arg)
 	s->t_end = end;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
+	if (s->on_end)
+		s->on_end(s->ctx, s);
 	return NULL;
 }
 
@@ -942,6 +946,8 @@ int cs_scrub_start(cs_store *st, const struct cs_scrub_opts *o, cs_scrub **out)
 		return -ENOMEM;
 	s->st = st;
 	s->rate = o ? o->rate : 0;
+	s->on_end = o ? o->on_end : NULL;
+	s->ctx = o ? o->ctx : NULL;
 	if (o && o->volume)
 		snprintf(s->volume, sizeof(s->volume), "%s", o->volume);
 	pthread_mutex_init(&s->lock, NULL);
@@ -994,7 +1000,7 @@ void cs_scrub_cancel(cs_scrub *s)
 int cs_scrub_wait(cs_scrub *s, int timeout_ms)
 {
 	int64_t until = ts_ns(mono()) + (int64_t)timeout_ms * 1000000;
-	struct timespec ts = { until / 1000000000, until % 1000000000 };
+	struct timespec ts = {until / 1000000000, until % 1000000000};
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
@@ -1017,7 +1023,7 @@ int cs_scrub_damage_foreach(cs_scrub *s, cs_scrub_damage_fn fn, void *ctx)
 	ended = s->status.state != CS_SCRUB_RUNNING;
 	for (size_t i = 0; i < s->ndmg && rc == 0; i++) {
 		struct damage *d = &s->dmg[i];
-		struct cs_scrub_damage pub = { .reason = d->reason };
+		struct cs_scrub_damage pub = {.reason = d->reason};
 		size_t nf = ended ? d->nuses : 0;
 
 		memcpy(pub.hash, d->hash, CS_HASH_LEN);

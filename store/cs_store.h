@@ -466,9 +466,16 @@ enum cs_scrub_phase {
 #define CS_SCRUB_DAMAGE_MAX 256 /* damaged chunks kept in detail (all counted) */
 #define CS_SCRUB_FILES_MAX 64   /* files kept per damaged chunk (all counted) */
 
+typedef struct cs_scrub cs_scrub;
+
 struct cs_scrub_opts {
 	const char *volume; /* NULL: every chunk of the store */
 	uint64_t rate;      /* stored bytes read per second at most; 0: no limit */
+	/* Called once by the scrub's thread when it has ended (result final,
+	 * summary saved), or NULL. It may call cs_scrub_status and
+	 * cs_scrub_damage_foreach on @s, never cs_scrub_free or _wait. */
+	void (*on_end)(void *ctx, cs_scrub *s);
+	void *ctx;
 };
 
 struct cs_scrub_status {
@@ -510,8 +517,6 @@ struct cs_scrub_damage {
 	const struct cs_scrub_file *files;
 	uint64_t files_more;             /* uses not listed (over CS_SCRUB_FILES_MAX) */
 };
-
-typedef struct cs_scrub cs_scrub;
 
 /*
  * cs_scrub_start - start a scrub of @st as @o says (NULL: the whole store,

@@ -29,7 +29,7 @@ static cs_scrub *scrubs[MAX_SCRUBS];
 
 static cs_scrub *scrub_start(struct tu_fx *fx, const char *volume, uint64_t rate)
 {
-	struct cs_scrub_opts o = { .volume = volume, .rate = rate };
+	struct cs_scrub_opts o = {.volume = volume, .rate = rate};
 	cs_scrub *s = NULL;
 
 	TU_OK(cs_scrub_start(fx->st, &o, &s));
@@ -124,7 +124,7 @@ static int harm_chunk(const char *store, const uint8_t hash[32], enum harm how, 
 	rocksdb_options_t *opt = rocksdb_options_create();
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-	rocksdb_column_family_handle_t *h[8] = { 0 };
+	rocksdb_column_family_handle_t *h[8] = {0};
 	const rocksdb_options_t *cfo[8];
 	rocksdb_t *db = NULL;
 	char **cfs = NULL, *val = NULL;
@@ -147,8 +147,8 @@ static int harm_chunk(const char *store, const uint8_t hash[32], enum harm how, 
 		snprintf(err, errlen, "no \"chunks\" column family");
 		goto out;
 	}
-	db = rocksdb_open_column_families(opt, path, (int)ncf, (const char *const *)cfs, cfo, h,
-					  &e);
+	db =
+	    rocksdb_open_column_families(opt, path, (int)ncf, (const char *const *)cfs, cfo, h, &e);
 	if (e) {
 		snprintf(err, errlen, "open %.200s: %.200s", path, e);
 		db = NULL;
@@ -465,17 +465,38 @@ static void test_cancel_stops_a_rate_limited_scrub(void **state)
 	TU_EXPECT_STR(cs_scrub_state_name(last.state), "cancelled", "last state after a free");
 }
 
-static void test_rate_limited_scrub_completes(void **state)
+/* on_end: counts its calls and sees the final state. */
+static int ended_calls, ended_state;
+static void on_end(void *ctx, cs_scrub *s)
+{
+	struct cs_scrub_status st;
+
+	cs_scrub_status(s, &st);
+	ended_calls++;
+	ended_state = st.state;
+}
+
+static void test_rate_limited_scrub_completes_and_calls_on_end(void **state)
 {
 	struct tu_fx *fx = FX;
 	uint64_t f = tu_mkfile(fx, fx->vol, R, "f");
+	struct cs_scrub_opts o = {.rate = 4 * CH, .on_end = on_end};
+	struct cs_scrub_status st;
+	cs_scrub *s = NULL;
 
 	for (uint64_t i = 0; i < 4; i++)
 		put_chunk(fx->vol, f, i, 70 + i, NULL);
-	struct cs_scrub_status st = scrub_run(fx, NULL, 4 * CH, NULL);
+	ended_calls = ended_state = 0;
+	TU_OK(cs_scrub_start(fx->st, &o, &s));
+	scrubs[0] = s;
+	TU_EXPECT_RC(cs_scrub_wait(s, 60000), 0);
+	cs_scrub_status(s, &st);
+	scrub_free(s); /* joins: on_end has run */
 	TU_EXPECT_STR(cs_scrub_state_name(st.state), "finished", "state");
 	TU_EXPECT_EQ(st.chunks_done, 4, "chunks read");
 	TU_EXPECT(st.bytes_per_s > 0, "a rate is reported");
+	TU_EXPECT_EQ(ended_calls, 1, "on_end calls");
+	TU_EXPECT_STR(cs_scrub_state_name(ended_state), "finished", "state seen by on_end");
 }
 
 /* Chunks freed while the scrub runs are not damage: a rate-limited scrub
@@ -524,7 +545,7 @@ static void test_last_result_is_kept_across_reopen(void **state)
 static void test_bad_arguments_are_refused(void **state)
 {
 	struct tu_fx *fx = FX;
-	struct cs_scrub_opts o = { 0 };
+	struct cs_scrub_opts o = {0};
 	cs_scrub *s = NULL;
 	char longname[300];
 
@@ -552,7 +573,7 @@ int main(void)
 	    T(test_corrupt_compressed_chunk_is_found),
 	    T(test_volume_scrub_reads_only_that_volumes_chunks),
 	    T(test_cancel_stops_a_rate_limited_scrub),
-	    T(test_rate_limited_scrub_completes),
+	    T(test_rate_limited_scrub_completes_and_calls_on_end),
 	    T(test_chunks_freed_during_a_scrub_are_not_damage),
 	    T(test_last_result_is_kept_across_reopen),
 	    T(test_bad_arguments_are_refused),
