@@ -614,16 +614,21 @@ struct cs_recv;
  * cs_recv_begin - start receiving into volume @volume (a full stream
  * creates it; an incremental applies to it, or creates it as a clone when
  * the base is a snapshot of another volume here). When a partial receive of
- * @volume exists, the stream must be the resumed stream for it.
+ * @volume exists, the stream must continue it: the same stream again (the
+ * records it holds are read past, checked by the chain) or its resumed
+ * stream (send --resume); another stream is refused with -EBUSY at its
+ * header, changing nothing.
  * Errors: -EBUSY a receive into @volume is already running; -EINVAL name.
  */
 int cs_recv_begin(cs_store *st, const char *volume, unsigned flags, struct cs_recv **out);
 
 /* Feed the next bytes. Errors (the message says at which byte and record,
- * and why): -EBADMSG corrupt, out of order or not a cstorfs stream (the
- * partial receive is discarded); -EEXIST/-ENOENT/-ESTALE/-EBUSY the stream
- * does not fit the target (base missing, target changed since base, already
- * received); -EIO. After an error only cs_recv_free() is allowed. */
+ * and why): -EBADMSG corrupt, out of order or not a cstorfs stream (a new
+ * receive is discarded; a partial receive being continued is kept as it
+ * was); -EEXIST/-ENOENT/-ESTALE/-EBUSY the stream does not fit the target
+ * (base missing, target changed since base, received already; -EBUSY also:
+ * a partial receive of another stream exists); -EIO. After an error only
+ * cs_recv_free() is allowed. */
 int cs_recv_feed(struct cs_recv *r, const void *buf, size_t len);
 
 struct cs_recv_result {
