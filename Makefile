@@ -125,12 +125,21 @@ fuzz: $(B)/fuzz_stream
 	$(B)/fuzz_stream -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 $(B)/fuzz-corpus tests/fuzz/corpus
 
-# cs_damage breaks a stopped store on purpose, for the tests of `cstorfs-ctl check`
-# (tests/integration/test_check.py); built by `all`.
+# The crash loop (tests/crash, issue 12): crash_worker is its workload, cs_damage breaks a
+# stopped store for the tests of `cstorfs-ctl check`; both built by `all`. The loop runs a
+# minute in make test (tests/integration/test_crash.py) and CRASH_SOAK_MINUTES in crash-soak.
+$(B)/crash_worker: $(B)/obj/tests/crash/crash_worker.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^
 $(B)/cs_damage: $(B)/obj/tests/crash/cs_damage.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_STORE)
-all: $(B)/cs_damage
+all: $(B)/crash_worker $(B)/cs_damage
+
+CRASH_SOAK_MINUTES ?= 30
+.PHONY: crash-soak
+crash-soak: all
+	BUILD=$(B) scripts/crash-loop.sh $(CRASH_SOAK_MINUTES)
 
 # Each unit program runs in its own temporary directory (CS_TEST_TMP).
 define run_units
