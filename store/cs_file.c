@@ -1,5 +1,6 @@
 /*
- * cs_file.c - file data: read, write, truncate, fallocate, lseek.
+ * cs_file.c - file data: extents, read, write and the write buffer (sizes
+ * and holes: cs_fsize.c).
  *
  * Keys owned: 'E' VID ino idx ~E -> extent: SHA-256 of the chunk (32),
  * raw length (4), stored length (4). Chunk idx covers bytes
@@ -21,17 +22,9 @@
 
 #include "cs_priv.h"
 
-#define EXT_LEN (CS_HASH_LEN + 8)
-
-struct ext {
-	uint8_t hash[CS_HASH_LEN];
-	uint32_t raw_len, stored_len;
-	int owned; /* written in the current epoch of this volume (cs_ver_owned) */
-};
-
-static int ext_decode(struct ext *e, const uint8_t *v, size_t vlen)
+int cs_ext_decode(struct cs_ext *e, const uint8_t *v, size_t vlen)
 {
-	if (vlen != EXT_LEN)
+	if (vlen != CS_EXT_LEN)
 		return cs_fail(-EIO, "corrupt extent record");
 	memcpy(e->hash, v, CS_HASH_LEN);
 	e->raw_len = be32_get(v + CS_HASH_LEN);
@@ -42,8 +35,8 @@ static int ext_decode(struct ext *e, const uint8_t *v, size_t vlen)
 }
 
 /* The extent of chunk @idx as of the view: 0, -ENOENT (a hole), -EIO. */
-static int ext_get(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
-                   uint64_t idx, struct ext *e)
+int cs_ext_get(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
+                   uint64_t idx, struct cs_ext *e)
 {
 	uint8_t k[CS_KEY_MAX];
 	const uint8_t *v;
@@ -55,7 +48,7 @@ static int ext_get(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
 	rc = cs_kv_getv(st, rec, k, cs_key_extent(k, rec->id, ino, idx), &buf, &v, &vlen, &ver);
 	if (rc)
 		return rc;
-	rc = ext_decode(e, v, vlen);
+	rc = cs_ext_decode(e, v, vlen);
 	e->owned = cs_ver_owned(&ver, rec);
 	free(buf);
 	return rc;
@@ -67,12 +60,12 @@ static int ext_get(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
  * the current epoch (overwritten in place); a version a snapshot or an
  * origin holds keeps its reference, and a tombstone or a newer version
  * hides it from the live view. */
-static int ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
-                       const struct ext *old, const struct ext *new, char *value,
+int cs_ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
+                       const struct cs_ext *old, const struct cs_ext *new, char *value,
                        size_t vlen)
 {
 	struct cs_volume_stats *s = &t->rec.stats;
-	uint8_t k[CS_KEY_MAX], v[EXT_LEN];
+	uint8_t k[CS_KEY_MAX], v[CS_EXT_LEN];
 	size_t klen = cs_key_extent(k, t->rec.id, in->ino, idx);
 	int rc;
 
@@ -106,7 +99,7 @@ static int ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
 	memcpy(v, new->hash, CS_HASH_LEN);
 	be32_put(v + CS_HASH_LEN, new->raw_len);
 	be32_put(v + CS_HASH_LEN + 4, new->stored_len);
-	cs_txn_putv(t, k, klen, v, EXT_LEN);
+	cs_txn_putv(t, k, klen, v, CS_EXT_LEN);
 	return 0;
 fail:
 	free(value);
@@ -115,10 +108,10 @@ fail:
 
 /* Fill @buf (CS_CHUNK_SIZE) with chunk @idx's bytes: zeros past its raw
  * length, all zeros for a hole. *@e / *@have tell what extent was found. */
-static int chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
-                      uint64_t idx, uint8_t *buf, struct ext *e, int *have)
+int cs_file_chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
+                      uint64_t idx, uint8_t *buf, struct cs_ext *e, int *have)
 {
-	int rc = ext_get(st, rec, ino, idx, e);
+	int rc = cs_ext_get(st, rec, ino, idx, e);
 
 	*have = 0;
 	if (rc == -ENOENT) {
@@ -144,10 +137,10 @@ static int chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
 }
 
 /* Store @buf as chunk @idx (trailing zeros trimmed; all zeros: a hole). */
-static int chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
-                       const uint8_t *buf, const struct ext *old)
+int cs_file_chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
+                       const uint8_t *buf, const struct cs_ext *old)
 {
-	struct ext e;
+	struct cs_ext e;
 	size_t len = CS_CHUNK_SIZE;
 	char *value;
 	size_t vlen;
@@ -156,7 +149,7 @@ static int chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
 	while (len > 0 && buf[len - 1] == 0)
 		len--;
 	if (len == 0)
-		return ext_replace(t, in, idx, old, NULL, NULL, 0);
+		return cs_ext_replace(t, in, idx, old, NULL, NULL, 0);
 	rc = cs_chunk_encode(buf, len, t->rec.compression, e.hash, &value, &vlen);
 	if (rc)
 		return rc;
@@ -166,10 +159,10 @@ static int chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
 	}
 	e.raw_len = (uint32_t)len;
 	e.stored_len = (uint32_t)vlen;
-	return ext_replace(t, in, idx, old, &e, value, vlen);
+	return cs_ext_replace(t, in, idx, old, &e, value, vlen);
 }
 
-static int file_check(const struct cs_inode *in)
+int cs_file_check(const struct cs_inode *in)
 {
 	if (S_ISDIR(in->mode))
 		return cs_fail(-EISDIR, "inode %llu is a directory", (unsigned long long)in->ino);
@@ -211,7 +204,7 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 	rec = vol->vs->rec;
 	rc = cs_inode_load(vol, ino, &in);
 	if (rc == 0)
-		rc = file_check(&in);
+		rc = cs_file_check(&in);
 	if (rc)
 		goto out;
 	if (locked) /* buffered writes may have made the file longer */
@@ -232,12 +225,12 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 	for (pos = off; pos < end;) {
 		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
 		uint64_t n = CS_CHUNK_SIZE - co;
-		struct ext e;
+		struct cs_ext e;
 		int have;
 
 		if (n > end - pos)
 			n = end - pos;
-		rc = chunk_load(vol->st, &rec, ino, idx, buf, &e, &have);
+		rc = cs_file_chunk_load(vol->st, &rec, ino, idx, buf, &e, &have);
 		if (rc)
 			break;
 		memcpy((uint8_t *)out + (pos - off), buf + co, n);
@@ -367,13 +360,13 @@ static int wb_write_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS])
 		rc = cs_inode_load_rec(t->st, &t->rec, ino, &in);
 		for (int j = i; j < CS_WB_SLOTS && rc == 0; j++) {
 			struct cs_wslot *w = &vs->wb[j];
-			struct ext e;
+			struct cs_ext e;
 
 			if (!pick[j] || w->ino != ino)
 				continue;
-			rc = ext_get(t->st, &t->rec, ino, w->idx, &e);
+			rc = cs_ext_get(t->st, &t->rec, ino, w->idx, &e);
 			if (rc == 0 || rc == -ENOENT)
-				rc = chunk_store(t, &in, w->idx, w->data, rc == 0 ? &e : NULL);
+				rc = cs_file_chunk_store(t, &in, w->idx, w->data, rc == 0 ? &e : NULL);
 			if (slot_end(w) > in.size)
 				in.size = slot_end(w);
 			raise_times(vs, &in, &w->mtime);
@@ -454,7 +447,7 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs
 {
 	struct cs_volstate *vs = t->vs;
 	struct cs_wslot *w = wb_find(vs, in->ino, idx);
-	struct ext e;
+	struct cs_ext e;
 	int have, rc;
 
 	if (w) {
@@ -468,7 +461,7 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs
 		return 1;
 	if (!w->data && !(w->data = malloc(CS_CHUNK_SIZE)))
 		return -ENOMEM;
-	rc = chunk_load(t->st, &t->rec, in->ino, idx, w->data, &e, &have);
+	rc = cs_file_chunk_load(t->st, &t->rec, in->ino, idx, w->data, &e, &have);
 	if (rc)
 		return rc;
 	w->ino = in->ino;
@@ -622,14 +615,14 @@ static int pre_encode(struct pre_write *pw, uint64_t off, const uint8_t *src, si
 
 /* Store pre-encoded chunk @c as chunk @idx over @old (NULL: a hole). */
 static int store_pre(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
-                     struct pre_chunk *c, const struct ext *old)
+                     struct pre_chunk *c, const struct cs_ext *old)
 {
-	struct ext e;
+	struct cs_ext e;
 	char *value = c->value;
 
 	c->value = NULL; /* consumed */
 	if (c->raw_len == 0)
-		return ext_replace(t, in, idx, old, NULL, NULL, 0);
+		return cs_ext_replace(t, in, idx, old, NULL, NULL, 0);
 	if (old && old->raw_len == c->raw_len && !memcmp(old->hash, c->hash, CS_HASH_LEN)) {
 		free(value); /* unchanged */
 		return 0;
@@ -637,7 +630,7 @@ static int store_pre(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
 	memcpy(e.hash, c->hash, CS_HASH_LEN);
 	e.raw_len = c->raw_len;
 	e.stored_len = (uint32_t)c->vlen;
-	return ext_replace(t, in, idx, old, &e, value, c->vlen);
+	return cs_ext_replace(t, in, idx, old, &e, value, c->vlen);
 }
 
 /* Apply @size bytes of @src (NULL: zeros) at @off to the chunked file @in.
@@ -654,13 +647,13 @@ static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 	while (pos < end && rc == 0) {
 		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
 		uint64_t n = CS_CHUNK_SIZE - co;
-		struct ext e;
+		struct cs_ext e;
 		int have = 0;
 
 		if (n > end - pos)
 			n = end - pos;
 		if (pw && n == CS_CHUNK_SIZE && idx >= pw->first && idx - pw->first < pw->n) {
-			rc = ext_get(t->st, &t->rec, in->ino, idx, &e);
+			rc = cs_ext_get(t->st, &t->rec, in->ino, idx, &e);
 			have = rc == 0;
 			rc = rc == -ENOENT ? 0 : rc;
 			if (rc == 0)
@@ -672,11 +665,11 @@ static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 			memset(buf, 0, CS_CHUNK_SIZE);
 			memcpy(buf, base, base_len);
 		} else if (n == CS_CHUNK_SIZE) {
-			rc = ext_get(t->st, &t->rec, in->ino, idx, &e);
+			rc = cs_ext_get(t->st, &t->rec, in->ino, idx, &e);
 			have = rc == 0;
 			rc = rc == -ENOENT ? 0 : rc;
 		} else {
-			rc = chunk_load(t->st, &t->rec, in->ino, idx, buf, &e, &have);
+			rc = cs_file_chunk_load(t->st, &t->rec, in->ino, idx, buf, &e, &have);
 		}
 		if (rc)
 			break;
@@ -684,14 +677,14 @@ static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 			memcpy(buf + co, src + (pos - off), n);
 		else
 			memset(buf + co, 0, n);
-		rc = chunk_store(t, in, idx, buf, have ? &e : NULL);
+		rc = cs_file_chunk_store(t, in, idx, buf, have ? &e : NULL);
 		pos += n;
 	}
 	return rc;
 }
 
 /* Move inline data (size <= CS_INLINE_MAX) into chunk 0. */
-static int inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf)
+int cs_file_inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf)
 {
 	uint32_t len = in->data_len;
 
@@ -699,7 +692,7 @@ static int inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf)
 	memcpy(buf, in->data, len);
 	in->data_len = 0;
 	in->data_bytes -= len;
-	return len ? chunk_store(t, in, 0, buf, NULL) : 0;
+	return len ? cs_file_chunk_store(t, in, 0, buf, NULL) : 0;
 }
 
 /* Write into a file that is inline now and will not be after: the inline
@@ -713,7 +706,7 @@ static int write_from_inline(struct cs_txn *t, struct cs_inode *in, uint64_t off
 	int rc;
 
 	if (off >= CS_CHUNK_SIZE) { /* the write leaves chunk 0 alone */
-		rc = inline_to_chunks(t, in, buf);
+		rc = cs_file_inline_to_chunks(t, in, buf);
 		return rc ? rc : write_chunks(t, in, off, src, size, buf, NULL, 0, pw);
 	}
 	memcpy(base, in->data, len);
@@ -815,7 +808,7 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 	if (rc == 0)
 		rc = cs_inode_load(vol, ino, &in);
 	if (rc == 0)
-		rc = file_check(&in);
+		rc = cs_file_check(&in);
 	if (rc)
 		goto abort;
 	rc = write_buffered(&t, &in, off, src, size);
@@ -867,264 +860,4 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 abort:
 	pre_free(&pw);
 	return cs_txn_abort(&t, rc);
-}
-
-struct drop_ctx {
-	struct cs_txn *t;
-	struct cs_inode *in;
-	int rc;
-};
-
-static int drop_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                   size_t vlen,
-			const struct cs_ver *ver)
-{
-	struct drop_ctx *d = ctx;
-	struct ext e;
-
-	d->rc = ext_decode(&e, v, vlen);
-	e.owned = cs_ver_owned(ver, &d->t->rec);
-	if (d->rc == 0)
-		d->rc = ext_replace(d->t, d->in, be64_get(k + 17), &e, NULL, NULL, 0);
-	return d->rc;
-}
-
-/* Drop every extent of @in from chunk @from on. */
-static int drop_from(struct cs_txn *t, struct cs_inode *in, uint64_t from)
-{
-	struct drop_ctx d = { t, in, 0 };
-	uint8_t prefix[17], start[8];
-	int rc;
-
-	prefix[0] = 'E';
-	be64_put(prefix + 1, t->rec.id);
-	be64_put(prefix + 9, in->ino);
-	be64_put(start, from);
-	rc = cs_kv_scanv(t->st, &t->rec, prefix, 17, start, 8, drop_fn, &d);
-	return rc ? rc : d.rc;
-}
-
-int cs_file_drop_extents(struct cs_txn *t, const struct cs_inode *in)
-{
-	struct cs_inode copy = *in;
-
-	return drop_from(t, &copy, 0);
-}
-
-int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t size)
-{
-	uint8_t *buf;
-	int rc = 0;
-
-	if (size <= CS_INLINE_MAX && in->size <= CS_INLINE_MAX) {
-		if (size > in->data_len)
-			memset(in->data + in->data_len, 0, size - in->data_len);
-		in->data_len = (uint32_t)size;
-		in->data_bytes = size;
-		in->size = size;
-		return 0;
-	}
-	buf = malloc(CS_CHUNK_SIZE);
-	if (!buf)
-		return -ENOMEM;
-	if (size <= CS_INLINE_MAX) { /* chunked -> inline */
-		struct ext e;
-		int have;
-
-		rc = chunk_load(t->st, &t->rec, in->ino, 0, buf, &e, &have);
-		if (rc == 0)
-			rc = drop_from(t, in, 0);
-		if (rc == 0) {
-			memcpy(in->data, buf, size);
-			in->data_len = (uint32_t)size;
-			in->data_bytes += size;
-		}
-	} else if (in->size <= CS_INLINE_MAX) { /* inline -> chunked */
-		rc = inline_to_chunks(t, in, buf);
-	} else if (size < in->size) { /* shrink: drop and trim */
-		uint64_t last = (size - 1) / CS_CHUNK_SIZE;
-		uint64_t keep = size - last * CS_CHUNK_SIZE;
-		struct ext e;
-		int have;
-
-		rc = drop_from(t, in, last + 1);
-		if (rc == 0)
-			rc = ext_get(t->st, &t->rec, in->ino, last, &e);
-		if (rc == -ENOENT)
-			rc = 0;
-		else if (rc == 0 && e.raw_len > keep) {
-			rc = chunk_load(t->st, &t->rec, in->ino, last, buf, &e, &have);
-			if (rc == 0) {
-				memset(buf + keep, 0, CS_CHUNK_SIZE - keep);
-				rc = chunk_store(t, in, last, buf, &e);
-			}
-		}
-	}
-	free(buf);
-	if (rc == 0)
-		in->size = size;
-	return rc;
-}
-
-static int punch(struct cs_txn *t, struct cs_inode *in, uint64_t off, uint64_t end)
-{
-	uint8_t *buf;
-	int rc = 0;
-
-	if (end > in->size)
-		end = in->size;
-	if (off >= end)
-		return 0;
-	if (in->size <= CS_INLINE_MAX) {
-		memset(in->data + off, 0, end - off);
-		return 0;
-	}
-	buf = malloc(CS_CHUNK_SIZE);
-	if (!buf)
-		return -ENOMEM;
-	for (uint64_t pos = off; pos < end && rc == 0;) {
-		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
-		uint64_t n = CS_CHUNK_SIZE - co;
-		struct ext e;
-		int have;
-
-		if (n > end - pos)
-			n = end - pos;
-		rc = chunk_load(t->st, &t->rec, in->ino, idx, buf, &e, &have);
-		if (rc == 0 && have) {
-			memset(buf + co, 0, n);
-			rc = chunk_store(t, in, idx, buf, &e);
-		}
-		pos += n;
-	}
-	free(buf);
-	return rc;
-}
-
-static int falloc_mode_check(int mode)
-{
-	switch (mode) {
-	case 0:
-	case CS_FALLOC_KEEP_SIZE:
-	case CS_FALLOC_PUNCH_HOLE | CS_FALLOC_KEEP_SIZE:
-	case CS_FALLOC_ZERO_RANGE:
-	case CS_FALLOC_ZERO_RANGE | CS_FALLOC_KEEP_SIZE:
-		return 0;
-	}
-	return cs_fail(-EOPNOTSUPP, "fallocate mode 0x%x is not supported", mode);
-}
-
-/* Extend @in to @size (mode 0 and ZERO_RANGE without KEEP_SIZE). */
-static int falloc_extend(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t size)
-{
-	uint64_t grow;
-
-	if (size <= in->size)
-		return 0;
-	grow = size - in->size;
-	if (t->rec.quota && t->rec.stats.logical_bytes + grow > t->rec.quota)
-		return cs_fail(-EDQUOT, "volume '%s' is over its quota", t->rec.name);
-	return cs_file_resize(t, vol, in, size);
-}
-
-int cs_fallocate(cs_vol *vol, uint64_t ino, int mode, uint64_t off, uint64_t len)
-{
-	struct cs_inode in;
-	struct cs_txn t;
-	int rc = falloc_mode_check(mode);
-
-	if (rc)
-		return rc;
-	if (len == 0)
-		return cs_fail(-EINVAL, "fallocate of length 0");
-	if (off > CS_MAX_FILE_SIZE || len > CS_MAX_FILE_SIZE - off)
-		return cs_fail(-EFBIG, "fallocate past the largest file size");
-	rc = cs_file_txn_begin(&t, vol, ino); /* this txn reads the extents */
-	if (rc)
-		return rc;
-	rc = cs_inode_load(vol, ino, &in);
-	if (rc == 0)
-		rc = file_check(&in);
-	if (rc)
-		return cs_txn_abort(&t, rc);
-	if (mode & (CS_FALLOC_PUNCH_HOLE | CS_FALLOC_ZERO_RANGE)) {
-		rc = punch(&t, &in, off, off + len);
-		in.mtime = t.now;
-	}
-	if (rc == 0 && !(mode & (CS_FALLOC_KEEP_SIZE | CS_FALLOC_PUNCH_HOLE)))
-		rc = falloc_extend(&t, vol, &in, off + len);
-	if (rc)
-		return cs_txn_abort(&t, rc);
-	in.ctime = t.now;
-	cs_txn_put_inode(&t, &in);
-	return cs_txn_commit(&t);
-}
-
-struct seek_ctx {
-	uint64_t want, found; /* next chunk index expected; result */
-	int hole;             /* looking for a hole (else data) */
-	int done;
-};
-
-static int seek_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                   size_t vlen,
-			const struct cs_ver *ver)
-{
-	struct seek_ctx *s = ctx;
-	uint64_t idx = be64_get(k + 17);
-
-	if (!s->hole) { /* first extent at or after want */
-		s->found = idx;
-		s->done = 1;
-		return 1;
-	}
-	if (idx != s->want) { /* a gap: the hole starts at want */
-		s->found = s->want;
-		s->done = 1;
-		return 1;
-	}
-	s->want++;
-	return 0;
-}
-
-int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence)
-{
-	struct seek_ctx s = { 0 };
-	struct cs_inode in;
-	uint8_t prefix[17], start[8];
-	uint64_t res;
-	int rc;
-
-	if (whence != CS_SEEK_DATA && whence != CS_SEEK_HOLE)
-		return cs_fail(-EINVAL, "lseek whence %d", whence);
-	rc = cs_vol_flush(vol); /* buffered chunks are data too */
-	if (rc == 0)
-		rc = cs_inode_load_view(vol, ino, &in);
-	if (rc)
-		return rc;
-	if (off >= in.size)
-		return cs_fail(-ENXIO, "offset past the end of the file");
-	if (in.size <= CS_INLINE_MAX)
-		return whence == CS_SEEK_DATA ? (int64_t)off : (int64_t)in.size;
-	s.hole = whence == CS_SEEK_HOLE;
-	s.want = off / CS_CHUNK_SIZE;
-	prefix[0] = 'E';
-	be64_put(prefix + 1, vol->vs->rec.id);
-	be64_put(prefix + 9, ino);
-	be64_put(start, s.want);
-	rc = cs_kv_scanv(vol->st, &vol->vs->rec, prefix, 17, start, 8, seek_fn, &s);
-	if (rc)
-		return rc;
-	if (!s.hole) {
-		if (!s.done)
-			return cs_fail(-ENXIO, "no data past the offset");
-		res = s.found * CS_CHUNK_SIZE;
-		if (res < off)
-			res = off;
-		return res >= in.size ? cs_fail(-ENXIO, "no data past the offset") : (int64_t)res;
-	}
-	res = (s.done ? s.found : s.want) * CS_CHUNK_SIZE;
-	if (res < off)
-		res = off;
-	return (int64_t)(res < in.size ? res : in.size);
 }

@@ -7,6 +7,7 @@
  * UINT64_MAX - epoch, so the newest version of a key sorts first):
  *
  *   "\0SB"                        superblock (format, next volume id, chunk counters)
+ *   "\0SCRUB"                     the last scrub's summary (cs_scrub.c)
  *   'N' name                      volume name -> VID
  *   'V' VID                       volume record (struct cs_volrec)
  *   'I' VID ino ~E                inode record                      [versioned]
@@ -14,6 +15,7 @@
  *   'C' VID dir cookie ~E         entry by cookie: ino, type, name  [versioned]
  *   'X' VID ino name '\0' ~E      extended attribute value          [versioned]
  *   'E' VID ino chunkidx ~E       extent: chunk hash, raw and stored length [versioned]
+ *                                 (cs_file.c; cs_fsize.c changes them through cs_ext_*)
  *   'O' VID ino                   orphan: inode with no links, still open
  *   'R' hash                      chunk reference count, raw and stored length
  *   'S' VID name '\0'             snapshot record (struct cs_snaprec)
@@ -403,6 +405,36 @@ void cs_inode_init(struct cs_txn *t, struct cs_inode *in, uint32_t mode,
 int cs_inode_purge(struct cs_txn *t, struct cs_inode *in);
 
 /* ---- file data (cs_file.c) ---- */
+
+/* An extent: chunk idx of a file ('E' vid ino idx ~epoch -> value). */
+#define CS_EXT_LEN (CS_HASH_LEN + 8)
+struct cs_ext {
+	uint8_t hash[CS_HASH_LEN];
+	uint32_t raw_len, stored_len;
+	int owned; /* written in the current epoch of this volume (cs_ver_owned) */
+};
+
+/* Decode an extent value; -EIO when corrupt. */
+int cs_ext_decode(struct cs_ext *e, const uint8_t *v, size_t vlen);
+/* The extent of chunk @idx as of the view: 0, -ENOENT (a hole), -EIO. */
+int cs_ext_get(cs_store *st, const struct cs_volrec *rec, uint64_t ino, uint64_t idx,
+               struct cs_ext *e);
+/* Replace chunk @idx's extent @old (NULL: a hole) by @new (NULL: a hole)
+ * with its encoded chunk @value (owned by the txn from here); counters
+ * follow. */
+int cs_ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx, const struct cs_ext *old,
+                   const struct cs_ext *new, char *value, size_t vlen);
+/* Fill @buf (CS_CHUNK_SIZE) with chunk @idx's bytes (zeros for a hole);
+ * *@e / *@have tell what extent was found. */
+int cs_file_chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino, uint64_t idx,
+                       uint8_t *buf, struct cs_ext *e, int *have);
+/* Store @buf as chunk @idx of @in (a hole when all zeros), replacing @old. */
+int cs_file_chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx, const uint8_t *buf,
+                        const struct cs_ext *old);
+/* -EISDIR / -EINVAL unless @in is a regular file. */
+int cs_file_check(const struct cs_inode *in);
+/* Move an inline file's bytes into chunk 0 (@buf: CS_CHUNK_SIZE scratch). */
+int cs_file_inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf);
 
 /* Truncate (or extend) @in to @size inside txn @t, dropping or trimming
  * extents, moving data between inline and chunked forms. */
