@@ -1715,17 +1715,26 @@ static void uuid_str(const uint8_t u[16], char *buf)
 
 static const char *const rec_names[5] = {"header", "chunk", "key", "snapshot", "trailer"};
 
+/* The stream id in hex (64 digits); a receive's errors name its first 16. */
+static void stream_id_hex(const struct cs_stream_header *h, char *buf, size_t size)
+{
+	for (size_t i = 0; i < sizeof(h->stream_id) && 2 * i + 2 < size; i++)
+		snprintf(buf + 2 * i, 3, "%02x", h->stream_id[i]);
+}
+
 static cJSON *inspect_json(const struct cs_stream_header *h, const struct inspect *in,
 			   uint64_t size, const char *check)
 {
 	cJSON *o = cJSON_CreateObject(), *hj, *rj;
-	char u[40];
+	char u[40], id[65];
 	int i;
 
 	cJSON_AddNumberToObject(o, "size", (double)size);
 	if (h) {
 		hj = cJSON_AddObjectToObject(o, "header");
 		cJSON_AddNumberToObject(hj, "version", h->version);
+		stream_id_hex(h, id, sizeof(id));
+		cJSON_AddStringToObject(hj, "stream_id", id);
 		cJSON_AddBoolToObject(hj, "incremental", !!(h->flags & CS_STREAM_INCREMENTAL));
 		cJSON_AddBoolToObject(hj, "intermediates", !!(h->flags & CS_STREAM_INTERMEDIATES));
 		cJSON_AddBoolToObject(hj, "resumed", !!(h->flags & CS_STREAM_RESUMED));
@@ -1762,7 +1771,7 @@ static cJSON *inspect_json(const struct cs_stream_header *h, const struct inspec
 static void inspect_print(const struct ctl *x, const struct cs_stream_header *h,
 			  const struct inspect *in, uint64_t size, const char *check)
 {
-	char u[40], b[32];
+	char u[40], b[32], id[65];
 	int i;
 
 	printf("size:         %s\n", size_str(x, size, b, sizeof(b)));
@@ -1774,6 +1783,8 @@ static void inspect_print(const struct ctl *x, const struct cs_stream_header *h,
 		       h->flags & CS_STREAM_RESUMED ? ", resumed" : "");
 		if (h->flags & CS_STREAM_RESUMED)
 			printf("resumed at:   record %llu\n", (unsigned long long)h->resume_seq);
+		stream_id_hex(h, id, sizeof(id));
+		printf("stream id:    %s\n", id);
 		uuid_str(h->volume_uuid, u);
 		printf("volume:       %s (%s)\n", h->volume, u);
 		uuid_str(h->snap_uuid, u);

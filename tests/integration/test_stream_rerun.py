@@ -14,6 +14,7 @@ refused and the partial receive kept; a rerun after the receive completed
 says "received already" (exit 5).
 """
 
+import json
 import random
 import re
 import subprocess
@@ -172,6 +173,12 @@ def test_another_stream_over_a_partial_receive_is_refused_naming_both(two):
                      "rerunning its send", "nothing was changed")
         assert token(two, "x") == before, "the refusal changed the partial receive"
         assert chunks(two.b) == nchunks and volume_absent(two.b, "x")
+        # the ids it names are the ones `stream inspect` shows
+        path = two.path("other.stream")
+        send(two.a, opts[0], path, *opts[1:])
+        sid = ok(run_ctl("--json", "stream", "inspect", path)).stdout
+        sid = json.loads(sid)["header"]["stream_id"]
+        assert f"stream {sid[:16]})" in cp.stderr, (sid, cp.stderr)
     # the ways out: the partial receive's own stream finishes it ...
     ok(pipeline(two, "v@s1", "x"))
     assert_received_exactly(two, "x@s1", source_tree(two, "v@s1"))
