@@ -124,10 +124,11 @@ typedef void (*cs_check_fn)(void *ctx, const char *problem);
  * counter that differs, every chunk reference count that differs from the
  * extents naming the chunk, every extent naming a chunk with no reference
  * record, every referenced chunk that is missing and every stored chunk
- * nothing references is passed to @fn (may be NULL) with @ctx, in the
- * store's key order. Reads one consistent view of the store (a RocksDB
- * snapshot taken after the write buffers are flushed), so it may run while
- * volumes are open and written. @out as cs_store_recount.
+ * nothing references is passed to @fn (may be NULL) with @ctx, pass by
+ * pass (volumes, reference records, chunks, the store's counters). Reads
+ * one consistent view of the store (a RocksDB snapshot taken after the
+ * write buffers are flushed), so it may run while volumes are open and
+ * written. @out as cs_store_recount.
  * Returns 0 when the store is consistent; -EUCLEAN when a problem was found
  * (cs_last_error names the first); -EIO when a record cannot be decoded or
  * read (the check stops there; cs_last_error says which); -ENOMEM.
