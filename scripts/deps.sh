@@ -8,7 +8,8 @@ set -eu
 
 BUILD="build-essential pkg-config librocksdb-dev libzstd-dev libcjson-dev
 libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libfuse3-dev fuse3"
-TEST="libcmocka-dev python3 python3-pytest attr util-linux procps docker.io busybox-static"
+TEST="libcmocka-dev python3 python3-pytest python3-yaml attr util-linux procps docker.io busybox-static
+systemd git"
 FUZZ="clang libclang-rt-14-dev"
 BENCH="fio linux-perf btrfs-progs"
 

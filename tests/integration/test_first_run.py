@@ -23,10 +23,10 @@ from conftest import (
     daemon_pids, describe, is_fuse_mount, kill9, mount_info, mounted, ok, read_pidfile, run,
     run_ctl, run_mount, wait_until,
 )
+from hostenv import PATH_INSTALLED, installed  # noqa: F401 (a fixture)
 from flexenv import call as flex_call, expect as flex_expect, flex_env, kube_options, pod_dir
 
 UNIT = REPO / "plugin-shims" / "docker" / "cstorfs-docker-plugin.service"
-INSTALLED = ["cstorfs", "cstorfsd", "cstorfs-ctl", "cstorfs-docker-plugin"]
 
 
 @pytest.fixture
@@ -241,47 +241,12 @@ def test_cstorfs_mount_with_no_store(nowhere, work, state):
 # make install, then mount -t fuse3 and /etc/fstab
 # --------------------------------------------------------------------------
 
-@pytest.fixture
-def installed(request):
-    """`make install` (PREFIX=/usr/local: mount(8) runs mount.fuse3 with a fixed PATH, so
-    `cstorfs` must be there), removed again afterwards; /etc/fstab restored byte for byte."""
-    bindir = Path("/usr/local/bin")
-    if os.geteuid() != 0:
-        pytest.skip("make install into /usr/local/bin and /etc/fstab need root")
-    there = [p for p in INSTALLED if (bindir / p).exists() or (bindir / ("." + p)).exists()]
-    if there:
-        pytest.skip(f"{bindir} already holds {there}: not replacing an installed cstorfs")
-    fstab = Path("/etc/fstab")
-    saved = fstab.read_bytes() if fstab.exists() else None
-    mode = fstab.stat().st_mode & 0o7777 if saved is not None else 0o644
-
-    def restore():
-        for p in INSTALLED:
-            for f in (bindir / p, bindir / ("." + p)):
-                if f.exists():
-                    f.unlink()
-        if saved is None:
-            if fstab.exists():
-                fstab.unlink()
-        elif not fstab.exists() or fstab.read_bytes() != saved:
-            tmp = fstab.with_name(".fstab.cstorfs-test")
-            tmp.write_bytes(saved)
-            os.chmod(tmp, mode)
-            os.replace(tmp, fstab)
-    request.addfinalizer(restore)
-    cp = run(["make", "-C", REPO, f"B={BUILD}", "install"], timeout=300)
-    assert cp.returncode == 0, describe(cp)
-    for p in INSTALLED:
-        assert os.access(bindir / p, os.X_OK), f"make install did not install {p}"
-    return fstab
-
-
 def test_make_install_then_mount_t_fuse3_and_an_fstab_line(installed, nowhere, work):
     """README "Using it": after `make install`, `mount -t fuse3 'cstorfs#STORE:web' MNT` and
     the documented fstab line, mounted with `mount MNT`, with the installed programs only (no
     build directory on PATH) and a store that does not exist yet."""
     fstab = installed
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    env = {"PATH": PATH_INSTALLED}
     mnt = work / "web"
     mnt.mkdir()
     ok(run(["cstorfs-ctl", "--store", nowhere, "volume", "create", "web"], env=env))
