@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    BUILD, REPO, ctl_json, daemon_pids, describe, fuse_mounts_under, is_fuse_mount, kill9, ok,
-    product_env, read_pidfile, run, run_ctl, wait_until,
+    BUILD, REPO, ctl_json, daemon_pids, describe, fuse_mounts_under, is_fuse_mount, kill9,
+    product_env, read_pidfile, run, wait_until,
 )
 from dockerenv import (
     DOCKER, PLUGIN, Dockerd, busybox_tar, call_ok, have_docker, remove_tree, socket_answers,
