@@ -22,7 +22,7 @@
  * the host's page cache and survives, so the journal needs no fsync.
  *
  *   I SEQ T create PATH FID          C SEQ T RC [INO]
- *   I SEQ T write PATH FID GEN OFF LEN
+ *   I SEQ T write PATH FID GEN OFF LEN [O_DIRECT]
  *   I SEQ T trunc PATH FID GEN SIZE
  *   I SEQ T rename SRC DST           (a file over a file, or a directory)
  *   I SEQ T link SRC DST
@@ -37,7 +37,8 @@
  * killed, or a bug: the checker decides by the time). PATH "@fd" is a
  * descriptor the worker keeps open (at most MAX_OPEN): writes, truncates and
  * syncs go through it too, so dirty pages wait in the kernel's cache for an
- * fsync instead of being written back at each close.
+ * fsync instead of being written back at each close; "@mmap" a write through
+ * a shared mapping of it. Some writes by path use O_DIRECT.
  *
  * The data. Files are written in 16-byte cells, at 16-byte aligned offsets
  * and lengths: cell i of a write of generation GEN to file FID holds FID,
@@ -51,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -322,34 +324,68 @@ static int op_create(int *out_name)
 	return 0;
 }
 
-/* Write [off, off + len) of the file of name @n, or through the descriptor
- * kept open on file @fi when @n is -1. */
-static int write_range(int n, int fi, uint64_t off, size_t len)
+/* pwrite all of @len bytes; 0 or -errno. */
+static int pwrite_all(int fd, const unsigned char *src, size_t len, uint64_t off)
 {
+	for (size_t done_b = 0; done_b < len;) {
+		ssize_t w = pwrite(fd, src + done_b, len - done_b, (off_t)(off + done_b));
+
+		if (w < 0)
+			return err();
+		if (w == 0)
+			return -EIO;
+		done_b += (size_t)w;
+	}
+	return 0;
+}
+
+/* Store @len bytes at @off through a shared mapping of @fd (within the
+ * file's size); the pages are written back by a later fsync or by the
+ * kernel. */
+static int mmap_write(int fd, const unsigned char *src, size_t len, uint64_t off)
+{
+	uint64_t base = off & ~(uint64_t)4095;
+	size_t maplen = (size_t)(off + len - base);
+	unsigned char *m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)base);
+	int rc = 0;
+
+	if (m == MAP_FAILED)
+		return err();
+	memcpy(m + (off - base), src, len);
+	if (munmap(m, maplen) < 0)
+		rc = err();
+	return rc;
+}
+
+enum write_how { BY_PATH, BY_FD, BY_MMAP, BY_DIRECT };
+
+/* Write [off, off + len) of the file of name @n (BY_PATH: open, pwrite,
+ * close; BY_DIRECT: the same with O_DIRECT), or of file @fi through its
+ * kept descriptor (@n -1; BY_FD: pwrite, BY_MMAP: a shared mapping). */
+static int write_range(int n, int fi, enum write_how how, uint64_t off, size_t len)
+{
+	static const char *const how_name[] = {"", "@fd", "@mmap", ""};
 	struct mfile *f = &files[n >= 0 ? names[n].file : fi];
-	char p[32] = "@fd";
+	char p[32];
 	uint64_t s;
 	int fd = f->fd, rc = 0;
 
 	f->gen++;
 	if (n >= 0)
 		name_path(n, p, sizeof(p));
-	s = intent("write %s %u %u %llu %zu", p, f->fid, f->gen, (unsigned long long)off, len);
+	else
+		snprintf(p, sizeof(p), "%s", how_name[how]);
+	s = intent("write %s %u %u %llu %zu%s", p, f->fid, f->gen, (unsigned long long)off, len,
+		   how == BY_DIRECT ? " O_DIRECT" : "");
 	fill(buf, f->fid, f->gen, off, len);
 	if (n >= 0)
-		fd = open(p, O_WRONLY);
+		fd = open(p, O_WRONLY | (how == BY_DIRECT ? O_DIRECT : 0));
 	if (fd < 0)
 		rc = err();
-	for (size_t done_b = 0; done_b < len && !rc;) {
-		ssize_t w = pwrite(fd, buf + done_b, len - done_b, (off_t)(off + done_b));
-
-		if (w < 0)
-			rc = err();
-		else if (w == 0)
-			rc = -EIO;
-		else
-			done_b += (size_t)w;
-	}
+	else if (how == BY_MMAP)
+		rc = mmap_write(fd, buf, len, off);
+	else
+		rc = pwrite_all(fd, buf, len, off);
 	if (n >= 0 && fd >= 0 && close(fd) < 0 && !rc)
 		rc = err();
 	done(s, rc, NULL);
@@ -362,11 +398,14 @@ static int op_write(void)
 {
 	int n = random_name(), fi = random_open_file();
 	uint64_t size, off, len, k = below(10);
+	enum write_how how = below(8) ? BY_PATH : BY_DIRECT;
 
-	if (fi >= 0 && below(2))
+	if (fi >= 0 && below(2)) {
 		n = -1; /* through a kept descriptor */
-	else if (n < 0)
+		how = below(4) ? BY_FD : BY_MMAP;
+	} else if (n < 0) {
 		return 1;
+	}
 	size = files[n >= 0 ? names[n].file : fi].size;
 	if (k < 5)
 		len = CELL * (1 + below(256)); /* up to 4 KiB: the write buffer */
@@ -377,7 +416,9 @@ static int op_write(void)
 	off = below(10) < 3 ? size : CELL * below((size + 65536) / CELL + 1); /* appends too */
 	if (off + len > MAX_SIZE)
 		off = (MAX_SIZE - len) / CELL * CELL;
-	return write_range(n, fi, off, len);
+	if (how == BY_MMAP && off + len > size)
+		how = BY_FD; /* a mapping cannot grow the file */
+	return write_range(n, fi, how, off, len);
 }
 
 static int op_trunc(void)
@@ -621,7 +662,7 @@ static int op_replace(void)
 
 	if (target < 0 || op_create(&n))
 		return 1;
-	write_range(n, -1, 0, len);
+	write_range(n, -1, BY_PATH, 0, len);
 	sync_file(n, -1, (int)below(2));
 	if (names[target].dir == names[n].dir) {
 		snprintf(leaf, sizeof(leaf), "%s", names[target].leaf);

@@ -24,6 +24,10 @@ checked after each crash:
   of that file at that offset that was issued; a file that was never synced
   holds only such cells and zeros.
 - `cstorfs-ctl check` (the store's own consistency check) passes.
+- Every other cycle takes a snapshot of the volume while the workers run: it is
+  there after the crash when an fsync began after it was taken, it mounts, and
+  every file in it reads back without error, each nonzero cell one its file was
+  written with at that offset. It is deleted after the cycle (gc reclaims it).
 
 The loop repeats for CRASH_SECONDS (default 60) in make test; scripts/crash-loop.sh
 runs it for as long as asked. CRASH_SEED fixes the seed (the kill moments stay
@@ -43,8 +47,8 @@ import time
 import pytest
 
 from conftest import (
-    BUILD, create_volume, daemon_pids, describe, is_fuse_mount, kill9, lazy_unmount,
-    ok, run_ctl, run_mount, unmount, wait_until,
+    BUILD, create_volume, ctl_json, daemon_pids, describe, is_fuse_mount, kill9,
+    lazy_unmount, ok, run_ctl, run_mount, unmount, wait_until,
 )
 
 WORKER = BUILD / "crash_worker"
@@ -294,7 +298,8 @@ def check_file(seed, worker, ops, fid, path):
 # --------------------------------------------------------------------------
 
 def verify(seed, cycle, mnt, journals, t_kill, stats):
-    """Every check of the module docstring, on what the workers' journals say."""
+    """Every check of the module docstring, on what the workers' journals say;
+    returns when the last fsync that completed began."""
     per_worker = {}
     sync_starts = []
     for w, path in journals.items():
@@ -322,6 +327,51 @@ def verify(seed, cycle, mnt, journals, t_kill, stats):
                 seen.add(fid)
                 check_file(seed, w, ops, fid, root / p)
                 stats["files"] += 1
+    return last_sync_start
+
+
+def check_snapshot(seed, cycle, snap_mnt, worker_fids):
+    """Every file of a mounted snapshot reads back, each nonzero cell written
+    to that offset of a file of the worker whose directory holds it."""
+    for w in range(WORKERS):
+        root = snap_mnt / f"c{cycle}w{w}"
+        for dirpath, _, filenames in os.walk(root):
+            for n in filenames:
+                path = os.path.join(dirpath, n)
+                try:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except OSError as e:
+                    pytest.fail(f"cycle {cycle}, seed {seed}: snapshot file {path}: {e}")
+                for i, (fid, gen, idx, csum) in enumerate(struct.iter_unpack("<4I", data)):
+                    if fid == gen == idx == csum == 0:
+                        continue
+                    if (idx != i or fid not in worker_fids[w]
+                            or csum != cell_sum(seed, fid, gen, i)):
+                        pytest.fail(f"cycle {cycle}, seed {seed}: snapshot file {path}, cell "
+                                    f"{i}: {data[i * CELL:(i + 1) * CELL].hex()} was never "
+                                    f"written there")
+
+
+def verify_snapshot(store, snap_mnt, seed, cycle, snap, snap_done, last_sync_start, journals):
+    names = [s["name"] for s in ctl_json("snapshot", "list", "vol", store=store)["snapshots"]]
+    if snap not in names:
+        assert snap_done > last_sync_start, (
+            f"cycle {cycle}, seed {seed}: snapshot vol@{snap} is gone after the crash, though "
+            f"an fsync began after it was taken")
+        return
+    fids = {w: {int(op.args[1]) for op in parse_journal(j, w)[0] if op.kind == "create"}
+            for w, j in journals.items()}
+    snap_mnt.mkdir(exist_ok=True)
+    ok(run_mount(f"{store}:vol@{snap}", snap_mnt))
+    try:
+        check_snapshot(seed, cycle, snap_mnt, fids)
+    finally:
+        unmount(str(snap_mnt))
+        wait_until(lambda: not is_fuse_mount(snap_mnt), timeout=10, what="snapshot unmount")
+    # the daemon lets go of the snapshot shortly after the unmount
+    wait_until(lambda: run_ctl("snapshot", "rm", f"vol@{snap}", store=store).returncode == 0,
+               timeout=10, what=f"snapshot rm vol@{snap}")
 
 
 def run_cycle(janitor, store, mnt, jdir, cycle, seed, rng, stats):
@@ -342,7 +392,16 @@ def run_cycle(janitor, store, mnt, jdir, cycle, seed, rng, stats):
                  "--seed", str(seed), "--seconds", str(WORKER_SECONDS)],
                 stdout=subprocess.DEVNULL, stderr=err))
         janitor.procs.append(procs[-1])
-    time.sleep(rng.uniform(0.2, 3.0))                   # a random moment to crash
+    delay = rng.uniform(0.2, 3.0)                       # a random moment to crash
+    snap, snap_done = None, None
+    if cycle % 2:                                       # a snapshot while they write
+        first = rng.uniform(0.05, delay)
+        time.sleep(first)
+        snap = f"c{cycle}"
+        ok(run_ctl("snapshot", "create", f"vol@{snap}", store=store))
+        snap_done = time.monotonic_ns()
+        delay = max(0.0, delay - first)
+    time.sleep(delay)
     early = [(w, p.returncode) for w, p in enumerate(procs) if p.poll() is not None]
     t_kill = time.monotonic_ns()
     pids = daemon_pids(store)
@@ -361,9 +420,13 @@ def run_cycle(janitor, store, mnt, jdir, cycle, seed, rng, stats):
     assert not is_fuse_mount(mnt), f"{mnt} still mounted after a lazy unmount"
     cp = run_mount(f"{store}:vol", mnt)                 # starts a new daemon: recovery
     assert cp.returncode == 0, f"cycle {cycle}: remount after the crash failed\n" + describe(cp)
-    verify(seed, cycle, mnt, journals, t_kill, stats)
+    last_sync_start = verify(seed, cycle, mnt, journals, t_kill, stats)
     cp = run_ctl("check", store=store, timeout=300)
     assert cp.returncode == 0, f"cycle {cycle}, seed {seed}: store check failed\n" + describe(cp)
+    if snap:
+        verify_snapshot(store, mnt.parent / "snap", seed, cycle, snap, snap_done,
+                        last_sync_start, journals)
+        stats["snapshots"] += 1
     for d in dirs.values():                             # the next cycle starts afresh
         shutil.rmtree(d)
     for path in list(journals.values()) + [jdir / f"c{cycle}w{w}.err" for w in dirs]:
@@ -383,7 +446,7 @@ def test_crash_loop_keeps_every_fsynced_file_and_name(janitor, store, daemon, wo
     jdir = work / "journals"                            # outside the mount
     jdir.mkdir()
     ok(run_mount(f"{store}:vol", mnt))
-    stats = {"cycles": 0, "ops": 0, "syncs": 0, "files": 0}
+    stats = {"cycles": 0, "ops": 0, "syncs": 0, "files": 0, "snapshots": 0}
     end = time.monotonic() + seconds
     try:
         cycle = 0
