@@ -28,6 +28,9 @@ checked after each crash:
   there after the crash when an fsync began after it was taken, it mounts, and
   every file in it reads back without error, each nonzero cell one its file was
   written with at that offset. It is deleted after the cycle (gc reclaims it).
+- Some cycles kill the next daemon too, a random moment after it was started
+  (while it opens the store: RocksDB recovery, orphans purged), before the
+  remount that is checked.
 
 The loop repeats for CRASH_SECONDS (default 60) in make test; scripts/crash-loop.sh
 runs it for as long as asked. CRASH_SEED fixes the seed (the kill moments stay
@@ -47,8 +50,8 @@ import time
 import pytest
 
 from conftest import (
-    BUILD, create_volume, ctl_json, daemon_pids, describe, is_fuse_mount, kill9,
-    lazy_unmount, ok, run_ctl, run_mount, unmount, wait_until,
+    BUILD, MOUNT, TIMEOUT, create_volume, ctl_json, daemon_pids, describe, is_fuse_mount,
+    kill9, lazy_unmount, ok, pid_alive, product_env, run_ctl, run_mount, unmount, wait_until,
 )
 
 WORKER = BUILD / "crash_worker"
@@ -374,6 +377,23 @@ def verify_snapshot(store, snap_mnt, seed, cycle, snap, snap_done, last_sync_sta
                timeout=10, what=f"snapshot rm vol@{snap}")
 
 
+def kill_while_starting(janitor, store, mnt, rng):
+    """Mount again and kill the daemon that starts, a random moment later;
+    1 when a daemon was killed."""
+    p = subprocess.Popen([str(MOUNT), f"{store}:vol", str(mnt)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=product_env())
+    janitor.procs.append(p)
+    time.sleep(rng.uniform(0.0, 0.3))
+    pids = daemon_pids(store)
+    for pid in pids:
+        kill9(pid)
+    wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=10,
+               what="the killed daemon to go")
+    p.wait(timeout=TIMEOUT)     # done or failed; a daemon it started later stays
+    lazy_unmount(str(mnt))
+    return 1 if pids else 0
+
+
 def run_cycle(janitor, store, mnt, jdir, cycle, seed, rng, stats):
     dirs = {w: mnt / f"c{cycle}w{w}" for w in range(WORKERS)}
     for d in dirs.values():
@@ -418,6 +438,8 @@ def run_cycle(janitor, store, mnt, jdir, cycle, seed, rng, stats):
         pytest.fail(f"cycle {cycle}, seed {seed}: worker {w} exited {rc} before the crash: {err}")
     lazy_unmount(str(mnt))
     assert not is_fuse_mount(mnt), f"{mnt} still mounted after a lazy unmount"
+    if rng.random() < 0.3:
+        stats["startup_kills"] += kill_while_starting(janitor, store, mnt, rng)
     cp = run_mount(f"{store}:vol", mnt)                 # starts a new daemon: recovery
     assert cp.returncode == 0, f"cycle {cycle}: remount after the crash failed\n" + describe(cp)
     last_sync_start = verify(seed, cycle, mnt, journals, t_kill, stats)
@@ -446,7 +468,7 @@ def test_crash_loop_keeps_every_fsynced_file_and_name(janitor, store, daemon, wo
     jdir = work / "journals"                            # outside the mount
     jdir.mkdir()
     ok(run_mount(f"{store}:vol", mnt))
-    stats = {"cycles": 0, "ops": 0, "syncs": 0, "files": 0, "snapshots": 0}
+    stats = {"cycles": 0, "ops": 0, "syncs": 0, "files": 0, "snapshots": 0, "startup_kills": 0}
     end = time.monotonic() + seconds
     try:
         cycle = 0
