@@ -42,10 +42,13 @@ done
 /usr/bin/python3 - "$report" "$runs" "$minutes" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-tot = {k: sum(r[k] for r in rows) for k in ("cycles", "ops", "syncs", "files")}
-print(f"crash loop: {sys.argv[2]} runs in {sys.argv[3]} minutes: {tot['cycles']} daemon kills "
-      f"(kill -9, remount, verify, cstorfs-ctl check), {tot['ops']} operations, "
-      f"{tot['syncs']} fsyncs, {tot['files']} files verified")
+keys = ("cycles", "startup_kills", "snapshots", "ops", "syncs", "files")
+tot = {k: sum(r.get(k, 0) for r in rows) for k in keys}
+print(f"crash loop: {sys.argv[2]} runs in {sys.argv[3]} minutes: {tot['cycles']} cycles "
+      f"(kill -9 while writing, remount, verify, cstorfs-ctl check), "
+      f"{tot['startup_kills']} more kills of a starting daemon, {tot['snapshots']} snapshots "
+      f"taken while writing and verified, {tot['ops']} operations, {tot['syncs']} fsyncs, "
+      f"{tot['files']} files verified")
 EOF
 echo "command: make crash-soak CRASH_SOAK_MINUTES=$minutes (scripts/crash-loop.sh $minutes)"
 exit $status
