@@ -178,6 +178,20 @@ clean:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
+# cs_fsx, the random-operation model checker (tests/fsx): built by `all`, run for about a
+# minute by tests/integration/test_fsx.py, and for SOAK_MINUTES by `make soak` (never part
+# of make test), which keeps the log of a failing run.
+FSX_SRC := $(wildcard tests/fsx/*.c)
+$(B)/cs_fsx: $(call obj,$(B),$(FSX_SRC))
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $^
+all: $(B)/cs_fsx
+
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: all
+	SOAK_MINUTES=$(SOAK_MINUTES) BUILD=$(B) scripts/soak.sh
+
 # Benchmarks (never part of make test).
 $(B)/store_bench: $(B)/obj/benchmarks/store_bench.o $(B)/libcstore.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_STORE)
