@@ -187,10 +187,20 @@ $(B)/cs_fsx: $(call obj,$(B),$(FSX_SRC))
 	$(Q)$(CC) $(CFLAGS) -o $@ $^
 all: $(B)/cs_fsx
 
+# make soak runs the model checker (scripts/soak.sh) and the crash loop (scripts/crash-loop.sh)
+# side by side for SOAK_MINUTES each; their output goes to $(B)/soak-fsx.log and
+# $(B)/soak-crash.log, their last lines to the terminal; it fails when either fails.
 SOAK_MINUTES ?= 30
-.PHONY: soak
-soak: all
+.PHONY: soak soak-fsx
+soak-fsx: all
 	SOAK_MINUTES=$(SOAK_MINUTES) BUILD=$(B) scripts/soak.sh
+soak: all
+	@echo "soak: model checker and crash loop, $(SOAK_MINUTES) min each, side by side"
+	@SOAK_MINUTES=$(SOAK_MINUTES) BUILD=$(B) scripts/soak.sh >$(B)/soak-fsx.log 2>&1 & f=$$!; \
+	BUILD=$(B) scripts/crash-loop.sh $(SOAK_MINUTES) >$(B)/soak-crash.log 2>&1; c=$$?; \
+	wait $$f; x=$$?; \
+	tail -n 3 $(B)/soak-fsx.log; tail -n 3 $(B)/soak-crash.log; \
+	echo "soak: model checker exit $$x, crash loop exit $$c"; [ $$x = 0 ] && [ $$c = 0 ]
 
 # Benchmarks (never part of make test).
 $(B)/store_bench: $(B)/obj/benchmarks/store_bench.o $(B)/libcstore.a
