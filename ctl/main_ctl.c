@@ -1191,6 +1191,26 @@ static void print_mounts(const cJSON *mounts)
 
 static void scrub_line(const struct ctl *x, const cJSON *s);
 
+/* "health:   ok, 1.2G free" or "health:   full (ENOSPC) since TIME: why"
+ * (a full disk, or read-only after a failed write). */
+static void print_health(const struct ctl *x, const cJSON *h)
+{
+	char a[32], when[32] = "";
+	time_t since = (time_t)jnum(h, "since");
+	struct tm tm;
+
+	if (!cJSON_IsObject(h))
+		return;
+	if (!strcmp(jstr(h, "state"), "ok")) {
+		printf("health:   ok, %s free\n", size_str(x, jnum(h, "free_bytes"), a, sizeof(a)));
+		return;
+	}
+	if (since && localtime_r(&since, &tm))
+		strftime(when, sizeof(when), " since %Y-%m-%d %H:%M:%S", &tm);
+	printf("health:   %s (%s)%s: %s\n", jstr(h, "state"), jstr(h, "error"), when,
+	       jstr(h, "message"));
+}
+
 static int cmd_status(struct ctl *x, int argc, char **argv)
 {
 	const cJSON *st;
@@ -1218,6 +1238,7 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
 	       (unsigned long long)(up / 86400), (unsigned long long)(up / 3600 % 24),
 	       (unsigned long long)(up / 60 % 60), (unsigned long long)(up % 60));
 	printf("store:    %s\n", jstr(ans, "store"));
+	print_health(x, cJSON_GetObjectItemCaseSensitive(ans, "health"));
 	printf("volumes:  %llu, %llu inodes, %s logical\n", (unsigned long long)jnum(st, "volumes"),
 	       (unsigned long long)jnum(st, "inodes"),
 	       size_str(x, jnum(st, "logical_bytes"), a, sizeof(a)));

@@ -2760,6 +2760,25 @@ static void route_volume_sub(struct cs_api *api, struct MHD_Connection *conn, co
 /* Status                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The store's health (cs_store_health): "ok", "full" or "read-only". */
+static cJSON *health_json(struct cs_api *api)
+{
+	struct cs_store_health h;
+	cJSON *o = cJSON_CreateObject();
+	const char *code;
+
+	cs_store_health(api->st, &h);
+	code = h.err ? strerrorname_np(-h.err) : NULL;
+	cJSON_AddStringToObject(o, "state", cs_health_state_name(h.state));
+	cJSON_AddStringToObject(o, "error", code ? code : "");
+	cJSON_AddStringToObject(o, "message", h.message);
+	cJSON_AddNumberToObject(o, "since", (double)h.since);
+	cJSON_AddNumberToObject(o, "free_bytes", (double)h.free_bytes);
+	cJSON_AddNumberToObject(o, "reserve_bytes", (double)h.reserve_bytes);
+	cJSON_AddNumberToObject(o, "resumes", (double)h.resumes);
+	return o;
+}
+
 static int status_get(struct cs_api *api, struct reply *r)
 {
 	struct cs_store_stats s;
@@ -2775,6 +2794,7 @@ static int status_get(struct cs_api *api, struct reply *r)
 	cJSON_AddStringToObject(o, "version", CS_VERSION);
 	cJSON_AddNumberToObject(o, "uptime_s", (double)(time(NULL) - api->started));
 	cJSON_AddItemToObject(o, "mounts", mounts_json(api));
+	cJSON_AddItemToObject(o, "health", health_json(api));
 	so = cJSON_AddObjectToObject(o, "stats");
 	cJSON_AddNumberToObject(so, "volumes", (double)s.volumes);
 	cJSON_AddNumberToObject(so, "chunks", (double)s.chunks);

@@ -1,13 +1,15 @@
 /*
  * cs_err.c - the store's error messages: one thread-local message per
  * thread, set when a call fails (cs_fail), read with cs_last_error().
- * RocksDB's error strings stop here: they become -EIO and a message.
+ * RocksDB's error strings stop here: they become an errno (cs_rocks_errno:
+ * -ENOSPC, -EDQUOT, -EROFS or -EIO) and a message.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cs_health.h"
 #include "cs_priv.h"
 
 static __thread char last_error[512];
@@ -27,11 +29,31 @@ int cs_fail(int err, const char *fmt, ...)
 	return err;
 }
 
+/* RocksDB's statuses print as "IO error: No space left on device: While
+ * appending to file: DIR/000010.log: No space left on device" (its NoSpace
+ * subcode, and the posix layer's strerror), "IO error: ... Disk quota
+ * exceeded" (EDQUOT has no subcode of its own), "IO error: Space limit
+ * reached" (an SstFileManager limit). */
+int cs_rocks_errno(const char *errstr)
+{
+	if (!errstr)
+		return -EIO;
+	if (strstr(errstr, "No space left on device") || strstr(errstr, "Space limit reached"))
+		return -ENOSPC;
+	if (strstr(errstr, "Disk quota exceeded"))
+		return -EDQUOT;
+	if (strstr(errstr, "Read-only file system"))
+		return -EROFS;
+	return -EIO;
+}
+
 int cs_rocks_fail(char *errstr, const char *what)
 {
-	cs_fail(-EIO, "%s: %s", what, errstr ? errstr : "unknown RocksDB error");
+	int err = cs_rocks_errno(errstr);
+
+	cs_fail(err, "%s: %s", what, errstr ? errstr : "unknown RocksDB error");
 	rocksdb_free(errstr);
-	return -EIO;
+	return err;
 }
 
 void cs_assert_fail(const char *what, const char *file, int line)

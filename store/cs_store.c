@@ -21,7 +21,32 @@
  *    compaction once enough chunks were deleted (cs_store_compact_blobs).
  *  - at most 2 write buffers per family and 2 background jobs: memory stays
  *    bounded (about 32 + 2*16 + 2*32 MiB) whatever the store's size.
- *  - writes go to the WAL without fsync; cs_store_sync() syncs the WAL.
+ *  - writes go to the WAL without fsync; cs_store_sync() syncs the WAL
+ *    with a synced write of an empty batch, never FlushWAL(sync): after a
+ *    failed WAL append (a full disk) that call aborts inside RocksDB 7.8,
+ *    where the synced write returns the error (cs_health.c).
+ *  - a full disk: every write goes through cs_store_write (cs_health.c),
+ *    which keeps room for RocksDB's flushes and tells what state the
+ *    store is in. RocksDB's info LOG is not in the store: once one of its
+ *    appends failed on a full disk, its next line aborted the process (the
+ *    assertion in WritableFileWriter::AssertFalseAndGetStatusForPrevError,
+ *    seen from DB::Open and from the SstFileManager's recovery thread).
+ *    It is written to /dev/shm/cstorfs-UID/HASH/ (log_dir: a tmpfs, not
+ *    the store's filesystem; removed at close) at WARN level. When that
+ *    directory cannot be made safely it stays in DIR/db/ at HEADER level
+ *    (the options, at open and at each SetOptions, nothing else), and
+ *    only those lines can still meet a full disk.
+ *    paranoid_checks stays on (RocksDB's default): without it a failed WAL
+ *    append is not a background error and the next write aborts the same
+ *    way. The "default" family holds nothing: its write buffer is 1 MiB,
+ *    because RocksDB resumes after a full disk only once the largest
+ *    write_buffer_size is free (64 MiB by default; now the chunks' 32).
+ *    max_total_wal_size keeps the value the defaults gave (896 MiB).
+ *    No fallocate (allow_fallocate=false): RocksDB preallocated 1.1 write
+ *    buffers (35 MiB) for each new WAL, and on a nearly full disk that
+ *    took the very space the flush of the memtable it replaced needed
+ *    (the flush failed and RocksDB stopped), where the free space
+ *    cs_health.c measures is now the space there is.
  *  - flushes and compactions write their files (the blob files: every
  *    chunk byte a second time) with O_DIRECT: through the page cache, the
  *    copy and the writeback of those pages took 40% of the daemon's CPU on
@@ -41,12 +66,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cs_health.h"
 #include "cs_priv.h"
 
 static const char SB_MAGIC[8] = "CSTORFS";
@@ -165,8 +192,13 @@ static int take_lock(cs_store *st)
 		return cs_fail(-err, "store %s: cannot lock: %s", st->path, strerror(err));
 	}
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (ftruncate(st->lock_fd, 0) < 0 || pwrite(st->lock_fd, pid, n, 0) != n)
-		return cs_fail(-errno, "store %s: cannot write lock file", st->path);
+	errno = 0;
+	if (ftruncate(st->lock_fd, 0) < 0 || pwrite(st->lock_fd, pid, n, 0) != n) {
+		int err = errno ? errno : EIO;
+
+		return cs_fail(-err, "store %s: cannot write lock file: %s", st->path,
+		               strerror(err));
+	}
 	return 0;
 }
 
@@ -213,21 +245,75 @@ static void registry_del(const char *path)
 	pthread_mutex_unlock(&open_lock);
 }
 
+/* The directory of RocksDB's info LOG for store @store: a directory of
+ * our own in /dev/shm (tmpfs: not the store's filesystem), made when
+ * @make. Returns 0, or -1 when there is none to use safely. */
+static int log_dir(const char *store, char *out, size_t n, int make)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a of the store's path */
+	struct stat sb;
+	uid_t uid = geteuid();
+
+	for (const char *p = store; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	snprintf(out, n, "/dev/shm/cstorfs-%u", (unsigned)uid);
+	if (make && mkdir(out, 0700) < 0 && errno != EEXIST)
+		return -1;
+	if (lstat(out, &sb) < 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != uid ||
+	    (sb.st_mode & 077))
+		return -1; /* not ours alone: the LOG stays in the store */
+	snprintf(out + strlen(out), n - strlen(out), "/%016llx", (unsigned long long)h);
+	if (make && mkdir(out, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Remove the info LOG directory of store @store (files of RocksDB's only). */
+static void log_dir_remove(const char *store)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *de;
+	DIR *d;
+
+	if (log_dir(store, dir, sizeof(dir), 0) < 0 || !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+	closedir(d);
+	rmdir(dir);
+}
+
 static int open_db(cs_store *st)
 {
 	const char *names[3] = { "default", "meta", "chunks" };
 	const rocksdb_options_t *cfo[3];
 	rocksdb_column_family_handle_t *h[3];
 	rocksdb_filterpolicy_t *bloom;
+	rocksdb_options_t *base;
 	char path[PATH_MAX], *err = NULL;
 
+	base = rocksdb_options_create();
 	st->opts = rocksdb_options_create();
+	rocksdb_get_options_from_string(base, "allow_fallocate=false", st->opts, &err);
+	rocksdb_options_destroy(base);
+	if (err)
+		return cs_rocks_fail(err, "database options");
 	rocksdb_options_set_create_if_missing(st->opts, 1);
 	rocksdb_options_set_create_missing_column_families(st->opts, 1);
 	rocksdb_options_set_max_background_jobs(st->opts, 2);
 	rocksdb_options_set_keep_log_file_num(st->opts, 3);
 	rocksdb_options_set_max_log_file_size(st->opts, 1 << 20);
-	rocksdb_options_set_info_log_level(st->opts, 2 /* WARN */);
+	if (log_dir(st->path, path, sizeof(path), 1) == 0) {
+		rocksdb_options_set_db_log_dir(st->opts, path);
+		rocksdb_options_set_info_log_level(st->opts, 2 /* WARN */);
+	} else {
+		rocksdb_options_set_info_log_level(st->opts, 5 /* HEADER: see above */);
+	}
+	rocksdb_options_set_write_buffer_size(st->opts, 1 << 20); /* "default" */
+	rocksdb_options_set_max_total_wal_size(st->opts, 896ull << 20);
 	rocksdb_options_set_max_open_files(st->opts, 512);
 	rocksdb_options_set_use_direct_io_for_flush_and_compaction(st->opts, 1);
 	rocksdb_options_set_advise_random_on_open(st->opts, 0);
@@ -270,12 +356,13 @@ static int open_db(cs_store *st)
 	rocksdb_readoptions_set_verify_checksums(st->ro_chunk, 0);
 	rocksdb_readoptions_set_fill_cache(st->ro_chunk, 0);
 	st->wo = rocksdb_writeoptions_create();
-	return 0;
+	return cs_health_attach(st);
 }
 
 static int load_sb(cs_store *st, int fresh)
 {
-	char *v = NULL, *err = NULL;
+	rocksdb_writebatch_t *wb;
+	char *v = NULL;
 	size_t vlen;
 	uint8_t buf[64];
 	int rc;
@@ -293,10 +380,11 @@ static int load_sb(cs_store *st, int fresh)
 	memset(&st->sb, 0, sizeof(st->sb));
 	st->sb.next_vol_id = 1;
 	vlen = cs_sb_encode(&st->sb, buf);
-	rocksdb_put_cf(st->db, st->wo, st->cf_meta, "\0SB", 3, (const char *)buf, vlen, &err);
-	if (err)
-		return cs_rocks_fail(err, "write superblock");
-	return cs_store_sync(st);
+	wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_put_cf(wb, st->cf_meta, "\0SB", 3, (const char *)buf, vlen);
+	rc = cs_store_write(st, wb, 0, 1, "write superblock");
+	rocksdb_writebatch_destroy(wb);
+	return rc;
 }
 
 static int finish_deletes_fn(void *ctx, const uint8_t *k, size_t klen,
@@ -334,11 +422,27 @@ static int recover(cs_store *st)
 	return rc;
 }
 
+/* Sync the WAL: a synced write of an empty batch (see the top). */
+static int sync_wal(cs_store *st)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	int rc = cs_store_write(st, wb, 0, 1, "sync");
+
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(type == FTW_DP ? rmdir : unlink)(path);
+	return 0;
+}
+
 int cs_store_open(const char *dir, int flags, cs_store **out)
 {
 	struct stat sb;
 	cs_store *st;
-	int kind, rc, registered = 0;
+	int kind, rc, registered = 0, created = 0;
 
 	*out = NULL;
 	if (!dir || !*dir)
@@ -379,6 +483,7 @@ int cs_store_open(const char *dir, int flags, cs_store **out)
 	rc = take_lock(st);
 	if (rc)
 		goto fail;
+	created = kind == 0;
 	rc = open_db(st);
 	if (rc)
 		goto fail;
@@ -394,10 +499,15 @@ fail:
 	{
 		char msg[512];
 
+		char db[PATH_MAX];
+
 		snprintf(msg, sizeof(msg), "%s", cs_last_error());
+		snprintf(db, sizeof(db), "%s/db", st->path ? st->path : dir);
 		if (!registered)
 			st->path = (free(st->path), NULL);
 		cs_store_close(st);
+		if (created) /* a store that could not be created leaves nothing */
+			nftw(db, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		cs_fail(rc, "%s", msg);
 	}
 	return rc;
@@ -409,14 +519,14 @@ void cs_store_close(cs_store *st)
 		return;
 	CS_ASSERT(st->vols == NULL);
 	if (st->db) {
-		char *err = NULL;
-
-		rocksdb_flush_wal(st->db, 1, &err);
-		rocksdb_free(err);
+		if (st->wo) /* the health is attached: open_db finished */
+			sync_wal(st); /* refused on a full disk: the WAL is in the page cache */
+		cs_health_detach(st);
 		rocksdb_column_family_handle_destroy(st->cf_default);
 		rocksdb_column_family_handle_destroy(st->cf_meta);
 		rocksdb_column_family_handle_destroy(st->cf_chunks);
 		rocksdb_close(st->db);
+		log_dir_remove(st->path);
 	}
 	if (st->ro)
 		rocksdb_readoptions_destroy(st->ro);
@@ -446,8 +556,6 @@ void cs_store_close(cs_store *st)
 
 int cs_store_sync(cs_store *st)
 {
-	char *err = NULL;
-
 	int rc;
 
 	pthread_mutex_lock(&st->vlock);
@@ -455,11 +563,7 @@ int cs_store_sync(cs_store *st)
 	pthread_mutex_unlock(&st->vlock);
 	if (rc)
 		return rc;
-
-	rocksdb_flush_wal(st->db, 1, &err);
-	if (err)
-		return cs_rocks_fail(err, "sync");
-	return 0;
+	return sync_wal(st);
 }
 
 const char *cs_store_path(const cs_store *st)

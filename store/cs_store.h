@@ -28,7 +28,10 @@
  *    default_permissions); it does apply setgid-directory inheritance.
  *
  * Errors common to every call: -EIO (RocksDB I/O error or a corrupted
- * record: the message names it), -ENOMEM.
+ * record: the message names it), -ENOMEM. Every call that writes can also
+ * fail with -ENOSPC or -EDQUOT (the filesystem holding the store is full:
+ * see cs_store_health) and, once a write failed for another reason, with
+ * -EIO or -EROFS until the store is reopened.
  */
 #ifndef CS_STORE_H
 #define CS_STORE_H
@@ -75,6 +78,9 @@ const char *cs_last_error(void);
  *         -EBUSY   another process holds it ("store in use by pid N");
  *         -EINVAL  @dir holds something that is not a cstorfs store, or a
  *                  store of an unknown format version;
+ *         -ENOSPC, -EDQUOT  no room to create or open the database on
+ *                  the filesystem (a store being created leaves nothing
+ *                  behind, so a later create starts afresh);
  *         -EACCES, -EIO.
  */
 int cs_store_open(const char *dir, int flags, cs_store **out);
@@ -83,8 +89,56 @@ int cs_store_open(const char *dir, int flags, cs_store **out);
  * (asserted). cs_store_close(NULL) does nothing. */
 void cs_store_close(cs_store *st);
 
-/* Make every write so far durable (syncs RocksDB's WAL). */
+/* Make every write so far durable (syncs RocksDB's WAL). Errors: those of
+ * a write (-ENOSPC while RocksDB is stopped on a full disk: what was
+ * written before stays in its WAL and memtables and is synced by the first
+ * sync after it resumed). */
 int cs_store_sync(cs_store *st);
+
+/*
+ * Health: what a full disk or a failed write did to the store.
+ *   OK        writes go through.
+ *   FULL      the filesystem holding the store is (nearly) full: writes of
+ *             new data fail with -ENOSPC (or -EDQUOT), so RocksDB always
+ *             keeps room to flush what it holds; unlinks, truncates and
+ *             other record-only writes still go through while some room
+ *             is left. Reads go on. Resumes by itself, without reopening,
+ *             once space is back (checked at most once a second by writes
+ *             and by cs_store_health); if RocksDB itself stopped on the
+ *             full disk (something else filled it), it retries every 5 s
+ *             once 32 MiB are free, and resumes once what its memtables
+ *             hold (up to 96 MiB) could be flushed.
+ *   READONLY  a write failed for another reason (an I/O error, corruption,
+ *             a read-only filesystem): every write fails with that errno
+ *             (-EIO, -EROFS) until the store is reopened. Sticky.
+ * Nothing acknowledged by cs_store_sync before is lost in any state.
+ */
+enum cs_health_state {
+	CS_HEALTH_OK = 0,
+	CS_HEALTH_FULL = 1,
+	CS_HEALTH_READONLY = 2,
+};
+
+struct cs_store_health {
+	enum cs_health_state state;
+	int err;                /* negative errno writes fail with; 0 when OK */
+	time_t since;           /* when the state began (wall clock); 0 when OK */
+	uint64_t free_bytes;    /* available bytes on the store's filesystem */
+	uint64_t reserve_bytes; /* kept free for RocksDB: new data is refused
+	                           when it would leave less */
+	uint64_t resumes;       /* times the store came back from a RocksDB
+	                           stop on a full disk since it was opened */
+	char message[512];      /* why (RocksDB's error, naming the file, or
+	                           the free and kept bytes); "" when OK */
+};
+
+/* Fill @out with the store's health; checks first whether a FULL store can
+ * resume and whether RocksDB stopped behind a write of its own (with an
+ * empty write). Returns 0. */
+int cs_store_health(cs_store *st, struct cs_store_health *out);
+
+/* "ok", "full", "read-only": a static string. */
+const char *cs_health_state_name(enum cs_health_state state);
 
 /* The store directory path given at open (owned by the store). */
 const char *cs_store_path(const cs_store *st);
