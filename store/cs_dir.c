@@ -336,7 +336,7 @@ static int drop_link(struct cs_txn *t, struct cs_inode *in, uint64_t *orphan)
 		cs_txn_put_inode(t, in);
 		return 0;
 	}
-	return cs_inode_purge(t, in);
+	return cs_file_purge(t, in);
 }
 
 int cs_unlink(cs_vol *vol, uint64_t parent, const char *name, uint64_t *orphan)
@@ -411,7 +411,7 @@ int cs_rmdir(cs_vol *vol, uint64_t parent, const char *name)
 	dir_remove(&t, &dir, name, &d);
 	dir.nlink--;
 	cs_txn_put_inode(&t, &dir);
-	rc = cs_inode_purge(&t, &in);
+	rc = cs_file_purge(&t, &in);
 	if (rc)
 		return cs_txn_abort(&t, rc);
 	return cs_txn_commit(&t);
@@ -511,7 +511,7 @@ static int rename_move(struct rename_op *r, const char *n1, const char *n2,
 		dir_remove(t, r->p2, n2, &r->e2);
 		if (S_ISDIR(r->i2.mode)) {
 			r->p2->nlink--;
-			rc = cs_inode_purge(t, &r->i2);
+			rc = cs_file_purge(t, &r->i2);
 		} else {
 			rc = drop_link(t, &r->i2, orphan);
 		}
@@ -670,4 +670,23 @@ int cs_readdir(cs_vol *vol, uint64_t ino, uint64_t off, cs_readdir_fn fn, void *
 	be64_put(prefix + 9, ino);
 	be64_put(start, off < 3 ? 3 : off);
 	return cs_kv_scanv(vol->st, &rec, prefix, 17, start, 8, readdir_fn, &r);
+}
+
+int cs_orphan_release(cs_vol *vol, uint64_t ino)
+{
+	struct cs_inode in;
+	struct cs_txn t;
+	int rc;
+
+	rc = cs_txn_begin(&t, vol->st, vol);
+	if (rc)
+		return rc;
+	rc = cs_inode_load(vol, ino, &in);
+	if (rc == -ENOENT || (rc == 0 && in.nlink > 0))
+		return cs_txn_abort(&t, 0);
+	if (rc == 0)
+		rc = cs_file_purge(&t, &in);
+	if (rc)
+		return cs_txn_abort(&t, rc);
+	return cs_txn_commit(&t);
 }

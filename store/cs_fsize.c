@@ -50,11 +50,18 @@ static int drop_from(struct cs_txn *t, struct cs_inode *in, uint64_t from)
 	return rc ? rc : d.rc;
 }
 
-int cs_file_drop_extents(struct cs_txn *t, const struct cs_inode *in)
+int cs_file_purge(struct cs_txn *t, struct cs_inode *in)
 {
-	struct cs_inode copy = *in;
+	if (S_ISREG(in->mode)) {
+		struct cs_inode copy = *in;
+		int rc;
 
-	return drop_from(t, &copy, 0);
+		cs_wb_discard(t->vs, in->ino); /* its buffered data goes with it */
+		rc = drop_from(t, &copy, 0);
+		if (rc)
+			return rc;
+	}
+	return cs_inode_purge(t, in);
 }
 
 int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t size)
@@ -273,4 +280,77 @@ int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence)
 	if (res < off)
 		res = off;
 	return (int64_t)(res < in.size ? res : in.size);
+}
+
+int cs_getattr(cs_vol *vol, uint64_t ino, struct cs_attr *out)
+{
+	struct cs_inode in;
+	int rc;
+
+	/* st_blocks counts buffered data once it is written out; should that
+	 * fail (a full disk), the data stays buffered and the size rule
+	 * (cs_file_view) still shows it: the error is for fsync to report */
+	if (!vol->rdonly && __atomic_load_n(&vol->vs->wb_used, __ATOMIC_ACQUIRE))
+		(void)cs_vol_flush(vol);
+	rc = cs_inode_load_view(vol, ino, &in);
+
+	if (rc == 0)
+		cs_inode_to_attr(&in, out);
+	return rc;
+}
+
+int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *a,
+               unsigned mask, struct cs_attr *out)
+{
+	struct cs_inode in;
+	struct cs_txn t;
+	int rc;
+
+	if (mask & CS_SET_SIZE) /* a resize reads the extents */
+		rc = vol->rdonly ? cs_txn_begin(&t, vol->st, vol) : cs_file_txn_begin(&t, vol, ino);
+	else
+		rc = cs_txn_begin(&t, vol->st, vol);
+	if (rc)
+		return rc;
+	rc = cs_inode_load(vol, ino, &in);
+	if (rc)
+		return cs_txn_abort(&t, rc);
+	if (mask & CS_SET_SIZE) {
+		if (S_ISDIR(in.mode))
+			return cs_txn_abort(&t, cs_fail(-EISDIR, "inode %llu is a directory",
+			                                (unsigned long long)ino));
+		if (!S_ISREG(in.mode))
+			return cs_txn_abort(&t, cs_fail(-EINVAL, "inode %llu is not a regular file",
+			                                (unsigned long long)ino));
+		if (a->size > CS_MAX_FILE_SIZE)
+			return cs_txn_abort(&t, cs_fail(-EFBIG, "size %llu is too large",
+			                                (unsigned long long)a->size));
+		if (a->size != in.size) {
+			rc = cs_file_resize(&t, vol, &in, a->size);
+			if (rc)
+				return cs_txn_abort(&t, rc);
+			in.mtime = t.now;
+		}
+	}
+	if (mask & CS_SET_MODE)
+		in.mode = (in.mode & S_IFMT) | (a->mode & 07777);
+	if (mask & CS_SET_UID)
+		in.uid = a->uid;
+	if (mask & CS_SET_GID)
+		in.gid = a->gid;
+	if (mask & CS_SET_ATIME)
+		in.atime = a->atime;
+	if (mask & CS_SET_MTIME)
+		in.mtime = a->mtime;
+	if (mask & CS_SET_ATIME_NOW)
+		in.atime = t.now;
+	if (mask & CS_SET_MTIME_NOW)
+		in.mtime = t.now;
+	in.ctime = (mask & CS_SET_CTIME) ? a->ctime : t.now;
+	cs_txn_put_inode(&t, &in);
+	cs_file_view(t.vs, &in); /* the size rule, for the reply */
+	rc = cs_txn_commit(&t);
+	if (rc == 0 && out)
+		cs_inode_to_attr(&in, out);
+	return rc;
 }

@@ -181,79 +181,6 @@ void cs_inode_to_attr(const struct cs_inode *in, struct cs_attr *out)
 	out->generation = in->generation;
 }
 
-int cs_getattr(cs_vol *vol, uint64_t ino, struct cs_attr *out)
-{
-	struct cs_inode in;
-	int rc;
-
-	/* st_blocks counts buffered data once it is written out; should that
-	 * fail (a full disk), the data stays buffered and the size rule
-	 * (cs_file_view) still shows it: the error is for fsync to report */
-	if (!vol->rdonly && __atomic_load_n(&vol->vs->wb_used, __ATOMIC_ACQUIRE))
-		(void)cs_vol_flush(vol);
-	rc = cs_inode_load_view(vol, ino, &in);
-
-	if (rc == 0)
-		cs_inode_to_attr(&in, out);
-	return rc;
-}
-
-int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *a,
-               unsigned mask, struct cs_attr *out)
-{
-	struct cs_inode in;
-	struct cs_txn t;
-	int rc;
-
-	if (mask & CS_SET_SIZE) /* a resize reads the extents */
-		rc = vol->rdonly ? cs_txn_begin(&t, vol->st, vol) : cs_file_txn_begin(&t, vol, ino);
-	else
-		rc = cs_txn_begin(&t, vol->st, vol);
-	if (rc)
-		return rc;
-	rc = cs_inode_load(vol, ino, &in);
-	if (rc)
-		return cs_txn_abort(&t, rc);
-	if (mask & CS_SET_SIZE) {
-		if (S_ISDIR(in.mode))
-			return cs_txn_abort(&t, cs_fail(-EISDIR, "inode %llu is a directory",
-			                                (unsigned long long)ino));
-		if (!S_ISREG(in.mode))
-			return cs_txn_abort(&t, cs_fail(-EINVAL, "inode %llu is not a regular file",
-			                                (unsigned long long)ino));
-		if (a->size > CS_MAX_FILE_SIZE)
-			return cs_txn_abort(&t, cs_fail(-EFBIG, "size %llu is too large",
-			                                (unsigned long long)a->size));
-		if (a->size != in.size) {
-			rc = cs_file_resize(&t, vol, &in, a->size);
-			if (rc)
-				return cs_txn_abort(&t, rc);
-			in.mtime = t.now;
-		}
-	}
-	if (mask & CS_SET_MODE)
-		in.mode = (in.mode & S_IFMT) | (a->mode & 07777);
-	if (mask & CS_SET_UID)
-		in.uid = a->uid;
-	if (mask & CS_SET_GID)
-		in.gid = a->gid;
-	if (mask & CS_SET_ATIME)
-		in.atime = a->atime;
-	if (mask & CS_SET_MTIME)
-		in.mtime = a->mtime;
-	if (mask & CS_SET_ATIME_NOW)
-		in.atime = t.now;
-	if (mask & CS_SET_MTIME_NOW)
-		in.mtime = t.now;
-	in.ctime = (mask & CS_SET_CTIME) ? a->ctime : t.now;
-	cs_txn_put_inode(&t, &in);
-	cs_file_view(t.vs, &in); /* the size rule, for the reply */
-	rc = cs_txn_commit(&t);
-	if (rc == 0 && out)
-		cs_inode_to_attr(&in, out);
-	return rc;
-}
-
 struct xdel_ctx {
 	struct cs_txn *t;
 };
@@ -282,12 +209,6 @@ int cs_inode_purge(struct cs_txn *t, struct cs_inode *in)
 	uint8_t k[CS_KEY_MAX];
 	int rc = 0;
 
-	if (S_ISREG(in->mode)) {
-		cs_wb_discard(t->vs, in->ino); /* its buffered data goes with it */
-		rc = cs_file_drop_extents(t, in);
-		if (rc)
-			return rc;
-	}
 	k[0] = 'X';
 	be64_put(k + 1, t->rec.id);
 	be64_put(k + 9, in->ino);
@@ -313,73 +234,4 @@ void cs_txn_orphan(struct cs_txn *t, uint64_t ino)
 
 	orphan_key(k, t->rec.id, ino);
 	cs_txn_put(t, k, 17, "", 0);
-}
-
-int cs_orphan_release(cs_vol *vol, uint64_t ino)
-{
-	struct cs_inode in;
-	struct cs_txn t;
-	int rc;
-
-	rc = cs_txn_begin(&t, vol->st, vol);
-	if (rc)
-		return rc;
-	rc = cs_inode_load(vol, ino, &in);
-	if (rc == -ENOENT || (rc == 0 && in.nlink > 0))
-		return cs_txn_abort(&t, 0);
-	if (rc == 0)
-		rc = cs_inode_purge(&t, &in);
-	if (rc)
-		return cs_txn_abort(&t, rc);
-	return cs_txn_commit(&t);
-}
-
-struct orphan_list {
-	uint64_t (*v)[2];
-	size_t n, cap;
-};
-
-static int orphan_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                     size_t vlen)
-{
-	struct orphan_list *l = ctx;
-
-	if (klen != 17)
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		void *nv = realloc(l->v, cap * sizeof(*l->v));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
-	l->v[l->n][0] = be64_get(k + 1);
-	l->v[l->n][1] = be64_get(k + 9);
-	l->n++;
-	return 0;
-}
-
-int cs_store_purge_orphans(cs_store *st)
-{
-	struct orphan_list l = { 0 };
-	int rc;
-
-	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"O", 1, orphan_fn, &l);
-	for (size_t i = 0; rc == 0 && i < l.n; i++) {
-		cs_vol *vol;
-
-		rc = cs_vol_open_id(st, l.v[i][0], 0, &vol);
-		if (rc == -ENOENT) {
-			rc = 0;
-			continue;
-		}
-		if (rc)
-			break;
-		rc = cs_orphan_release(vol, l.v[i][1]);
-		cs_vol_close(vol);
-	}
-	free(l.v);
-	return rc;
 }

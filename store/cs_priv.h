@@ -378,12 +378,26 @@ int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out);
 /* Format a hash as 64 hex digits into @buf (>= 65 bytes). */
 void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf);
 
-/* ---- records (cs_volume.c, cs_inode.c, cs_store.c) ---- */
+/* ---- volume records and names (cs_rec.c) ---- */
+
+#define CS_VOLREC_VERSION 1
+#define CS_VOLREC_FIXED (1 + 8 + 16 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 5 * 8 + 6 * 8 + 2)
 
 /* A new random (version 4) uuid: 0 or -EIO. */
 int cs_uuid_generate(uint8_t uuid[16]);
 size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *buf);
 int cs_volrec_decode(struct cs_volrec *r, const uint8_t *buf, size_t len);
+/* Under st->vlock: */
+int cs_vol_lookup_name(cs_store *st, const char *name, uint64_t *vid);
+int cs_volrec_load(cs_store *st, uint64_t vid, struct cs_volrec *r);
+/* An open volume state: any (live or snapshot view) or the live one. */
+struct cs_volstate *cs_vs_find(cs_store *st, uint64_t vid, int live_only);
+void cs_volname_key(uint8_t *k, size_t *klen, const char *name);
+int cs_volname_check(const char *name);
+/* The origin layers of a clone record. */
+int cs_chain_load(cs_store *st, const struct cs_volrec *r, struct cs_chain *c);
+
+/* Put the volume record @r into @t's batch (cs_txn.c). */
 void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r);
 size_t cs_sb_encode(const struct cs_sb *sb, uint8_t *buf);
 
@@ -400,8 +414,8 @@ void cs_inode_to_attr(const struct cs_inode *in, struct cs_attr *out);
 void cs_inode_init(struct cs_txn *t, struct cs_inode *in, uint32_t mode,
                    uint32_t uid, uint32_t gid);
 
-/* Delete an inode with everything it holds (xattrs, extents, orphan key),
- * updating counters. */
+/* Delete an inode's own keys (record, xattrs, orphan key), updating the
+ * counters; its data is the caller's (cs_file_purge drops it first). */
 int cs_inode_purge(struct cs_txn *t, struct cs_inode *in);
 
 /* ---- file data (cs_file.c) ---- */
@@ -440,8 +454,9 @@ int cs_file_inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf
  * extents, moving data between inline and chunked forms. */
 int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in,
                    uint64_t size);
-/* Drop every extent of @in (purge). */
-int cs_file_drop_extents(struct cs_txn *t, const struct cs_inode *in);
+/* Delete inode @in with everything it holds: a file's buffered writes and
+ * extents (cs_fsize.c), then its own keys (cs_inode_purge). */
+int cs_file_purge(struct cs_txn *t, struct cs_inode *in);
 
 /* The write buffer (cs_file.c); see the size rule above cs_file_view. */
 /* Begin a txn on @vol for an operation on file @ino that reads its extents
@@ -469,17 +484,10 @@ void cs_wb_release(struct cs_volstate *vs);
 
 /* Open a volume by id (recovery); as cs_vol_open. */
 int cs_vol_open_id(cs_store *st, uint64_t vid, int flags, cs_vol **out);
-/* Under st->vlock: */
-int cs_vol_lookup_name(cs_store *st, const char *name, uint64_t *vid);
-int cs_volrec_load(cs_store *st, uint64_t vid, struct cs_volrec *r);
-/* An open volume state: any (live or snapshot view) or the live one. */
-struct cs_volstate *cs_vs_find(cs_store *st, uint64_t vid, int live_only);
-void cs_volname_key(uint8_t *k, size_t *klen, const char *name);
-int cs_volname_check(const char *name);
-/* The origin layers of a clone record. */
-int cs_chain_load(cs_store *st, const struct cs_volrec *r, struct cs_chain *c);
 
-/* ---- snapshots (cs_snapshot.c) ---- */
+/* ---- snapshot records and keys (cs_snaprec.c) ---- */
+
+#define CS_SNAPREC_LEN (1 + 16 + 8 + 8 + 8 + 6 * 8)
 
 struct cs_snaprec {
 	char name[CS_NAME_MAX + 1];
@@ -490,6 +498,34 @@ struct cs_snaprec {
 	struct cs_volume_stats stats;
 };
 
+/* A growing array of epochs (free v). */
+struct cs_epochs {
+	uint64_t *v;
+	size_t n, cap;
+};
+int cs_epochs_add(struct cs_epochs *e, uint64_t x);
+/* The epochs of @vid's snapshots ('T' keys), ascending. */
+int cs_snap_epochs(cs_store *st, uint64_t vid, struct cs_epochs *e);
+
+/* Encode @s into @b (CS_SNAPREC_LEN bytes); returns the length. */
+size_t cs_snaprec_encode(const struct cs_snaprec *s, uint8_t *b);
+/* The 'S', 'T' and 'K' keys; each returns its length. */
+size_t cs_snap_key(uint8_t *k, uint64_t vid, const char *name);
+size_t cs_snap_epoch_key(uint8_t *k, uint64_t vid, uint64_t epoch);
+size_t cs_snap_clone_key(uint8_t *k, uint64_t vid, uint64_t epoch, uint64_t clone);
+/* A snapshot name: a valid name without '@'. -EINVAL, -ENAMETOOLONG. */
+int cs_snapname_check(const char *name);
+/* Snapshot @name of @vid (@vname for messages). -ENOENT, -EIO. */
+int cs_snap_load(cs_store *st, uint64_t vid, const char *vname, const char *name,
+                 struct cs_snaprec *out);
+/* Snapshot VOLUME@NAME by names: the volume's id too. -ENOENT. */
+int cs_snap_find_named(cs_store *st, const char *volume, const char *name, uint64_t *vid,
+                       struct cs_snaprec *out);
+/* The name of @vid's snapshot at @epoch into @name. -ENOENT. */
+int cs_snap_name_of(cs_store *st, uint64_t vid, uint64_t epoch, char *name, size_t size);
+/* How many clones snapshot (@vid, @epoch) has; their names into @names. */
+uint64_t cs_clone_count(cs_store *st, uint64_t vid, uint64_t epoch, char *names,
+                        size_t size);
 uint64_t cs_snapshot_count(cs_store *st, uint64_t vid);
 /* The epoch of snapshot @name of @vid (under vlock). */
 int cs_snapshot_epoch(cs_store *st, uint64_t vid, const char *vname, const char *name,
@@ -507,7 +543,7 @@ int cs_volume_reclaim(cs_store *st, uint64_t vid, struct cs_gc_stats *gs);
 void cs_clone_unlink(struct cs_txn *t, const struct cs_volrec *r);
 /* Does a snapshot of @vid have clones? Names into @names. */
 int cs_volume_has_clones(cs_store *st, uint64_t vid, char *names, size_t size);
-/* Snapshot lookups for streams (cs_snapshot.c). */
+/* Snapshot lookups for streams. */
 int cs_snap_find(cs_store *st, uint64_t vid, const char *vname, const char *name,
                  struct cs_snaprec *out);
 int cs_snap_by_uuid(cs_store *st, const uint8_t uuid[16], uint64_t *vid,
@@ -521,7 +557,9 @@ int cs_token_encode(char *buf, size_t size, const uint8_t id[32], uint64_t seq,
                     const uint8_t base[16], uint32_t flags);
 /* Re-run receives interrupted while applying (cs_recv.c). */
 int cs_recv_recover(cs_store *st);
-/* Finish an interrupted rollback (cs_snapshot.c). */
+/* ---- snapshot operations (cs_snapshot.c) ---- */
+
+/* Finish an interrupted rollback. */
 int cs_rollback_finish(cs_store *st, uint64_t vid);
 
 /* Release an orphan inside the store (used at open). */

@@ -1,8 +1,7 @@
 /*
- * cs_snapshot.c - snapshots, snapshot views, clones, promote, rollback.
- *
- * Keys owned: 'S' VID name '\0' -> snapshot record; 'T' VID epoch -> name;
- * 'K' VID epoch CLONE_VID -> "" (the clones of a snapshot).
+ * cs_snapshot.c - snapshot, clone, rollback and promote operations, and the
+ * read-only views of snapshots. The records and keys they write are
+ * cs_snaprec.c's ('S', 'T', 'K'); this file decides when they change.
  *
  * A snapshot is one batch: its two keys and the volume record with the
  * epoch bumped, taken under the volume's lock so that it falls between two
@@ -21,200 +20,6 @@
 #include <sys/random.h>
 
 #include "cs_priv.h"
-
-#define SNAPREC_VERSION 1
-#define SNAPREC_LEN (1 + 16 + 8 + 8 + 8 + 6 * 8)
-
-static size_t snaprec_encode(const struct cs_snaprec *s, uint8_t *b)
-{
-	const uint64_t *st = &s->stats.inodes;
-	uint8_t *p = b;
-
-	*p++ = SNAPREC_VERSION;
-	memcpy(p, s->uuid, 16), p += 16;
-	be64_put(p, s->epoch), p += 8;
-	be64_put(p, (uint64_t)s->ctime_ns), p += 8;
-	be64_put(p, s->next_ino), p += 8;
-	for (int i = 0; i < 6; i++, p += 8)
-		be64_put(p, st[i]);
-	return (size_t)(p - b);
-}
-
-static int snaprec_decode(struct cs_snaprec *s, const char *name, const uint8_t *b,
-                          size_t len)
-{
-	uint64_t *st = &s->stats.inodes;
-	const uint8_t *p = b + 1;
-
-	_Static_assert(sizeof(struct cs_volume_stats) == 6 * 8, "stats layout");
-	if (len != SNAPREC_LEN || b[0] != SNAPREC_VERSION)
-		return cs_fail(-EIO, "snapshot '%s': corrupt record", name);
-	memset(s, 0, sizeof(*s));
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	memcpy(s->uuid, p, 16), p += 16;
-	s->epoch = be64_get(p), p += 8;
-	s->ctime_ns = (int64_t)be64_get(p), p += 8;
-	s->next_ino = be64_get(p), p += 8;
-	for (int i = 0; i < 6; i++, p += 8)
-		st[i] = be64_get(p);
-	return 0;
-}
-
-static size_t snap_key(uint8_t *k, uint64_t vid, const char *name)
-{
-	size_t nl = strlen(name);
-
-	k[0] = 'S';
-	be64_put(k + 1, vid);
-	memcpy(k + 9, name, nl);
-	k[9 + nl] = 0;
-	return 10 + nl;
-}
-
-static size_t epoch_key(uint8_t *k, uint64_t vid, uint64_t epoch)
-{
-	k[0] = 'T';
-	be64_put(k + 1, vid);
-	be64_put(k + 9, epoch);
-	return 17;
-}
-
-static size_t clone_key(uint8_t *k, uint64_t vid, uint64_t epoch, uint64_t clone)
-{
-	k[0] = 'K';
-	be64_put(k + 1, vid);
-	be64_put(k + 9, epoch);
-	be64_put(k + 17, clone);
-	return 25;
-}
-
-static int snapname_check(const char *name)
-{
-	int rc = cs_name_check(name);
-
-	if (rc == 0 && strchr(name, '@'))
-		rc = cs_fail(-EINVAL, "snapshot name '%s' contains '@'", name);
-	return rc;
-}
-
-static int snap_load(cs_store *st, uint64_t vid, const char *vname, const char *name,
-                     struct cs_snaprec *s)
-{
-	uint8_t k[CS_KEY_MAX];
-	size_t vlen;
-	char *v;
-	int rc;
-
-	rc = cs_kv_get(st, st->cf_meta, k, snap_key(k, vid, name), &v, &vlen);
-	if (rc == -ENOENT)
-		return cs_fail(-ENOENT, "snapshot '%s@%s' does not exist", vname, name);
-	if (rc)
-		return rc;
-	rc = snaprec_decode(s, name, (uint8_t *)v, vlen);
-	free(v);
-	return rc;
-}
-
-/* Under st->vlock: the id of volume @volume and its snapshot @name. */
-static int snap_find(cs_store *st, const char *volume, const char *name, uint64_t *vid,
-                     struct cs_snaprec *s)
-{
-	int rc = cs_vol_lookup_name(st, volume, vid);
-
-	return rc ? rc : snap_load(st, *vid, volume, name, s);
-}
-
-/* The snapshot name of epoch @epoch of @vid into @name. */
-static int snap_name_of(cs_store *st, uint64_t vid, uint64_t epoch, char *name,
-                        size_t size)
-{
-	uint8_t k[17];
-	size_t vlen;
-	char *v;
-	int rc;
-
-	rc = cs_kv_get(st, st->cf_meta, k, epoch_key(k, vid, epoch), &v, &vlen);
-	if (rc)
-		return rc;
-	snprintf(name, size, "%.*s", (int)vlen, v);
-	free(v);
-	return 0;
-}
-
-struct epochs {
-	uint64_t *v;
-	size_t n, cap;
-};
-
-static int epochs_add(struct epochs *e, uint64_t x)
-{
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? 2 * e->cap : 16;
-		uint64_t *nv = realloc(e->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		e->v = nv;
-		e->cap = cap;
-	}
-	e->v[e->n++] = x;
-	return 0;
-}
-
-static int epoch_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                    size_t vlen)
-{
-	return klen == 17 ? epochs_add(ctx, be64_get(k + 9)) : 0;
-}
-
-static int snap_epochs(cs_store *st, uint64_t vid, struct epochs *e)
-{
-	uint8_t p[9];
-
-	p[0] = 'T';
-	be64_put(p + 1, vid);
-	return cs_kv_scan(st, st->cf_meta, p, 9, epoch_fn, e);
-}
-
-uint64_t cs_snapshot_count(cs_store *st, uint64_t vid)
-{
-	struct epochs e = { 0 };
-	uint64_t n;
-
-	snap_epochs(st, vid, &e);
-	n = e.n;
-	free(e.v);
-	return n;
-}
-
-void cs_snapshot_origin_name(cs_store *st, uint64_t vid, uint64_t epoch, char *buf,
-                             size_t size)
-{
-	char snap[CS_NAME_MAX + 1] = "?";
-	struct cs_volrec r;
-
-	if (cs_volrec_load(st, vid, &r) != 0)
-		snprintf(r.name, sizeof(r.name), "?");
-	snap_name_of(st, vid, epoch, snap, sizeof(snap));
-	snprintf(buf, size, "%s@%s", r.name, snap);
-}
-
-int cs_retained_epochs(cs_store *st, const struct cs_volrec *r, uint64_t **out,
-                       size_t *n)
-{
-	struct epochs e = { 0 };
-	int rc = snap_epochs(st, r->id, &e);
-
-	if (rc == 0)
-		rc = epochs_add(&e, r->epoch);
-	if (rc) {
-		free(e.v);
-		return rc;
-	}
-	*out = e.v;
-	*n = e.n;
-	return 0;
-}
 
 static void snap_to_info(const struct cs_snaprec *s, struct cs_snapshot_info *out)
 {
@@ -260,17 +65,17 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 	struct cs_snaprec s, old;
 	struct cs_volrec r;
 	struct cs_txn t;
-	uint8_t k[CS_KEY_MAX], v[SNAPREC_LEN];
+	uint8_t k[CS_KEY_MAX], v[CS_SNAPREC_LEN];
 	uint64_t vid;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
+	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(name)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
 	rc = cs_vol_lookup_name(st, volume, &vid);
 	if (rc)
 		goto out;
-	rc = snap_load(st, vid, volume, name, &old);
+	rc = cs_snap_load(st, vid, volume, name, &old);
 	if (rc == 0)
 		rc = cs_fail(-EEXIST, "snapshot '%s@%s' already exists", volume, name);
 	if (rc != -ENOENT)
@@ -296,8 +101,8 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 	r.epoch++;
 	r.written_bytes = 0;
 	r.changes = 0;
-	cs_txn_put(&t, k, snap_key(k, vid, name), v, snaprec_encode(&s, v));
-	cs_txn_put(&t, k, epoch_key(k, vid, s.epoch), name, strlen(name));
+	cs_txn_put(&t, k, cs_snap_key(k, vid, name), v, cs_snaprec_encode(&s, v));
+	cs_txn_put(&t, k, cs_snap_epoch_key(k, vid, s.epoch), name, strlen(name));
 	cs_txn_put_volrec(&t, &r);
 	rc = cs_txn_commit(&t);
 	live_done(vs, &r, rc == 0);
@@ -389,9 +194,6 @@ static int compute_used(cs_store *st, const struct cs_volrec *r, uint64_t **ret,
 	return rc;
 }
 
-static uint64_t clone_count(cs_store *st, uint64_t vid, uint64_t epoch, char *names,
-                            size_t size);
-
 struct list_ctx {
 	cs_store *st;
 	uint64_t vid;
@@ -412,7 +214,7 @@ static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 		return cs_fail(-EIO, "corrupt snapshot index");
 	memcpy(name, v, vlen);
 	name[vlen] = 0;
-	rc = snap_load(l->st, l->vid, l->vname, name, &s);
+	rc = cs_snap_load(l->st, l->vid, l->vname, name, &s);
 	if (rc)
 		return rc;
 	if (l->n == l->cap) {
@@ -425,7 +227,7 @@ static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 		l->cap = cap;
 	}
 	snap_to_info(&s, &l->v[l->n]);
-	l->v[l->n].clones = clone_count(l->st, l->vid, s.epoch, NULL, 0);
+	l->v[l->n].clones = cs_clone_count(l->st, l->vid, s.epoch, NULL, 0);
 	l->n++;
 	return 0;
 }
@@ -505,13 +307,13 @@ int cs_snapshot_stat(cs_store *st, const char *volume, const char *name,
 	uint64_t vid;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
+	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(name)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = snap_find(st, volume, name, &vid, &s);
+	rc = cs_snap_find_named(st, volume, name, &vid, &s);
 	if (rc == 0) {
 		snap_to_info(&s, out);
-		out->clones = clone_count(st, vid, s.epoch, NULL, 0);
+		out->clones = cs_clone_count(st, vid, s.epoch, NULL, 0);
 	}
 	pthread_mutex_unlock(&st->vlock);
 	return rc;
@@ -524,7 +326,7 @@ int cs_snapshot_get(cs_store *st, const char *volume, const char *name,
 	size_t n;
 	int rc;
 
-	if ((rc = snapname_check(name)))
+	if ((rc = cs_snapname_check(name)))
 		return rc;
 	rc = cs_snapshot_list(st, volume, &v, &n);
 	if (rc)
@@ -553,18 +355,18 @@ int cs_snapshot_rename(cs_store *st, const char *volume, const char *from,
 {
 	struct cs_snaprec s, other;
 	struct cs_txn t;
-	uint8_t k[CS_KEY_MAX], v[SNAPREC_LEN];
+	uint8_t k[CS_KEY_MAX], v[CS_SNAPREC_LEN];
 	uint64_t vid;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(from)) ||
-	    (rc = snapname_check(to)))
+	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(from)) ||
+	    (rc = cs_snapname_check(to)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = snap_find(st, volume, from, &vid, &s);
+	rc = cs_snap_find_named(st, volume, from, &vid, &s);
 	if (rc || !strcmp(from, to))
 		goto out;
-	rc = snap_load(st, vid, volume, to, &other);
+	rc = cs_snap_load(st, vid, volume, to, &other);
 	if (rc == 0)
 		rc = cs_fail(-EEXIST, "snapshot '%s@%s' already exists", volume, to);
 	if (rc != -ENOENT)
@@ -575,50 +377,13 @@ int cs_snapshot_rename(cs_store *st, const char *volume, const char *from,
 	}
 	snprintf(s.name, sizeof(s.name), "%s", to);
 	cs_txn_begin(&t, st, NULL);
-	cs_txn_del(&t, k, snap_key(k, vid, from));
-	cs_txn_put(&t, k, snap_key(k, vid, to), v, snaprec_encode(&s, v));
-	cs_txn_put(&t, k, epoch_key(k, vid, s.epoch), to, strlen(to));
+	cs_txn_del(&t, k, cs_snap_key(k, vid, from));
+	cs_txn_put(&t, k, cs_snap_key(k, vid, to), v, cs_snaprec_encode(&s, v));
+	cs_txn_put(&t, k, cs_snap_epoch_key(k, vid, s.epoch), to, strlen(to));
 	rc = cs_txn_commit(&t);
 out:
 	pthread_mutex_unlock(&st->vlock);
 	return rc;
-}
-
-struct clone_names {
-	cs_store *st;
-	char *buf;
-	size_t size, len;
-	uint64_t n;
-};
-
-static int clone_name_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
-                         size_t vlen)
-{
-	struct clone_names *c = ctx;
-	struct cs_volrec r;
-
-	c->n++;
-	if (c->buf && cs_volrec_load(c->st, be64_get(k + 17), &r) == 0 && c->len < c->size) {
-		int w = snprintf(c->buf + c->len, c->size - c->len, "%s%s", c->len ? ", " : "",
-		                 r.name);
-
-		c->len += w > 0 ? (size_t)w : 0;
-	}
-	return 0;
-}
-
-/* How many clones snapshot (@vid, @epoch) has; their names into @names. */
-static uint64_t clone_count(cs_store *st, uint64_t vid, uint64_t epoch, char *names,
-                            size_t size)
-{
-	struct clone_names c = { st, names, size, 0, 0 };
-	uint8_t p[25];
-
-	clone_key(p, vid, epoch, 0);
-	if (names && size)
-		names[0] = 0;
-	cs_kv_scan(st, st->cf_meta, p, 17, clone_name_fn, &c);
-	return c.n;
 }
 
 int cs_snapshot_delete(cs_store *st, const char *volume, const char *name)
@@ -632,13 +397,13 @@ int cs_snapshot_delete(cs_store *st, const char *volume, const char *name)
 	uint64_t vid;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
+	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(name)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = snap_find(st, volume, name, &vid, &s);
+	rc = cs_snap_find_named(st, volume, name, &vid, &s);
 	if (rc)
 		goto out;
-	if (clone_count(st, vid, s.epoch, clones, sizeof(clones))) {
+	if (cs_clone_count(st, vid, s.epoch, clones, sizeof(clones))) {
 		rc = cs_fail(-EBUSY, "snapshot '%s@%s' is the origin of clones: %s (promote or "
 		             "delete them first)", volume, name, clones);
 		goto out;
@@ -652,8 +417,8 @@ int cs_snapshot_delete(cs_store *st, const char *volume, const char *name)
 		goto out;
 	r.flags |= CS_VOL_RECLAIM;
 	cs_txn_begin(&t, st, NULL);
-	cs_txn_del(&t, k, snap_key(k, vid, name));
-	cs_txn_del(&t, k, epoch_key(k, vid, s.epoch));
+	cs_txn_del(&t, k, cs_snap_key(k, vid, name));
+	cs_txn_del(&t, k, cs_snap_epoch_key(k, vid, s.epoch));
 	cs_txn_put_volrec(&t, &r);
 	rc = cs_txn_commit(&t);
 	live_done(vs, &r, rc == 0);
@@ -672,10 +437,10 @@ int cs_vol_open_snapshot(cs_store *st, const char *volume, const char *name,
 	int rc;
 
 	*out = NULL;
-	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(name)))
+	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(name)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = snap_find(st, volume, name, &vid, &s);
+	rc = cs_snap_find_named(st, volume, name, &vid, &s);
 	if (rc)
 		goto out;
 	rc = -ENOMEM;
@@ -735,13 +500,13 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 	uint64_t vid, other;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(snap)) ||
+	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(snap)) ||
 	    (rc = cs_volname_check(newname)))
 		return rc;
 	if (opts && (opts->compression < -1 || opts->compression > 19))
 		return cs_fail(-EINVAL, "compression level %d is outside 0..19", opts->compression);
 	pthread_mutex_lock(&st->vlock);
-	rc = snap_find(st, volume, snap, &vid, &s);
+	rc = cs_snap_find_named(st, volume, snap, &vid, &s);
 	if (rc == 0)
 		rc = cs_volrec_load(st, vid, &o);
 	if (rc == 0)
@@ -778,7 +543,7 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 	cs_volname_key(k, &klen, newname);
 	be64_put(idb, c.id);
 	cs_txn_put(&t, k, klen, idb, 8);
-	cs_txn_put(&t, k, clone_key(k, vid, s.epoch, c.id), "", 0);
+	cs_txn_put(&t, k, cs_snap_clone_key(k, vid, s.epoch, c.id), "", 0);
 	cs_txn_put_volrec(&t, &c);
 	rc = cs_txn_commit(&t);
 	if (rc == 0 && out) {
@@ -787,39 +552,6 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 	}
 out:
 	pthread_mutex_unlock(&st->vlock);
-	return rc;
-}
-
-/* The 'K' key naming clone @r (clones only): removed with the clone. */
-void cs_clone_unlink(struct cs_txn *t, const struct cs_volrec *r)
-{
-	uint8_t k[25];
-
-	if (r->origin_id)
-		cs_txn_del(t, k, clone_key(k, r->origin_id, r->origin_epoch, r->id));
-}
-
-/* Does any snapshot of @vid have clones? Their names into @names. */
-int cs_volume_has_clones(cs_store *st, uint64_t vid, char *names, size_t size)
-{
-	struct epochs e = { 0 };
-	int found = 0;
-
-	snap_epochs(st, vid, &e);
-	for (size_t i = 0; i < e.n && !found; i++)
-		found = clone_count(st, vid, e.v[i], names, size) > 0;
-	free(e.v);
-	return found;
-}
-
-int cs_snapshot_epoch(cs_store *st, uint64_t vid, const char *vname, const char *name,
-                      uint64_t *epoch)
-{
-	struct cs_snaprec s;
-	int rc = snap_load(st, vid, vname, name, &s);
-
-	if (rc == 0)
-		*epoch = s.epoch;
 	return rc;
 }
 
@@ -836,9 +568,9 @@ int cs_rollback_finish(cs_store *st, uint64_t vid)
 	rc = cs_volrec_load(st, vid, &r);
 	if (rc || !(r.flags & CS_VOL_ROLLBACK))
 		return rc;
-	rc = snap_name_of(st, vid, r.rollback_epoch, name, sizeof(name));
+	rc = cs_snap_name_of(st, vid, r.rollback_epoch, name, sizeof(name));
 	if (rc == 0)
-		rc = snap_load(st, vid, r.name, name, &s);
+		rc = cs_snap_load(st, vid, r.name, name, &s);
 	if (rc == 0)
 		rc = cs_volume_drop_keys(st, vid, "IDCXE", r.rollback_epoch);
 	if (rc)
@@ -859,7 +591,7 @@ int cs_rollback(cs_store *st, const char *volume, const char *snap, int destroy_
 {
 	struct cs_snaprec s;
 	struct cs_volrec r;
-	struct epochs e = { 0 };
+	struct cs_epochs e = { 0 };
 	struct cs_txn t;
 	char later[1024] = "", clones[1024];
 	uint8_t k[CS_KEY_MAX];
@@ -867,16 +599,16 @@ int cs_rollback(cs_store *st, const char *volume, const char *snap, int destroy_
 	size_t len = 0;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = snapname_check(snap)))
+	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(snap)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = snap_find(st, volume, snap, &vid, &s);
+	rc = cs_snap_find_named(st, volume, snap, &vid, &s);
 	if (rc == 0 && cs_vs_find(st, vid, 0))
 		rc = cs_fail(-EBUSY, "volume '%s' is in use (mounted)", volume);
 	if (rc == 0)
 		rc = cs_volrec_load(st, vid, &r);
 	if (rc == 0)
-		rc = snap_epochs(st, vid, &e);
+		rc = cs_snap_epochs(st, vid, &e);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < e.n; i++) {
@@ -884,8 +616,8 @@ int cs_rollback(cs_store *st, const char *volume, const char *snap, int destroy_
 
 		if (e.v[i] <= s.epoch)
 			continue;
-		snap_name_of(st, vid, e.v[i], n, sizeof(n));
-		if (clone_count(st, vid, e.v[i], clones, sizeof(clones))) {
+		cs_snap_name_of(st, vid, e.v[i], n, sizeof(n));
+		if (cs_clone_count(st, vid, e.v[i], clones, sizeof(clones))) {
 			rc = cs_fail(-EBUSY, "later snapshot '%s@%s' is the origin of clones: %s",
 			             volume, n, clones);
 			goto out;
@@ -903,10 +635,10 @@ int cs_rollback(cs_store *st, const char *volume, const char *snap, int destroy_
 	for (size_t i = 0; i < e.n; i++) {
 		char n[CS_NAME_MAX + 1];
 
-		if (e.v[i] <= s.epoch || snap_name_of(st, vid, e.v[i], n, sizeof(n)))
+		if (e.v[i] <= s.epoch || cs_snap_name_of(st, vid, e.v[i], n, sizeof(n)))
 			continue;
-		cs_txn_del(&t, k, snap_key(k, vid, n));
-		cs_txn_del(&t, k, epoch_key(k, vid, e.v[i]));
+		cs_txn_del(&t, k, cs_snap_key(k, vid, n));
+		cs_txn_del(&t, k, cs_snap_epoch_key(k, vid, e.v[i]));
 	}
 	r.flags |= CS_VOL_ROLLBACK;
 	r.rollback_epoch = s.epoch;
@@ -1037,78 +769,4 @@ int cs_clone_promote(cs_store *st, const char *volume)
 out:
 	pthread_mutex_unlock(&st->vlock);
 	return rc;
-}
-
-/* ---- lookups for streams ---- */
-
-int cs_snap_find(cs_store *st, uint64_t vid, const char *vname, const char *name,
-                 struct cs_snaprec *out)
-{
-	return snap_load(st, vid, vname, name, out);
-}
-
-struct uuid_find {
-	cs_store *st;
-	const uint8_t *uuid;
-	uint64_t vid;
-	struct cs_snaprec *out;
-	int found;
-};
-
-static int uuid_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
-{
-	struct uuid_find *f = ctx;
-	char name[CS_NAME_MAX + 1];
-
-	if (klen < 11 || klen - 10 > CS_NAME_MAX || vlen != SNAPREC_LEN ||
-	    memcmp(v + 1, f->uuid, 16))
-		return 0;
-	memcpy(name, k + 9, klen - 10);
-	name[klen - 10] = 0;
-	f->vid = be64_get(k + 1);
-	f->found = 1;
-	return snaprec_decode(f->out, name, v, vlen) ? -EIO : 1;
-}
-
-int cs_snap_by_uuid(cs_store *st, const uint8_t uuid[16], uint64_t *vid,
-                    struct cs_snaprec *out)
-{
-	struct uuid_find f = { st, uuid, 0, out, 0 };
-	int rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"S", 1, uuid_fn, &f);
-
-	if (rc)
-		return rc;
-	if (!f.found)
-		return cs_fail(-ENOENT, "no snapshot with that identity in this store");
-	*vid = f.vid;
-	return 0;
-}
-
-int cs_snap_between(cs_store *st, uint64_t vid, const char *vname, uint64_t lo,
-                    uint64_t hi, struct cs_snaprec **out, size_t *n)
-{
-	struct epochs e = { 0 };
-	struct cs_snaprec *v = NULL;
-	size_t k = 0;
-	int rc = snap_epochs(st, vid, &e);
-
-	if (rc == 0 && e.n && !(v = calloc(e.n, sizeof(*v))))
-		rc = -ENOMEM;
-	for (size_t i = 0; rc == 0 && i < e.n; i++) {
-		char name[CS_NAME_MAX + 1];
-
-		if (e.v[i] <= lo || e.v[i] > hi)
-			continue;
-		rc = snap_name_of(st, vid, e.v[i], name, sizeof(name));
-		if (rc == 0)
-			rc = snap_load(st, vid, vname, name, &v[k++]);
-	}
-	free(e.v);
-	if (rc) {
-		free(v);
-		return rc;
-	}
-	*out = v;
-	*n = k;
-	return 0;
 }

@@ -309,3 +309,12 @@ int cs_txn_commit_keep(struct cs_txn *t)
 	cs_txn_reset(t); /* after a success, vs->rec is t->rec already */
 	return rc;
 }
+
+void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r)
+{
+	uint8_t k[9], v[CS_VOLREC_FIXED + CS_NAME_MAX];
+
+	k[0] = 'V';
+	be64_put(k + 1, r->id);
+	cs_txn_put(t, k, sizeof(k), v, cs_volrec_encode(r, v));
+}
