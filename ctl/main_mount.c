@@ -182,154 +182,178 @@ static int is_mounted(const char *mp)
 	return found;
 }
 
-static int unmount_request(struct cs_client *c, const char *mp)
+/* The command line, parsed. */
+struct mount_args {
+	const char *src, *mp; /* STORE:VOLUME[@SNAPSHOT], MOUNTPOINT */
+	char *optlist;	      /* every -o joined with ',' (NULL: none) */
+	int foreground, help;
+};
+
+/* Parse @argv into @a: 0, or the exit code of a usage error (printed).
+ * -h/--help stops at once with a->help set. */
+static int parse_args(int argc, char **argv, struct mount_args *a)
 {
-	char *enc = cs_client_urlencode(mp), *path = NULL;
-	int rc;
+	int i;
 
-	if (!enc || asprintf(&path, "/v1/mounts?mountpoint=%s", enc) < 0) {
-		free(enc);
-		return -ENOMEM;
-	}
-	rc = cs_client_request(c, "DELETE", path, NULL, 0, NULL);
-	free(path);
-	free(enc);
-	return rc;
-}
-
-int main(int argc, char **argv)
-{
-	const char *src_arg = NULL, *mp_arg = NULL;
-	char *src = NULL, *store_part, *volume, *store = NULL, *opts = NULL;
-	char real_mp[PATH_MAX], badbuf[128], *optlist = NULL;
-	struct cs_client *c = NULL;
-	const char *bad;
-	int foreground = 0, i, rc, err;
-	cJSON *body = NULL;
-
-	cs_cli_set_prog(PROG);
-	signal(SIGPIPE, SIG_IGN);
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const char *arg = argv[i];
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage_text, stdout);
+		if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+			a->help = 1;
 			return 0;
-		} else if (!strcmp(a, "-f")) {
-			foreground = 1;
-		} else if (!strcmp(a, "-o") || !strncmp(a, "-o", 2)) {
-			const char *v = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+		} else if (!strcmp(arg, "-f")) {
+			a->foreground = 1;
+		} else if (!strncmp(arg, "-o", 2)) {
+			const char *v = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
 			char *joined = NULL;
 
 			if (!v)
 				return cs_cli_usage("-o needs OPTIONS");
-			if (asprintf(&joined, "%s%s%s", optlist ? optlist : "", optlist ? "," : "",
-				     v) < 0)
+			if (asprintf(&joined, "%s%s%s", a->optlist ? a->optlist : "",
+				     a->optlist ? "," : "", v) < 0)
 				return CS_EXIT_FAIL;
-			free(optlist);
-			optlist = joined;
-		} else if (a[0] == '-' && a[1]) {
-			return cs_cli_usage("unknown option '%s'", a);
-		} else if (!src_arg) {
-			src_arg = a;
-		} else if (!mp_arg) {
-			mp_arg = a;
+			free(a->optlist);
+			a->optlist = joined;
+		} else if (arg[0] == '-' && arg[1]) {
+			return cs_cli_usage("unknown option '%s'", arg);
+		} else if (!a->src) {
+			a->src = arg;
+		} else if (!a->mp) {
+			a->mp = arg;
 		} else {
-			return cs_cli_usage("unexpected argument '%s'", a);
+			return cs_cli_usage("unexpected argument '%s'", arg);
 		}
 	}
-	if (!src_arg || !mp_arg)
+	if (!a->src || !a->mp)
 		return cs_cli_usage("needs STORE:VOLUME and MOUNTPOINT");
+	return 0;
+}
 
+/* VOLUME or VOLUME@SNAPSHOT (a read-only snapshot mount); neither part
+ * holds '/', so the STORE: split is not affected. 0 or a usage error. */
+static int check_volume(const char *volume)
+{
+	char *v = NULL, *sn = NULL;
+	int bad = cs_client_split_snapshot(volume, &v, &sn);
+
+	if (!bad && sn && strchr(v, '@'))
+		bad = -EINVAL;
+	free(v);
+	free(sn);
+	return bad ? cs_cli_usage("invalid volume name '%s'", volume) : 0;
+}
+
+/* The mount point @mp made absolute into @real (PATH_MAX): 0 or an exit
+ * code (printed). */
+static int resolve_mountpoint(const char *mp, char *real)
+{
+	/* ENOTCONN: a mount left by a killed daemon; the daemon clears it. */
+	if (!realpath(mp, real)) {
+		if (errno != ENOTCONN || !make_abs(mp, real)) {
+			cs_cli_err("mount point %s: %s", mp, strerror(errno));
+			return errno == ENOENT ? CS_EXIT_NOTFOUND : CS_EXIT_FAIL;
+		}
+	} else if (!is_dir(real)) {
+		cs_cli_err("mount point %s is not a directory", real);
+		return CS_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* A client for the daemon of store @store_part, started when none
+ * answers: 0 with *@out set, or an exit code (printed). */
+static int connect_store(const char *store_part, struct cs_client **out)
+{
+	char *store = cs_client_store_dir(store_part);
+	int err;
+
+	if (!store)
+		return CS_EXIT_FAIL;
+	err = cs_client_new(store, out);
+	if (err) {
+		cs_cli_err("store %s: %s", store,
+			   err == -ENAMETOOLONG ? "path too long for a unix socket" : strerror(-err));
+		free(store);
+		return CS_EXIT_FAIL;
+	}
+	free(store);
+	err = cs_client_ensure_daemon(*out);
+	if (err) {
+		cs_cli_err("%s", cs_client_errmsg(*out));
+		return cs_client_exit_code(err);
+	}
+	return 0;
+}
+
+/* -f: stay until the mount at @mp goes away; on SIGINT/SIGTERM unmount
+ * it. Returns the exit code. */
+static int stay_foreground(struct cs_client *c, const char *mp)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	int err;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!stop_requested && is_mounted(mp))
+		usleep(200 * 1000);
+	if (stop_requested && is_mounted(mp)) {
+		err = cs_client_unmount(c, mp, 1);
+		if (err) {
+			cs_cli_err("unmount %s: %s", mp, cs_client_errmsg(c));
+			return cs_client_exit_code(err);
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct mount_args a = {0};
+	char *src = NULL, *store_part, *volume, *opts = NULL;
+	char real_mp[PATH_MAX], badbuf[128];
+	struct cs_client *c = NULL;
+	const char *bad;
+	int rc, err;
+
+	cs_cli_set_prog(PROG);
+	signal(SIGPIPE, SIG_IGN);
+	rc = parse_args(argc, argv, &a);
+	if (rc || a.help) {
+		if (a.help)
+			fputs(usage_text, stdout);
+		goto out;
+	}
 	rc = CS_EXIT_FAIL;
-	src = strdup(src_arg);
+	src = strdup(a.src);
 	if (!src)
 		goto out;
 	if (split_source(src, &store_part, &volume) < 0) {
-		rc = cs_cli_usage("'%s' is not STORE:VOLUME", src_arg);
+		rc = cs_cli_usage("'%s' is not STORE:VOLUME", a.src);
 		goto out;
 	}
-	/* VOLUME or VOLUME@SNAPSHOT (a read-only snapshot mount); neither
-	 * part holds '/', so the STORE: split above is not affected. */
-	{
-		char *v = NULL, *sn = NULL;
-		int bad_name = cs_client_split_snapshot(volume, &v, &sn);
-
-		if (!bad_name && sn && strchr(v, '@'))
-			bad_name = -EINVAL;
-		free(v);
-		free(sn);
-		if (bad_name) {
-			rc = cs_cli_usage("invalid volume name '%s'", volume);
-			goto out;
-		}
-	}
-	if (optlist) {
-		opts = filter_options(optlist, &bad, badbuf, sizeof(badbuf));
+	if ((rc = check_volume(volume)))
+		goto out;
+	if (a.optlist) {
+		opts = filter_options(a.optlist, &bad, badbuf, sizeof(badbuf));
 		if (!opts) {
 			rc = bad ? cs_cli_usage("unknown mount option '%s'", bad) : CS_EXIT_FAIL;
 			goto out;
 		}
 	}
-	/* ENOTCONN: a mount left by a killed daemon; the daemon clears it. */
-	if (!realpath(mp_arg, real_mp)) {
-		if (errno != ENOTCONN || !make_abs(mp_arg, real_mp)) {
-			cs_cli_err("mount point %s: %s", mp_arg, strerror(errno));
-			rc = errno == ENOENT ? CS_EXIT_NOTFOUND : CS_EXIT_FAIL;
-			goto out;
-		}
-	} else if (!is_dir(real_mp)) {
-		cs_cli_err("mount point %s is not a directory", real_mp);
+	if ((rc = resolve_mountpoint(a.mp, real_mp)) || (rc = connect_store(store_part, &c)))
 		goto out;
-	}
-	store = cs_client_store_dir(store_part);
-	if (!store)
-		goto out;
-	err = cs_client_new(store, &c);
-	if (err) {
-		cs_cli_err("store %s: %s", store,
-		       err == -ENAMETOOLONG ? "path too long for a unix socket" : strerror(-err));
-		goto out;
-	}
-	err = cs_client_ensure_daemon(c);
+	err = cs_client_mount(c, volume, real_mp, opts, 0, NULL);
 	if (err) {
 		cs_cli_err("%s", cs_client_errmsg(c));
 		rc = cs_client_exit_code(err);
 		goto out;
 	}
-	body = cJSON_CreateObject();
-	cJSON_AddStringToObject(body, "volume", volume);
-	cJSON_AddStringToObject(body, "mountpoint", real_mp);
-	if (opts && *opts)
-		cJSON_AddStringToObject(body, "options", opts);
-	err = cs_client_request(c, "POST", "/v1/mounts", body, 0, NULL);
-	if (err) {
-		cs_cli_err("%s", cs_client_errmsg(c));
-		rc = cs_client_exit_code(err);
-		goto out;
-	}
-	rc = 0;
-	if (foreground) {
-		struct sigaction sa = {.sa_handler = on_signal};
-
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		while (!stop_requested && is_mounted(real_mp))
-			usleep(200 * 1000);
-		if (stop_requested && is_mounted(real_mp)) {
-			err = unmount_request(c, real_mp);
-			if (err && err != -ENOENT) {
-				cs_cli_err("unmount %s: %s", real_mp, cs_client_errmsg(c));
-				rc = cs_client_exit_code(err);
-			}
-		}
-	}
+	if (a.foreground)
+		rc = stay_foreground(c, real_mp);
 out:
-	cJSON_Delete(body);
 	cs_client_free(c);
-	free(store);
 	free(opts);
-	free(optlist);
+	free(a.optlist);
 	free(src);
 	return rc;
 }
