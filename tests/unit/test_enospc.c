@@ -115,24 +115,42 @@ static int dir_exists(const char *path)
 
 /* ------------------------------------------------------------------ */
 
-static void test_rocksdb_errors_map_to_errnos(void **state)
+/* RocksDB's error strings, through the write door (the fault seam): the
+ * errno the caller gets and the state the store is left in (a FULL store
+ * whose RocksDB did not really stop resumes at its first probe). */
+static void test_rocksdb_errors_map_to_errnos_and_states(void **state)
 {
-	(void)state;
-	TU_EXPECT_RC(cs_rocks_errno("IO error: No space left on device: While appending to "
-				    "file: /s/db/000010.log: No space left on device"),
-		     -ENOSPC);
-	TU_EXPECT_RC(cs_rocks_errno("IO error: No space left on device: While pwrite to file "
-				    "at offset 0: /s/db/000014.blob: No space left on device"),
-		     -ENOSPC);
-	TU_EXPECT_RC(cs_rocks_errno("IO error: Space limit reached"), -ENOSPC);
-	TU_EXPECT_RC(cs_rocks_errno("IO error: While appending to file: /s/db/000010.log: "
-				    "Disk quota exceeded"),
-		     -EDQUOT);
-	TU_EXPECT_RC(cs_rocks_errno("IO error: While open a file for appending: /s/db/x: "
-				    "Read-only file system"),
-		     -EROFS);
-	TU_EXPECT_RC(cs_rocks_errno("Corruption: block checksum mismatch"), -EIO);
-	TU_EXPECT_RC(cs_rocks_errno(NULL), -EIO);
+	static const struct {
+		const char *rocks;
+		int err;
+		enum cs_health_state st;
+	} c[] = {
+	    {"IO error: No space left on device: While pwrite to file at offset 0: "
+	     "/s/db/000014.blob: No space left on device",
+	     -ENOSPC, CS_HEALTH_FULL},
+	    {"IO error: Space limit reached", -ENOSPC, CS_HEALTH_FULL},
+	    {"IO error: While appending to file: /s/db/000010.sst: Disk quota exceeded", -EDQUOT,
+	     CS_HEALTH_FULL},
+	    {"IO error: While open a file for appending: /s/db/x: Read-only file system", -EROFS,
+	     CS_HEALTH_READONLY},
+	    {"Corruption: block checksum mismatch", -EIO, CS_HEALTH_READONLY},
+	};
+	struct tu_fx *fx = *(struct tu_fx **)state;
+	struct cs_store_health h;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		cs_health_fail_next_write(fx->st, c[i].rocks);
+		TU_EXPECT_RC(cs_store_sync(fx->st), c[i].err);
+		TU_OK(cs_store_health(fx->st, &h));
+		if (c[i].st == CS_HEALTH_READONLY) {
+			TU_EXPECT_EQ(h.state, CS_HEALTH_READONLY, c[i].rocks);
+			TU_EXPECT_RC(h.err, c[i].err);
+		} else { /* FULL, or OK again: RocksDB never really stopped */
+			TU_EXPECT(h.state != CS_HEALTH_READONLY,
+				  "a full disk made it read-only: %s", c[i].rocks);
+		}
+		tu_store_reopen(fx, 1); /* a fresh state for the next case */
+	}
 }
 
 static void test_creating_a_store_on_a_full_fs_fails_with_enospc_and_leaves_nothing(void **state)
@@ -332,7 +350,8 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, efx_setup, efx_teardown)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rocksdb_errors_map_to_errnos),
+	    cmocka_unit_test_setup_teardown(test_rocksdb_errors_map_to_errnos_and_states, tu_setup,
+					    tu_teardown),
 	    T(test_creating_a_store_on_a_full_fs_fails_with_enospc_and_leaves_nothing),
 	    T(test_full_fs_gives_enospc_keeps_synced_data_and_resumes),
 	    cmocka_unit_test_setup_teardown(
