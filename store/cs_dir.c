@@ -539,6 +539,42 @@ static int rename_move(struct rename_op *r, const char *n1, const char *n2,
 	return 0;
 }
 
+/* Load both directories, the source entry and inode, and the target's
+ * when there is one (r->have2). */
+static int rename_load(struct rename_op *r, uint64_t parent, const char *name,
+                       uint64_t newparent, const char *newname, unsigned flags)
+{
+	cs_vol *vol = r->vol;
+	int rc;
+
+	r->p1 = &r->p1s;
+	rc = load_dir(vol, parent, r->p1);
+	if (rc)
+		return rc;
+	r->p2 = r->p1;
+	if (newparent != parent) {
+		r->p2 = &r->p2s;
+		rc = load_dir(vol, newparent, r->p2);
+		if (rc)
+			return rc;
+	}
+	rc = dent_get(vol->st, &r->t.rec, parent, name, &r->e1);
+	if (rc == -ENOENT)
+		rc = cs_fail(-ENOENT, "no entry '%s'", name);
+	if (rc == 0)
+		rc = cs_inode_load(vol, r->e1.ino, &r->i1);
+	if (rc)
+		return rc;
+	rc = dent_get(vol->st, &r->t.rec, newparent, newname, &r->e2);
+	if (rc == 0) {
+		r->have2 = 1;
+		rc = cs_inode_load(vol, r->e2.ino, &r->i2);
+	} else if (rc == -ENOENT) {
+		rc = (flags & CS_RENAME_EXCHANGE) ? cs_fail(-ENOENT, "no entry '%s'", newname) : 0;
+	}
+	return rc;
+}
+
 int cs_rename(cs_vol *vol, uint64_t parent, const char *name, uint64_t newparent,
               const char *newname, unsigned flags, uint64_t *orphan)
 {
@@ -563,31 +599,7 @@ int cs_rename(cs_vol *vol, uint64_t parent, const char *name, uint64_t newparent
 	rc = cs_txn_begin(&r->t, vol->st, vol);
 	if (rc)
 		goto out_free;
-	r->p1 = &r->p1s;
-	rc = load_dir(vol, parent, r->p1);
-	if (rc)
-		goto abort;
-	r->p2 = r->p1;
-	if (newparent != parent) {
-		r->p2 = &r->p2s;
-		rc = load_dir(vol, newparent, r->p2);
-		if (rc)
-			goto abort;
-	}
-	rc = dent_get(vol->st, &r->t.rec, parent, name, &r->e1);
-	if (rc == -ENOENT)
-		rc = cs_fail(-ENOENT, "no entry '%s'", name);
-	if (rc == 0)
-		rc = cs_inode_load(vol, r->e1.ino, &r->i1);
-	if (rc)
-		goto abort;
-	rc = dent_get(vol->st, &r->t.rec, newparent, newname, &r->e2);
-	if (rc == 0) {
-		r->have2 = 1;
-		rc = cs_inode_load(vol, r->e2.ino, &r->i2);
-	} else if (rc == -ENOENT) {
-		rc = (flags & CS_RENAME_EXCHANGE) ? cs_fail(-ENOENT, "no entry '%s'", newname) : 0;
-	}
+	rc = rename_load(r, parent, name, newparent, newname, flags);
 	if (rc)
 		goto abort;
 	if (r->have2 && (flags & CS_RENAME_NOREPLACE)) {

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cs_health.h"
 #include "cs_priv.h"
 
 static __thread char last_error[512];

@@ -775,13 +775,40 @@ static int write_buffered(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 	return 0;
 }
 
+/* Put @size bytes at @off into @in inside @t (not through the buffer):
+ * inline while the file stays small enough, else whole chunks (@pw: the
+ * ones encoded before the lock). The caller sets the size to @new_size. */
+static int write_through(struct cs_txn *t, struct cs_inode *in, uint64_t off, const void *src,
+                         size_t size, uint64_t new_size, struct pre_write *pw)
+{
+	uint8_t *buf;
+	int rc;
+
+	if (new_size <= CS_INLINE_MAX) {
+		if (off > in->data_len)
+			memset(in->data + in->data_len, 0, off - in->data_len);
+		memcpy(in->data + off, src, size);
+		in->data_len = (uint32_t)new_size;
+		in->data_bytes = new_size;
+		return 0;
+	}
+	buf = malloc(CS_CHUNK_SIZE);
+	if (!buf)
+		return -ENOMEM;
+	if (in->size <= CS_INLINE_MAX)
+		rc = write_from_inline(t, in, off, src, size, buf, pw);
+	else
+		rc = write_chunks(t, in, off, src, size, buf, NULL, 0, pw);
+	free(buf);
+	return rc;
+}
+
 ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
                  size_t size)
 {
 	struct pre_write pw = { 0 };
 	struct cs_inode in;
 	struct cs_txn t;
-	uint8_t *buf = NULL;
 	uint64_t new_size, before;
 	int rc, level;
 
@@ -827,27 +854,9 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 	}
 	before = in.data_bytes;
 	new_size = in.size > off + size ? in.size : off + size;
-	if (new_size <= CS_INLINE_MAX) {
-		if (off > in.data_len)
-			memset(in.data + in.data_len, 0, off - in.data_len);
-		memcpy(in.data + off, src, size);
-		in.data_len = (uint32_t)new_size;
-		in.data_bytes = new_size;
-	} else {
-		buf = malloc(CS_CHUNK_SIZE);
-		if (!buf) {
-			rc = -ENOMEM;
-			goto abort;
-		}
-		if (in.size <= CS_INLINE_MAX)
-			rc = write_from_inline(&t, &in, off, src, size, buf, &pw);
-		else
-			rc = write_chunks(&t, &in, off, src, size, buf, NULL, 0, &pw);
-		free(buf);
-		if (rc)
-			goto abort;
-	}
-	rc = quota_check(&t, &in, before);
+	rc = write_through(&t, &in, off, src, size, new_size, &pw);
+	if (rc == 0)
+		rc = quota_check(&t, &in, before);
 	if (rc)
 		goto abort;
 	in.size = new_size;

@@ -251,6 +251,45 @@ int cs_gc_wanted(cs_store *st)
 	return wanted;
 }
 
+/* Flush "meta", then compact the "chunks" family with blob garbage
+ * collection on for every blob file for the duration: live blobs move to
+ * new files and the old files are deleted (as long as rewriting the live
+ * chunks: only the daemon's gc thread calls it). */
+static int compact_blobs(cs_store *st)
+{
+	static const char *const key[] = { "enable_blob_garbage_collection",
+		                           "blob_garbage_collection_age_cutoff" };
+	static const char *const on[] = { "true", "1.0" }, *const off[] = { "false", "0.25" };
+	rocksdb_flushoptions_t *fo;
+	char *err = NULL;
+	int rc = 0;
+
+	/* meta first: its memtable would keep the old write-ahead logs */
+	fo = rocksdb_flushoptions_create();
+	rocksdb_flushoptions_set_wait(fo, 1);
+	rocksdb_flush_cf(st->db, fo, st->cf_meta, &err);
+	rocksdb_flushoptions_destroy(fo);
+	if (err) {
+		rc = cs_fail(-EIO, "flushing metadata: %s", err);
+		rocksdb_free(err);
+		return rc;
+	}
+	rocksdb_set_options_cf(st->db, st->cf_chunks, 2, key, on, &err);
+	if (err) {
+		rc = cs_fail(-EIO, "enabling blob garbage collection: %s", err);
+		rocksdb_free(err);
+		return rc;
+	}
+	rocksdb_compact_range_cf(st->db, st->cf_chunks, NULL, 0, NULL, 0);
+	rocksdb_set_options_cf(st->db, st->cf_chunks, 2, key, off, &err);
+	if (err) {
+		rc = cs_fail(-EIO, "disabling blob garbage collection: %s", err);
+		rocksdb_free(err);
+	}
+	return rc;
+}
+
+
 int cs_gc_compact(cs_store *st)
 {
 	int due, rc;
@@ -262,6 +301,6 @@ int cs_gc_compact(cs_store *st)
 	pthread_mutex_unlock(&st->lock);
 	if (!due)
 		return 0;
-	rc = cs_store_compact_blobs(st);
+	rc = compact_blobs(st);
 	return rc < 0 ? rc : 1;
 }

@@ -437,3 +437,13 @@ int cs_store_health(cs_store *st, struct cs_store_health *out)
 	pthread_mutex_unlock(&h->lock);
 	return 0;
 }
+
+/* Sync the WAL: a synced write of an empty batch (see cs_store.c). */
+int cs_store_sync_wal(cs_store *st)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	int rc = cs_store_write(st, wb, 0, 1, "sync");
+
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}

@@ -17,12 +17,6 @@
 
 #include "cs_store.h"
 
-/* The errno (negative) a RocksDB error string stands for: -ENOSPC for "No
- * space left on device" and RocksDB's space limit, -EDQUOT for "Disk quota
- * exceeded", -EROFS for "Read-only file system", else -EIO. @errstr may be
- * NULL (-EIO). Implemented in cs_err.c. */
-int cs_rocks_errno(const char *errstr);
-
 /* Set up the health of @st (after its database is open; before any write)
  * and drop it (before the database is closed). Attach returns 0 or
  * -ENOMEM; detach of a store never attached does nothing. */
@@ -46,6 +40,10 @@ void cs_health_detach(cs_store *st);
  * Nothing of @wb is written on failure. @wb stays the caller's.
  */
 int cs_store_write(cs_store *st, rocksdb_writebatch_t *wb, int grows, int sync, const char *what);
+
+/* Make every write before it durable: a synced write of an empty batch
+ * (RocksDB has no WAL sync call in its C API). Errors as cs_store_write. */
+int cs_store_sync_wal(cs_store *st);
 
 /* Fault seam, for tests: the next cs_store_write of @st that passes the
  * admission fails as if RocksDB had returned @rocksdb_error (copied; NULL

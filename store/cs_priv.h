@@ -68,6 +68,12 @@ void cs_assert_fail(const char *what, const char *file, int line)
 
 /* ---- errors (cs_err.c) ---- */
 
+/* The errno (negative) a RocksDB error string stands for: -ENOSPC for "No
+ * space left on device" and RocksDB's space limit, -EDQUOT for "Disk quota
+ * exceeded", -EROFS for "Read-only file system", else -EIO. @errstr may be
+ * NULL (-EIO). */
+int cs_rocks_errno(const char *errstr);
+
 /* Record a message for cs_last_error() and return @err (negative errno). */
 int cs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Turn a RocksDB error string into -EIO with a message; frees @errstr. */
@@ -208,10 +214,6 @@ struct cs_store {
  * (and at least the store's stored bytes: cs_gc.c). */
 #define CS_BLOB_GC_MIN (32u << 20)
 
-/* Flush "meta", then compact the "chunks" family with blob garbage
- * collection on for every blob file for the duration (cs_store.c): live
- * blobs move to new files and the old files are deleted. */
-int cs_store_compact_blobs(cs_store *st);
 
 /* Bytes of an inode record before its inline data (cs_inode.c). */
 #define CS_INODE_FIXED (1 + 4 * 4 + 8 * 3 + 4 * 12 + 8 * 4 + 4)
@@ -399,7 +401,10 @@ int cs_chain_load(cs_store *st, const struct cs_volrec *r, struct cs_chain *c);
 
 /* Put the volume record @r into @t's batch (cs_txn.c). */
 void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r);
+/* The superblock record (cs_rec.c): 52 bytes; decode: -EINVAL not ours
+ * or of another format version (the message says which). */
 size_t cs_sb_encode(const struct cs_sb *sb, uint8_t *buf);
+int cs_sb_decode(struct cs_sb *sb, const uint8_t *buf, size_t len);
 
 /* Load an inode as of the volume's epoch. -ENOENT when absent. */
 int cs_inode_load(cs_vol *vol, uint64_t ino, struct cs_inode *out);

@@ -211,3 +211,34 @@ int cs_chain_load(cs_store *st, const struct cs_volrec *r, struct cs_chain *c)
 	}
 	return 0;
 }
+
+/* ---- the superblock ("\0SB") ---- */
+
+static const char SB_MAGIC[8] = "CSTORFS";
+
+size_t cs_sb_encode(const struct cs_sb *sb, uint8_t *buf)
+{
+	memcpy(buf, SB_MAGIC, 8);
+	be32_put(buf + 8, CS_FORMAT_VERSION);
+	be64_put(buf + 12, sb->next_vol_id);
+	be64_put(buf + 20, sb->chunks);
+	be64_put(buf + 28, sb->chunk_refs);
+	be64_put(buf + 36, sb->raw_bytes);
+	be64_put(buf + 44, sb->stored_bytes);
+	return 52;
+}
+
+int cs_sb_decode(struct cs_sb *sb, const uint8_t *buf, size_t len)
+{
+	if (len != 52 || memcmp(buf, SB_MAGIC, 8) != 0)
+		return cs_fail(-EINVAL, "not a cstorfs store (bad superblock)");
+	if (be32_get(buf + 8) != CS_FORMAT_VERSION)
+		return cs_fail(-EINVAL, "store format %u is not supported (this build reads %d)",
+		               be32_get(buf + 8), CS_FORMAT_VERSION);
+	sb->next_vol_id = be64_get(buf + 12);
+	sb->chunks = be64_get(buf + 20);
+	sb->chunk_refs = be64_get(buf + 28);
+	sb->raw_bytes = be64_get(buf + 36);
+	sb->stored_bytes = be64_get(buf + 44);
+	return 0;
+}

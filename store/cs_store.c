@@ -76,8 +76,6 @@
 #include "cs_health.h"
 #include "cs_priv.h"
 
-static const char SB_MAGIC[8] = "CSTORFS";
-
 /* Stores open in this process (fcntl locks do not exclude ourselves). */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 struct open_entry {
@@ -86,33 +84,6 @@ struct open_entry {
 	ino_t ino;
 };
 static struct open_entry *open_list;
-
-size_t cs_sb_encode(const struct cs_sb *sb, uint8_t *buf)
-{
-	memcpy(buf, SB_MAGIC, 8);
-	be32_put(buf + 8, CS_FORMAT_VERSION);
-	be64_put(buf + 12, sb->next_vol_id);
-	be64_put(buf + 20, sb->chunks);
-	be64_put(buf + 28, sb->chunk_refs);
-	be64_put(buf + 36, sb->raw_bytes);
-	be64_put(buf + 44, sb->stored_bytes);
-	return 52;
-}
-
-static int sb_decode(struct cs_sb *sb, const uint8_t *buf, size_t len)
-{
-	if (len != 52 || memcmp(buf, SB_MAGIC, 8) != 0)
-		return cs_fail(-EINVAL, "not a cstorfs store (bad superblock)");
-	if (be32_get(buf + 8) != CS_FORMAT_VERSION)
-		return cs_fail(-EINVAL, "store format %u is not supported (this build reads %d)",
-		               be32_get(buf + 8), CS_FORMAT_VERSION);
-	sb->next_vol_id = be64_get(buf + 12);
-	sb->chunks = be64_get(buf + 20);
-	sb->chunk_refs = be64_get(buf + 28);
-	sb->raw_bytes = be64_get(buf + 36);
-	sb->stored_bytes = be64_get(buf + 44);
-	return 0;
-}
 
 /* Non-zero when entry @name of @d holds no data: a socket, or an empty
  * directory (a mount root or socket directory a client such as the Docker
@@ -369,7 +340,7 @@ static int load_sb(cs_store *st, int fresh)
 
 	rc = cs_kv_get(st, st->cf_meta, (const uint8_t *)"\0SB", 3, &v, &vlen);
 	if (rc == 0) {
-		rc = sb_decode(&st->sb, (uint8_t *)v, vlen);
+		rc = cs_sb_decode(&st->sb, (uint8_t *)v, vlen);
 		free(v);
 		return rc;
 	}
@@ -419,16 +390,6 @@ static int recover(cs_store *st)
 		rc = cs_recv_recover(st);
 	if (rc == 0)
 		rc = cs_store_purge_orphans(st);
-	return rc;
-}
-
-/* Sync the WAL: a synced write of an empty batch (see the top). */
-static int sync_wal(cs_store *st)
-{
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	int rc = cs_store_write(st, wb, 0, 1, "sync");
-
-	rocksdb_writebatch_destroy(wb);
 	return rc;
 }
 
@@ -520,7 +481,7 @@ void cs_store_close(cs_store *st)
 	CS_ASSERT(st->vols == NULL);
 	if (st->db) {
 		if (st->wo) /* the health is attached: open_db finished */
-			sync_wal(st); /* refused on a full disk: the WAL is in the page cache */
+			cs_store_sync_wal(st); /* refused on a full disk: the WAL is in the page cache */
 		cs_health_detach(st);
 		rocksdb_column_family_handle_destroy(st->cf_default);
 		rocksdb_column_family_handle_destroy(st->cf_meta);
@@ -563,7 +524,7 @@ int cs_store_sync(cs_store *st)
 	pthread_mutex_unlock(&st->vlock);
 	if (rc)
 		return rc;
-	return sync_wal(st);
+	return cs_store_sync_wal(st);
 }
 
 const char *cs_store_path(const cs_store *st)
@@ -613,39 +574,5 @@ int cs_store_stats(cs_store *st, struct cs_store_stats *out)
 	out->volumes = s.volumes;
 	out->logical_bytes = s.logical;
 	out->inodes = s.inodes;
-	return rc;
-}
-
-int cs_store_compact_blobs(cs_store *st)
-{
-	static const char *const key[] = { "enable_blob_garbage_collection",
-		                           "blob_garbage_collection_age_cutoff" };
-	static const char *const on[] = { "true", "1.0" }, *const off[] = { "false", "0.25" };
-	rocksdb_flushoptions_t *fo;
-	char *err = NULL;
-	int rc = 0;
-
-	/* meta first: its memtable would keep the old write-ahead logs */
-	fo = rocksdb_flushoptions_create();
-	rocksdb_flushoptions_set_wait(fo, 1);
-	rocksdb_flush_cf(st->db, fo, st->cf_meta, &err);
-	rocksdb_flushoptions_destroy(fo);
-	if (err) {
-		rc = cs_fail(-EIO, "flushing metadata: %s", err);
-		rocksdb_free(err);
-		return rc;
-	}
-	rocksdb_set_options_cf(st->db, st->cf_chunks, 2, key, on, &err);
-	if (err) {
-		rc = cs_fail(-EIO, "enabling blob garbage collection: %s", err);
-		rocksdb_free(err);
-		return rc;
-	}
-	rocksdb_compact_range_cf(st->db, st->cf_chunks, NULL, 0, NULL, 0);
-	rocksdb_set_options_cf(st->db, st->cf_chunks, 2, key, off, &err);
-	if (err) {
-		rc = cs_fail(-EIO, "disabling blob garbage collection: %s", err);
-		rocksdb_free(err);
-	}
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "cs_health.h"
 #include "cs_priv.h"
 
 static int check_opts(const struct cs_volume_opts *o)
@@ -504,7 +505,7 @@ int cs_vol_sync(cs_vol *vol)
 {
 	int rc = cs_vol_flush(vol);
 
-	return rc ? rc : cs_store_sync(vol->st);
+	return rc ? rc : cs_store_sync_wal(vol->st);
 }
 
 int cs_statfs(cs_vol *vol, struct cs_statfs *out)
