@@ -47,8 +47,9 @@ void fv_reply_stdio(void)
 	openlog(FV_IDENT, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-/* Append to $CSTORFS_FLEX_LOG when set (one line, with a timestamp). */
-static void log_file(int prio, const char *msg)
+/* Append @prefix and @msg to $CSTORFS_FLEX_LOG when set (one line, with a
+ * timestamp). */
+static void log_file(int prio, const char *prefix, const char *msg)
 {
 	const char *path = getenv("CSTORFS_FLEX_LOG");
 	char stamp[32], line[2048];
@@ -61,8 +62,8 @@ static void log_file(int prio, const char *msg)
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(line, sizeof(line), "%s %s[%d] <%d> %s\n", stamp, FV_IDENT, (int)getpid(),
-		     prio, msg);
+	n = snprintf(line, sizeof(line), "%s %s[%d] <%d> %s%s\n", stamp, FV_IDENT, (int)getpid(),
+		     prio, prefix, msg);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line))
@@ -76,16 +77,23 @@ static void log_file(int prio, const char *msg)
 	close(fd);
 }
 
+/* Format @fmt with @ap into @msg (@cap bytes) and log @prefix followed by
+ * it, to syslog and the log file. */
+static void log_v(int prio, const char *prefix, char *msg, size_t cap, const char *fmt, va_list ap)
+{
+	vsnprintf(msg, cap, fmt, ap);
+	syslog(prio, "%s%s", prefix, msg);
+	log_file(prio, prefix, msg);
+}
+
 void fv_log(int prio, const char *fmt, ...)
 {
 	char msg[1536];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_v(prio, "", msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	syslog(prio, "%s", msg);
-	log_file(prio, msg);
 }
 
 /* Write all of @buf to stdout; EINTR-safe, usable from the handler. */
@@ -205,9 +213,8 @@ int fv_reply_failure(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_v(LOG_ERR, "failure: ", msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fv_log(LOG_ERR, "failure: %s", msg);
 	return answer_status("Failure", msg, FV_EXIT_FAIL);
 }
 
