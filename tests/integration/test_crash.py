@@ -28,6 +28,8 @@ checked after each crash:
   there after the crash when an fsync began after it was taken, it mounts, and
   every file in it reads back without error, each nonzero cell one its file was
   written with at that offset. It is deleted after the cycle (gc reclaims it).
+- The volume is made with default options, with a quota (writes then skip the
+  store's write buffer) or without compression, chosen by the seed.
 - Some cycles kill the next daemon too, a random moment after it was started
   (while it opens the store: RocksDB recovery, orphans purged), before the
   remount that is checked.
@@ -461,8 +463,9 @@ def test_crash_loop_keeps_every_fsynced_file_and_name(janitor, store, daemon, wo
     seconds = float(os.environ.get("CRASH_SECONDS", "60"))
     seed = int(os.environ.get("CRASH_SEED") or random.randrange(1, 1 << 62))
     rng = random.Random(seed)
-    print(f"crash loop: seed {seed}, {seconds:.0f} s")
-    create_volume(store, "vol")
+    opts = rng.choice([[], ["--quota", "10G"], ["--compression", "none"]])
+    print(f"crash loop: seed {seed}, {seconds:.0f} s, volume options {opts}")
+    create_volume(store, "vol", *opts)
     mnt = work / "mnt"
     mnt.mkdir()
     jdir = work / "journals"                            # outside the mount
