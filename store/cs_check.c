@@ -142,15 +142,8 @@ static int rec_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, si
 
 	if (klen != 9)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		void *nv = realloc(l->v, cap * sizeof(*l->v));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
+	if (cs_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return -ENOMEM;
 	rc = cs_volrec_decode(&l->v[l->n], v, vlen);
 	if (rc == 0 && !(l->v[l->n].flags & CS_VOL_DELETING))
 		l->n++;
@@ -189,15 +182,8 @@ struct hlist {
 
 static int hlist_add(struct hlist *l, const uint8_t *h, uint64_t count)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 1024;
-		void *ne = realloc(l->e, cap * sizeof(*l->e));
-
-		if (!ne)
-			return -ENOMEM;
-		l->e = ne;
-		l->cap = cap;
-	}
+	if (cs_grow((void **)&l->e, &l->cap, l->n + 1, sizeof(*l->e)))
+		return -ENOMEM;
 	memcpy(l->e[l->n].h, h, CS_HASH_LEN);
 	l->e[l->n++].count = count;
 	return 0;

@@ -2,7 +2,8 @@
  * cs_err.c - the store's error messages: one thread-local message per
  * thread, set when a call fails (cs_fail), read with cs_last_error().
  * RocksDB's error strings stop here: they become an errno (cs_rocks_errno:
- * -ENOSPC, -EDQUOT, -EROFS or -EIO) and a message.
+ * -ENOSPC, -EDQUOT, -EROFS or -EIO) and a message. Also the one helper
+ * for growing arrays (cs_grow), the lowest module being the place for it.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -59,4 +60,22 @@ void cs_assert_fail(const char *what, const char *file, int line)
 {
 	fprintf(stderr, "cstorfs: assertion failed: %s (%s:%d)\n", what, file, line);
 	abort();
+}
+
+int cs_grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *nv;
+
+	if (n <= *cap)
+		return 0;
+	ncap = *cap ? 2 * *cap : 16;
+	if (ncap < n)
+		ncap = n;
+	nv = realloc(*v, ncap * size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
 }

@@ -78,6 +78,9 @@ int cs_rocks_errno(const char *errstr);
 int cs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Turn a RocksDB error string into -EIO with a message; frees @errstr. */
 int cs_rocks_fail(char *errstr, const char *what);
+/* Make room for @n elements of @size in the array *@v of capacity *@cap
+ * (doubling, from 16): 0, or -ENOMEM with the array unchanged. */
+int cs_grow(void **v, size_t *cap, size_t n, size_t size);
 
 /* ---- byte order ---- */
 

@@ -935,15 +935,8 @@ static int wlist_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, 
 
 	if (klen < 2 || klen - 1 > CS_NAME_MAX)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		void *nv = realloc(l->names, cap * sizeof(*l->names));
-
-		if (!nv)
-			return -ENOMEM;
-		l->names = nv;
-		l->cap = cap;
-	}
+	if (cs_grow((void **)&l->names, &l->cap, l->n + 1, sizeof(*l->names)))
+		return -ENOMEM;
 	memcpy(l->names[l->n], k + 1, klen - 1);
 	l->names[l->n][klen - 1] = 0;
 	l->n++;

@@ -87,7 +87,7 @@ static int64_t wall_ns(void)
 
 static int items_add(struct items *l, const uint8_t *hash, uint32_t stored)
 {
-	if (cs_scrub_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)))
+	if (cs_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
 		return -ENOMEM;
 	memcpy(l->v[l->n].hash, hash, CS_HASH_LEN);
 	l->v[l->n++].stored = stored;

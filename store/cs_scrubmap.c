@@ -22,22 +22,6 @@
 #define PATH_LEN 4096   /* longest path reported */
 #define PATH_DEPTH 4096 /* deepest directory tree walked */
 
-int cs_scrub_grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap;
-	void *nv;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? 2 * *cap : 16;
-	nv = realloc(*v, ncap * size);
-	if (!nv)
-		return -ENOMEM;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
 
 void cs_scrub_damage_add(struct cs_scrub *s, const uint8_t *hash, const char *reason)
 {
@@ -46,7 +30,7 @@ void cs_scrub_damage_add(struct cs_scrub *s, const uint8_t *hash, const char *re
 	pthread_mutex_lock(&s->lock);
 	s->status.damaged++;
 	if (s->ndmg < CS_SCRUB_DAMAGE_MAX &&
-	    cs_scrub_grow((void **)&s->dmg, &s->capdmg, s->ndmg, sizeof(*s->dmg)) == 0) {
+	    cs_grow((void **)&s->dmg, &s->capdmg, s->ndmg + 1, sizeof(*s->dmg)) == 0) {
 		d = &s->dmg[s->ndmg++];
 		memset(d, 0, sizeof(*d));
 		memcpy(d->hash, hash, CS_HASH_LEN);
@@ -95,7 +79,7 @@ int cs_scrub_use_add(struct damage *d, const char *volume, const char *path, uin
 			d->more++;
 			return 0;
 		}
-		if (cs_scrub_grow((void **)&d->uses, &d->capuses, d->nuses, sizeof(*d->uses)))
+		if (cs_grow((void **)&d->uses, &d->capuses, d->nuses + 1, sizeof(*d->uses)))
 			return -ENOMEM;
 		u = &d->uses[d->nuses];
 		memset(u, 0, sizeof(*u));
@@ -116,7 +100,7 @@ int cs_scrub_use_add(struct damage *d, const char *volume, const char *path, uin
 	for (size_t j = 0; j < u->f.nsnapshots; j++)
 		if (!strcmp(u->snaps[j], snap))
 			return 0;
-	if (cs_scrub_grow((void **)&u->snaps, &u->capsnaps, u->f.nsnapshots, sizeof(*u->snaps)))
+	if (cs_grow((void **)&u->snaps, &u->capsnaps, u->f.nsnapshots + 1, sizeof(*u->snaps)))
 		return -ENOMEM;
 	u->snaps[u->f.nsnapshots] = strdup(snap);
 	if (!u->snaps[u->f.nsnapshots])
@@ -150,7 +134,7 @@ static int vols_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, s
 
 	if (klen != 9)
 		return 0;
-	if (cs_scrub_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)))
+	if (cs_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
 		return -ENOMEM;
 	vi = &l->v[l->n];
 	memset(vi, 0, sizeof(*vi));
@@ -168,8 +152,8 @@ static int snaps_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, 
 
 	if (klen != 17 || vlen > CS_NAME_MAX)
 		return 0;
-	if (cs_scrub_grow((void **)&vi->epochs, &vi->capepochs, vi->nsnaps, sizeof(*vi->epochs)) ||
-	    cs_scrub_grow((void **)&vi->names, &vi->capnames, vi->nsnaps, sizeof(*vi->names)))
+	if (cs_grow((void **)&vi->epochs, &vi->capepochs, vi->nsnaps + 1, sizeof(*vi->epochs)) ||
+	    cs_grow((void **)&vi->names, &vi->capnames, vi->nsnaps + 1, sizeof(*vi->names)))
 		return -ENOMEM;
 	name = strndup((const char *)v, vlen);
 	if (!name)
@@ -243,7 +227,7 @@ static int mark_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, s
 	for (size_t i = 0; i < m->n; i++)
 		if (m->vid[i] == vid)
 			return 0;
-	if (cs_scrub_grow((void **)&m->vid, &m->cap, m->n, sizeof(*m->vid)))
+	if (cs_grow((void **)&m->vid, &m->cap, m->n + 1, sizeof(*m->vid)))
 		return -ENOMEM;
 	m->vid[m->n++] = vid;
 	return 0;
@@ -358,7 +342,7 @@ static int view_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, s
 		return 0;
 	if (w->n && w->v[w->n - 1].d == d && w->v[w->n - 1].ino == be64_get(k + 9))
 		return 0; /* the same file, another chunk index */
-	if (cs_scrub_grow((void **)&w->v, &w->cap, w->n, sizeof(*w->v)))
+	if (cs_grow((void **)&w->v, &w->cap, w->n + 1, sizeof(*w->v)))
 		return -ENOMEM;
 	w->v[w->n].d = d;
 	w->v[w->n++].ino = be64_get(k + 9);

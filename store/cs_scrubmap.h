@@ -67,8 +67,6 @@ static inline void cs_scrub_set_phase(struct cs_scrub *s, int phase)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Make room for @n items of @size in *@v (capacity *@cap). -ENOMEM. */
-int cs_scrub_grow(void **v, size_t *cap, size_t n, size_t size);
 /* Note chunk @hash as damaged for @reason (under s->lock; hashes come in
  * order). Out of memory: the damage is counted, not listed. */
 void cs_scrub_damage_add(struct cs_scrub *s, const uint8_t *hash, const char *reason);

@@ -217,15 +217,8 @@ static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 	rc = cs_snap_load(l->st, l->vid, l->vname, name, &s);
 	if (rc)
 		return rc;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 8;
-		void *nv = realloc(l->v, cap * sizeof(*l->v));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
+	if (cs_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return -ENOMEM;
 	snap_to_info(&s, &l->v[l->n]);
 	l->v[l->n].clones = cs_clone_count(l->st, l->vid, s.epoch, NULL, 0);
 	l->n++;

@@ -551,15 +551,8 @@ static int orphan_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 
 	if (klen != 17)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		void *nv = realloc(l->v, cap * sizeof(*l->v));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
+	if (cs_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return -ENOMEM;
 	l->v[l->n][0] = be64_get(k + 1);
 	l->v[l->n][1] = be64_get(k + 9);
 	l->n++;
