@@ -32,7 +32,8 @@
  *    assertion in WritableFileWriter::AssertFalseAndGetStatusForPrevError,
  *    seen from DB::Open and from the SstFileManager's recovery thread).
  *    It is written to /dev/shm/cstorfs-UID/HASH/ (log_dir: a tmpfs, not
- *    the store's filesystem; removed at close) at WARN level. When that
+ *    the store's filesystem; removed at close, and at the next open of any
+ *    store once its store is gone) at WARN level. When that
  *    directory cannot be made safely it stays in DIR/db/ at HEADER level
  *    (the options, at open and at each SetOptions, nothing else), and
  *    only those lines can still meet a full disk.
@@ -216,37 +217,16 @@ static void registry_del(const char *path)
 	pthread_mutex_unlock(&open_lock);
 }
 
-/* The directory of RocksDB's info LOG for store @store: a directory of
- * our own in /dev/shm (tmpfs: not the store's filesystem), made when
- * @make. Returns 0, or -1 when there is none to use safely. */
-static int log_dir(const char *store, char *out, size_t n, int make)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a of the store's path */
-	struct stat sb;
-	uid_t uid = geteuid();
+#define LOG_OWNER "cstorfs-store" /* in each LOG directory: its store's path */
 
-	for (const char *p = store; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	snprintf(out, n, "/dev/shm/cstorfs-%u", (unsigned)uid);
-	if (make && mkdir(out, 0700) < 0 && errno != EEXIST)
-		return -1;
-	if (lstat(out, &sb) < 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != uid ||
-	    (sb.st_mode & 077))
-		return -1; /* not ours alone: the LOG stays in the store */
-	snprintf(out + strlen(out), n - strlen(out), "/%016llx", (unsigned long long)h);
-	if (make && mkdir(out, 0700) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-/* Remove the info LOG directory of store @store (files of RocksDB's only). */
-static void log_dir_remove(const char *store)
+/* Empty and remove the LOG directory @dir (RocksDB's files and LOG_OWNER). */
+static void log_dir_rm(const char *dir)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 256];
+	char path[PATH_MAX + 256];
 	struct dirent *de;
-	DIR *d;
+	DIR *d = opendir(dir);
 
-	if (log_dir(store, dir, sizeof(dir), 0) < 0 || !(d = opendir(dir)))
+	if (!d)
 		return;
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.') {
@@ -255,6 +235,84 @@ static void log_dir_remove(const char *store)
 		}
 	closedir(d);
 	rmdir(dir);
+}
+
+/* Remove the LOG directories in @base of stores that are gone (a daemon
+ * killed, then its store deleted), except @mine. */
+static void log_dirs_sweep(const char *base, const char *mine)
+{
+	char dir[PATH_MAX], owner[PATH_MAX + 32];
+	struct dirent *de;
+	struct stat sb;
+	DIR *d = opendir(base);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name);
+		snprintf(owner, sizeof(owner), "%s/" LOG_OWNER, dir);
+		if (!strcmp(dir, mine) || (fd = open(owner, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+			continue;
+		n = read(fd, owner, sizeof(owner) - 1);
+		close(fd);
+		if (n > 0 && (owner[n] = 0, stat(owner, &sb) < 0) && errno == ENOENT)
+			log_dir_rm(dir);
+	}
+	closedir(d);
+}
+
+/* The directory of RocksDB's info LOG for store @store: a directory of
+ * our own in /dev/shm (tmpfs: not the store's filesystem). When @make, it
+ * is made, names its store in LOG_OWNER, and those of stores gone are
+ * swept. Returns 0, or -1 when there is none to use safely. */
+static int log_dir(const char *store, char *out, size_t n, int make)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a of the store's path */
+	char base[64];
+	struct stat sb;
+	uid_t uid = geteuid();
+	int fd;
+
+	for (const char *p = store; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	snprintf(base, sizeof(base), "/dev/shm/cstorfs-%u", (unsigned)uid);
+	if (make && mkdir(base, 0700) < 0 && errno != EEXIST)
+		return -1;
+	if (lstat(base, &sb) < 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != uid ||
+	    (sb.st_mode & 077))
+		return -1; /* not ours alone: the LOG stays in the store */
+	snprintf(out, n, "%s/%016llx", base, (unsigned long long)h);
+	if (!make)
+		return 0;
+	if (mkdir(out, 0700) < 0 && errno != EEXIST)
+		return -1;
+	snprintf(base + strlen(base), sizeof(base) - strlen(base), "/%016llx/" LOG_OWNER,
+	         (unsigned long long)h);
+	fd = open(base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (write(fd, store, strlen(store)) < 0) {
+			/* only the sweep reads it */
+		}
+		close(fd);
+	}
+	*strrchr(base, '/') = 0;
+	*strrchr(base, '/') = 0;
+	log_dirs_sweep(base, out);
+	return 0;
+}
+
+/* Remove the info LOG directory of store @store. */
+static void log_dir_remove(const char *store)
+{
+	char dir[PATH_MAX];
+
+	if (log_dir(store, dir, sizeof(dir), 0) == 0)
+		log_dir_rm(dir);
 }
 
 static int open_db(cs_store *st)

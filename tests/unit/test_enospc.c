@@ -346,6 +346,40 @@ static void test_a_failed_wal_append_keeps_writes_out_until_a_newer_wal(void **s
 	TU_OK(cs_store_sync(fx->st));
 }
 
+/* A LOG directory in /dev/shm/cstorfs-UID/DIR holding DIR/cstorfs-store =
+ * @owner (the store it belongs to); its path in @out. */
+static void fake_log_dir(char *out, size_t n, const char *name, const char *owner)
+{
+	char path[PATH_MAX + 32];
+	FILE *f;
+
+	snprintf(out, n, "/dev/shm/cstorfs-%u/%s", (unsigned)geteuid(), name);
+	TU_EXPECT(mkdir(out, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", out, strerror(errno));
+	snprintf(path, sizeof(path), "%s/cstorfs-store", out);
+	f = fopen(path, "w");
+	TU_EXPECT(f && fputs(owner, f) >= 0 && fclose(f) == 0, "write %s", path);
+}
+
+static void test_log_dirs_of_stores_gone_are_swept_at_open(void **state)
+{
+	struct tu_fx *fx = *(struct tu_fx **)state;
+	char gone[PATH_MAX], live[PATH_MAX], path[PATH_MAX + 32];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "/dev/shm/cstorfs-%u", (unsigned)geteuid());
+	if (stat(path, &sb) < 0)
+		skip(); /* no /dev/shm: the LOG stays in the store */
+	fake_log_dir(gone, sizeof(gone), "0000000000000001", "/nonexistent/cstorfs-gone");
+	fake_log_dir(live, sizeof(live), "0000000000000002", fx->dir);
+	tu_store_reopen(fx, 1);
+	TU_EXPECT(stat(gone, &sb) < 0 && errno == ENOENT,
+		  "the LOG directory of a store gone stayed");
+	TU_EXPECT(stat(live, &sb) == 0, "the LOG directory of a live store was removed");
+	snprintf(path, sizeof(path), "%s/cstorfs-store", live);
+	unlink(path);
+	rmdir(live);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, efx_setup, efx_teardown)
@@ -359,6 +393,8 @@ int main(void)
 		tu_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_a_failed_wal_append_keeps_writes_out_until_a_newer_wal, tu_setup, tu_teardown),
+	    cmocka_unit_test_setup_teardown(test_log_dirs_of_stores_gone_are_swept_at_open,
+					    tu_setup, tu_teardown),
 	};
 	return cmocka_run_group_tests_name("enospc", tests, tu_group_setup, tu_group_teardown);
 }
