@@ -312,12 +312,7 @@ int cs_link(cs_vol *vol, uint64_t ino, uint64_t newparent, const char *newname,
 		in.parent = newparent;
 	dir_add(&t, &dir, newname, ino, in.mode);
 	cs_txn_put_inode(&t, &dir);
-	cs_txn_put_inode(&t, &in);
-	cs_file_view(t.vs, &in); /* the size rule, for the reply */
-	rc = cs_txn_commit(&t);
-	if (rc == 0 && out)
-		cs_inode_to_attr(&in, out);
-	return rc;
+	return cs_file_commit_reply(&t, &in, out);
 }
 
 /* Drop one link of @in (already removed from its directory): orphan it or
@@ -339,6 +334,25 @@ static int drop_link(struct cs_txn *t, struct cs_inode *in, uint64_t *orphan)
 	return cs_file_purge(t, in);
 }
 
+/* Begin removing entry @name of @parent: the txn, the directory, the entry
+ * and its inode; on failure the txn is ended. */
+static int remove_begin(struct cs_txn *t, cs_vol *vol, uint64_t parent, const char *name,
+                        struct cs_inode *dir, struct dent *d, struct cs_inode *in)
+{
+	int rc = cs_txn_begin(t, vol->st, vol);
+
+	if (rc)
+		return rc;
+	rc = load_dir(vol, parent, dir);
+	if (rc == 0)
+		rc = dent_get(vol->st, &t->rec, parent, name, d);
+	if (rc == -ENOENT)
+		rc = cs_fail(-ENOENT, "no entry '%s'", name);
+	if (rc == 0)
+		rc = cs_inode_load(vol, d->ino, in);
+	return rc ? cs_txn_abort(t, rc) : 0;
+}
+
 int cs_unlink(cs_vol *vol, uint64_t parent, const char *name, uint64_t *orphan)
 {
 	struct cs_inode dir, in;
@@ -350,20 +364,11 @@ int cs_unlink(cs_vol *vol, uint64_t parent, const char *name, uint64_t *orphan)
 		*orphan = 0;
 	if (rc)
 		return rc;
-	rc = cs_txn_begin(&t, vol->st, vol);
+	rc = remove_begin(&t, vol, parent, name, &dir, &d, &in);
 	if (rc)
 		return rc;
-	rc = load_dir(vol, parent, &dir);
-	if (rc == 0)
-		rc = dent_get(vol->st, &t.rec, parent, name, &d);
-	if (rc == -ENOENT)
-		rc = cs_fail(-ENOENT, "no entry '%s'", name);
-	if (rc == 0)
-		rc = cs_inode_load(vol, d.ino, &in);
-	if (rc == 0 && S_ISDIR(in.mode))
-		rc = cs_fail(-EISDIR, "'%s' is a directory", name);
-	if (rc)
-		return cs_txn_abort(&t, rc);
+	if (S_ISDIR(in.mode))
+		return cs_txn_abort(&t, cs_fail(-EISDIR, "'%s' is a directory", name));
 	dir_remove(&t, &dir, name, &d);
 	cs_txn_put_inode(&t, &dir);
 	rc = drop_link(&t, &in, orphan);
@@ -392,19 +397,12 @@ int cs_rmdir(cs_vol *vol, uint64_t parent, const char *name)
 	rc = cs_name_check(name);
 	if (rc)
 		return rc;
-	rc = cs_txn_begin(&t, vol->st, vol);
+	rc = remove_begin(&t, vol, parent, name, &dir, &d, &in);
 	if (rc)
 		return rc;
-	rc = load_dir(vol, parent, &dir);
-	if (rc == 0)
-		rc = dent_get(vol->st, &t.rec, parent, name, &d);
-	if (rc == -ENOENT)
-		rc = cs_fail(-ENOENT, "no entry '%s'", name);
-	if (rc == 0)
-		rc = cs_inode_load(vol, d.ino, &in);
-	if (rc == 0 && !S_ISDIR(in.mode))
+	if (!S_ISDIR(in.mode))
 		rc = cs_fail(-ENOTDIR, "'%s' is not a directory", name);
-	if (rc == 0 && in.nentries > 0)
+	else if (in.nentries > 0)
 		rc = cs_fail(-ENOTEMPTY, "directory '%s' is not empty", name);
 	if (rc)
 		return cs_txn_abort(&t, rc);

@@ -325,6 +325,18 @@ void cs_file_view(const struct cs_volstate *vs, struct cs_inode *in)
 	}
 }
 
+int cs_file_commit_reply(struct cs_txn *t, struct cs_inode *in, struct cs_attr *out)
+{
+	int rc;
+
+	cs_txn_put_inode(t, in);
+	cs_file_view(t->vs, in); /* the size rule, for the reply */
+	rc = cs_txn_commit(t);
+	if (rc == 0 && out)
+		cs_inode_to_attr(in, out);
+	return rc;
+}
+
 int cs_inode_load_view(cs_vol *vol, uint64_t ino, struct cs_inode *out)
 {
 	struct cs_volstate *vs = vol->vs;

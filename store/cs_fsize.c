@@ -347,10 +347,5 @@ int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *a,
 	if (mask & CS_SET_MTIME_NOW)
 		in.mtime = t.now;
 	in.ctime = (mask & CS_SET_CTIME) ? a->ctime : t.now;
-	cs_txn_put_inode(&t, &in);
-	cs_file_view(t.vs, &in); /* the size rule, for the reply */
-	rc = cs_txn_commit(&t);
-	if (rc == 0 && out)
-		cs_inode_to_attr(&in, out);
-	return rc;
+	return cs_file_commit_reply(&t, &in, out);
 }

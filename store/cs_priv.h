@@ -476,6 +476,10 @@ int cs_file_txn_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino);
  * and mtime raised by what the write buffer holds for it. Caller holds
  * vs->lock (inside a txn), or the volume has no buffered writes. */
 void cs_file_view(const struct cs_volstate *vs, struct cs_inode *in);
+/* Put @in into @t, commit, and fill @out (may be NULL) with @in's
+ * attributes as cs_file_view shows them: the end of an operation that
+ * answers with attributes (setattr, link). */
+int cs_file_commit_reply(struct cs_txn *t, struct cs_inode *in, struct cs_attr *out);
 /* Load inode @ino outside a txn, as cs_file_view shows it. */
 int cs_inode_load_view(cs_vol *vol, uint64_t ino, struct cs_inode *out);
 /* Forget the buffered chunks of @ino (its data is being deleted). */
