@@ -12,7 +12,7 @@
 #   store/*.c         libcstore.a    the store library (no FUSE, no HTTP)
 #   ctl/*.c           libcsclient.a  the control API client, except main_*.c
 #   ctl/main_ctl.c    cstorfs-ctl;   ctl/main_mount.c  cstorfs (mount command)
-#   fs/*.c            cstorfsd       FUSE sessions and the control API server
+#   fs/*.c fs/api/*.c cstorfsd      FUSE sessions; the control API (fs/cs_api.c, its routes)
 #   tests/unit/test_*.c  one cmocka program each, linked with libcstore.a
 
 CC      ?= cc
@@ -40,7 +40,7 @@ endif
 
 STORE_SRC  := $(wildcard store/*.c)
 CLIENT_SRC := $(filter-out ctl/main_%.c,$(wildcard ctl/*.c))
-FS_SRC     := $(wildcard fs/*.c)
+FS_SRC     := $(wildcard fs/*.c fs/api/*.c)
 DOCKER_SRC := $(wildcard plugin-shims/docker/*.c)
 FLEX_SRC   := $(wildcard plugin-shims/flexvolume/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -171,7 +171,7 @@ run:
 	scripts/run-demo.sh
 
 fmt:
-	clang-format -i store/*.[ch] fs/*.[ch] ctl/*.[ch] tests/unit/*.[ch]
+	clang-format -i store/*.[ch] fs/*.[ch] fs/api/*.[ch] ctl/*.[ch] tests/unit/*.[ch]
 
 clean:
 	rm -rf $(B)

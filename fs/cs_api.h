@@ -4,6 +4,8 @@
  * libmicrohttpd with one thread per connection. It owns the table of FUSE
  * sessions (one per mount) and is the only place where requests are
  * validated and errnos become HTTP statuses and JSON error objects.
+ * cs_api.c holds its route table; the HTTP plumbing, the session table and
+ * one module per resource are under fs/api/.
  *
  * It does not bind the socket, detach or handle signals: cstorfsd's main
  * does, and hands the listening socket in.

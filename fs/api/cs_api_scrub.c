@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,56 +37,16 @@ struct cs_api_scrub {
 /* Answers                                                            */
 /* ------------------------------------------------------------------ */
 
-/* An error object as the rest of the API answers them; returns @status. */
-static unsigned fail(cJSON **json, unsigned status, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static unsigned fail(cJSON **json, unsigned status, int err, const char *fmt, ...)
-{
-	const char *code = strerrorname_np(err < 0 ? -err : err);
-	char msg[1024];
-	cJSON *e;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cJSON_Delete(*json);
-	*json = cJSON_CreateObject();
-	e = cJSON_AddObjectToObject(*json, "error");
-	cJSON_AddStringToObject(e, "code", code ? code : "EIO");
-	cJSON_AddNumberToObject(e, "errno", err < 0 ? -err : err);
-	cJSON_AddStringToObject(e, "message", msg);
-	return status;
-}
-
-static unsigned status_of(int err)
-{
-	switch (err < 0 ? -err : err) {
-	case EINVAL:
-	case ENAMETOOLONG:
-		return 400;
-	case ENOENT:
-		return 404;
-	case EBUSY:
-		return 409;
-	default:
-		return 500;
-	}
-}
-
+/* A time member: RFC 3339 UTC, or null for 0 (not yet). */
 static void add_time(cJSON *o, const char *key, int64_t ns)
 {
-	time_t t = (time_t)(ns / 1000000000);
-	struct tm tm;
 	char buf[32];
 
 	if (!ns) {
 		cJSON_AddNullToObject(o, key);
 		return;
 	}
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cs_http_time(ns, buf, sizeof(buf));
 	cJSON_AddStringToObject(o, key, buf);
 }
 
@@ -213,95 +172,91 @@ static void on_end(void *ctx, cs_scrub *s)
 		cs_scrub_damage_foreach(s, log_damage, NULL);
 }
 
-/* The request body: {} or {"volume": NAME, "rate": BYTES_PER_S}. */
-static unsigned parse_start(const char *body, size_t len, char *volume, uint64_t *rate,
-			    cJSON **json)
+/* One member of the request body: "volume" (a name, or null for the whole
+ * store) or "rate" (bytes per second, 0: no limit). */
+static int parse_member(struct cs_http_reply *r, const cJSON *it, char *volume, uint64_t *rate)
+{
+	int err;
+
+	if (!strcmp(it->string, "volume") && cJSON_IsString(it)) {
+		err = cs_name_check(it->valuestring);
+		if (!err && strchr(it->valuestring, '@'))
+			err = -EINVAL;
+		if (err)
+			return cs_http_fail(r, err,
+					    "invalid volume name '%.255s': 1-255 bytes, no '/' or "
+					    "'@', not '.' or '..'",
+					    it->valuestring);
+		snprintf(volume, CS_NAME_MAX + 1, "%s", it->valuestring);
+	} else if (!strcmp(it->string, "volume") && cJSON_IsNull(it)) {
+		*volume = 0; /* the whole store */
+	} else if (!strcmp(it->string, "rate") && cJSON_IsNumber(it) && it->valuedouble >= 0 &&
+		   it->valuedouble < 1.8e19 &&
+		   it->valuedouble == (double)(uint64_t)it->valuedouble) {
+		*rate = (uint64_t)it->valuedouble;
+	} else if (!strcmp(it->string, "volume") || !strcmp(it->string, "rate")) {
+		return cs_http_fail(r, EINVAL, "field '%s' must be %s", it->string,
+				    it->string[0] == 'v'
+					? "a volume name"
+					: "a non-negative integer (bytes per second)");
+	} else {
+		return cs_http_fail(r, EINVAL, "unknown field '%.64s'", it->string);
+	}
+	return 0;
+}
+
+/* The request body: none, {} or {"volume": NAME, "rate": BYTES_PER_S}. */
+static int parse_start(struct cs_http_reply *r, const struct cs_http_req *q, char *volume,
+		       uint64_t *rate)
 {
 	const cJSON *it;
-	cJSON *o;
-	unsigned rc = 0;
+	cJSON *o = NULL;
+	int err;
 
 	*volume = 0;
 	*rate = 0;
-	if (!body || !len)
+	if (!q->body || !q->len)
 		return 0;
-	if (memchr(body, 0, len) || strstr(body, "\\u0000"))
-		return fail(json, 400, EINVAL, "strings must not contain NUL characters");
-	o = cJSON_ParseWithLength(body, len);
-	if (!o)
-		return fail(json, 400, EINVAL, "malformed JSON");
-	if (!cJSON_IsObject(o)) {
-		rc = fail(json, 400, EINVAL, "request body must be a JSON object");
-		goto out;
-	}
-	cJSON_ArrayForEach(it, o)
-	{
-		if (!strcmp(it->string, "volume") && cJSON_IsString(it)) {
-			int err = cs_name_check(it->valuestring);
-
-			if (!err && strchr(it->valuestring, '@'))
-				err = -EINVAL;
-			if (err) {
-				rc = fail(json, 400, err,
-					  "invalid volume name '%.255s': 1-255 bytes, no '/' or "
-					  "'@', not '.' or '..'",
-					  it->valuestring);
-				goto out;
-			}
-			snprintf(volume, CS_NAME_MAX + 1, "%s", it->valuestring);
-		} else if (!strcmp(it->string, "volume") && cJSON_IsNull(it)) {
-			*volume = 0; /* the whole store */
-		} else if (!strcmp(it->string, "rate") && cJSON_IsNumber(it) &&
-			   it->valuedouble >= 0 && it->valuedouble < 1.8e19 &&
-			   it->valuedouble == (double)(uint64_t)it->valuedouble) {
-			*rate = (uint64_t)it->valuedouble;
-		} else if (!strcmp(it->string, "volume") || !strcmp(it->string, "rate")) {
-			rc = fail(json, 400, EINVAL, "field '%s' must be %s", it->string,
-				  it->string[0] == 'v'
-				      ? "a volume name"
-				      : "a non-negative integer (bytes per second)");
-			goto out;
-		} else {
-			rc = fail(json, 400, EINVAL, "unknown field '%.64s'", it->string);
-			goto out;
-		}
-	}
-out:
+	if ((err = cs_http_body(r, q, &o)))
+		return err;
+	if (!cJSON_IsObject(o))
+		err = cs_http_fail(r, EINVAL, "request body must be a JSON object");
+	for (it = err ? NULL : o->child; it && !err; it = it->next)
+		err = parse_member(r, it, volume, rate);
 	cJSON_Delete(o);
-	return rc;
+	return err;
 }
 
-static unsigned scrub_post(struct cs_api_scrub *sc, const char *body, size_t len, cJSON **json)
+int cs_api_scrub_post(struct cs_api *api, struct cs_http_req *q, struct cs_http_reply *r)
 {
+	struct cs_api_scrub *sc = api->scrub;
 	struct cs_scrub_opts o = {.on_end = on_end};
 	char volume[CS_NAME_MAX + 1];
 	struct cs_scrub_status t;
 	cs_scrub *s = NULL;
-	unsigned status;
 	int err;
 
-	status = parse_start(body, len, volume, &o.rate, json);
-	if (status)
-		return status;
+	if ((err = parse_start(r, q, volume, &o.rate)))
+		return err;
 	o.volume = volume[0] ? volume : NULL;
 	pthread_mutex_lock(&sc->lock);
 	if (sc->cur) {
 		cs_scrub_status(sc->cur, &t);
 		if (t.state == CS_SCRUB_RUNNING) {
 			pthread_mutex_unlock(&sc->lock);
-			return fail(json, 409, EBUSY,
-				    "a scrub is already running (%s%s, %llu of %llu chunks); "
-				    "cancel it first",
-				    t.volume[0] ? "volume " : "the whole store", t.volume,
-				    (unsigned long long)t.chunks_done,
-				    (unsigned long long)t.chunks_total);
+			return cs_http_fail(r, EBUSY,
+					    "a scrub is already running (%s%s, %llu of %llu "
+					    "chunks); cancel it first",
+					    t.volume[0] ? "volume " : "the whole store", t.volume,
+					    (unsigned long long)t.chunks_done,
+					    (unsigned long long)t.chunks_total);
 		}
 	}
 	err = cs_scrub_start(sc->st, &o, &s);
 	if (err) {
 		pthread_mutex_unlock(&sc->lock);
-		return fail(json, status_of(err), err, "%s",
-			    *cs_last_error() ? cs_last_error() : strerror(-err));
+		return cs_http_fail(r, err, "%s",
+				    *cs_last_error() ? cs_last_error() : strerror(-err));
 	}
 	cs_scrub_free(sc->cur); /* the previous result: it has ended */
 	sc->cur = s;
@@ -312,14 +267,14 @@ static unsigned scrub_post(struct cs_api_scrub *sc, const char *body, size_t len
 	else
 		cs_info("scrub started: %s%s, no rate limit",
 			o.volume ? "volume " : "the whole store", o.volume ? o.volume : "");
-	cJSON_Delete(*json);
-	*json = scrub_json(s);
+	cs_http_ok(r, 202, scrub_json(s));
 	pthread_mutex_unlock(&sc->lock);
-	return 202;
+	return 0;
 }
 
-static unsigned scrub_delete(struct cs_api_scrub *sc, cJSON **json)
+int cs_api_scrub_delete(struct cs_api *api, struct cs_http_req *q, struct cs_http_reply *r)
 {
+	struct cs_api_scrub *sc = api->scrub;
 	struct cs_scrub_status t;
 
 	pthread_mutex_lock(&sc->lock);
@@ -327,31 +282,24 @@ static unsigned scrub_delete(struct cs_api_scrub *sc, cJSON **json)
 		cs_scrub_status(sc->cur, &t);
 	if (!sc->cur || t.state != CS_SCRUB_RUNNING) {
 		pthread_mutex_unlock(&sc->lock);
-		return fail(json, 404, ENOENT, "no scrub is running");
+		return cs_http_fail(r, ENOENT, "no scrub is running");
 	}
 	cs_scrub_cancel(sc->cur);
 	if (cs_scrub_wait(sc->cur, CANCEL_WAIT_MS) < 0)
 		cs_warn("scrub: still stopping %d ms after the cancel", CANCEL_WAIT_MS);
-	cJSON_Delete(*json);
-	*json = scrub_json(sc->cur);
+	cs_http_ok(r, 200, scrub_json(sc->cur));
 	pthread_mutex_unlock(&sc->lock);
-	return 200;
+	return 0;
 }
 
-unsigned cs_api_scrub_answer(struct cs_api_scrub *sc, const char *method, const char *body,
-			     size_t len, cJSON **json)
+int cs_api_scrub_get(struct cs_api *api, struct cs_http_req *q, struct cs_http_reply *r)
 {
-	if (!strcmp(method, "POST"))
-		return scrub_post(sc, body, len, json);
-	if (!strcmp(method, "DELETE"))
-		return scrub_delete(sc, json);
-	if (strcmp(method, "GET"))
-		return fail(json, 405, EINVAL, "method %.16s not allowed on /v1/scrub", method);
+	struct cs_api_scrub *sc = api->scrub;
+
 	pthread_mutex_lock(&sc->lock);
-	cJSON_Delete(*json);
-	*json = current_json(sc);
+	cs_http_ok(r, 200, current_json(sc));
 	pthread_mutex_unlock(&sc->lock);
-	return 200;
+	return 0;
 }
 
 cJSON *cs_api_scrub_summary(struct cs_api_scrub *sc)

@@ -4,17 +4,16 @@
  * by the store library's scrub thread (cs_scrub_*), its result kept until
  * the next one starts. docs/interfaces.md lists the requests and answers.
  *
- * The control API server (cs_api.c) owns one struct cs_api_scrub, routes
- * /v1/scrub to cs_api_scrub_answer() and frees it before the store closes.
+ * The control API (cs_api.c) owns one struct cs_api_scrub (api->scrub),
+ * routes /v1/scrub to the handlers below and frees it before the store
+ * closes.
  */
 #ifndef CS_API_SCRUB_H
 #define CS_API_SCRUB_H
 
-#include <stddef.h>
-
 #include <cjson/cJSON.h>
 
-#include "cs_store.h"
+#include "cs_api_int.h"
 
 struct cs_api_scrub;
 
@@ -26,18 +25,17 @@ int cs_api_scrub_new(cs_store *st, struct cs_api_scrub **out);
 void cs_api_scrub_free(struct cs_api_scrub *sc);
 
 /*
- * cs_api_scrub_answer - answer @method on /v1/scrub with request body
- * @body (@len bytes, may be NULL):
- *   POST    start a scrub (body {"volume"?, "rate"?}): 202 the scrub object;
- *           409 EBUSY one runs; 404 ENOENT no such volume; 400 EINVAL bad body;
+ * Handlers (cs_api_handler):
+ *   POST    start a scrub (body, optional: {"volume"?, "rate"?}): 202 the
+ *           scrub object; 409 EBUSY one runs; 404 ENOENT no such volume;
+ *           400 EINVAL bad body;
  *   GET     200 the running or last scrub ({"state": "none"} when none ran);
  *   DELETE  cancel the running scrub: 200 the scrub object once it stopped;
  *           404 ENOENT none runs.
- * Returns the HTTP status and sets *@json (caller owns; an error object
- * {"error": {"code", "errno", "message"}} on failure).
  */
-unsigned cs_api_scrub_answer(struct cs_api_scrub *sc, const char *method, const char *body,
-			     size_t len, cJSON **json);
+cs_api_handler cs_api_scrub_post;
+cs_api_handler cs_api_scrub_get;
+cs_api_handler cs_api_scrub_delete;
 
 /* The scrub object without its damage list, for GET /v1/status; JSON null
  * when no scrub ever ran on the store. Caller owns it. */
