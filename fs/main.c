@@ -191,6 +191,13 @@ static void detached_sink(int level, const char *msg)
 /* Detaching                                                          */
 /* ------------------------------------------------------------------ */
 
+/* @what failed before detaching: say so on stderr, exit 1. */
+static void die_errno(const char *what)
+{
+	die_msg("%s: %s", what, strerror(errno));
+	_exit(1);
+}
+
 /* Fork twice; only the grandchild returns, with the write end of the
  * status pipe in *@status_fd. The original process exits with the status
  * the grandchild reports (1 if it dies first). */
@@ -201,15 +208,11 @@ static void detach_begin(int *status_fd)
 	char st;
 	ssize_t n;
 
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		die_msg("pipe: %s", strerror(errno));
-		exit(1);
-	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die_errno("pipe");
 	pid = fork();
-	if (pid < 0) {
-		die_msg("fork: %s", strerror(errno));
-		exit(1);
-	}
+	if (pid < 0)
+		die_errno("fork");
 	if (pid > 0) {
 		close(p[1]);
 		do
@@ -219,15 +222,11 @@ static void detach_begin(int *status_fd)
 		_exit(n == 1 ? st : 1);
 	}
 	close(p[0]);
-	if (setsid() < 0) {
-		die_msg("setsid: %s", strerror(errno));
-		_exit(1);
-	}
+	if (setsid() < 0)
+		die_errno("setsid");
 	pid = fork();
-	if (pid < 0) {
-		die_msg("fork: %s", strerror(errno));
-		_exit(1);
-	}
+	if (pid < 0)
+		die_errno("fork");
 	if (pid > 0)
 		_exit(0); /* the original still waits on the pipe */
 	*status_fd = p[1];
@@ -415,60 +414,60 @@ static void wait_for_stop(int sfd, int stop_rd)
 	}
 }
 
-int main(int argc, char **argv)
+/* The store directory of @o, made when --create, as a canonical path in
+ * @store (PATH_MAX bytes). Errors are said on stderr. */
+static int store_dir(const struct daemon_opts *o, char *store)
 {
-	struct daemon_opts o;
-	char store[PATH_MAX], sock[PATH_MAX + 32], pidf[PATH_MAX + 32];
-	int status_fd = -1, listen_fd = -1, sfd = -1, stop[2] = {-1, -1};
-	struct cs_api *api = NULL;
-	cs_store *st = NULL;
-	sigset_t mask;
-	int rc = 1, err;
+	int err;
 
-	if (parse_args(argc, argv, &o) < 0)
-		return 1;
-	if (o.debug)
-		cs_log_set_level(CS_LOG_DEBUG);
-	signal(SIGPIPE, SIG_IGN);
-
-	if (o.create && (err = mkdir_p(o.store)) < 0) {
-		die_msg("cannot create %s: %s", o.store, strerror(-err));
-		return 1;
+	if (o->create && (err = mkdir_p(o->store)) < 0) {
+		die_msg("cannot create %s: %s", o->store, strerror(-err));
+		return -1;
 	}
-	if (!realpath(o.store, store)) {
+	if (!realpath(o->store, store)) {
 		if (errno == ENOENT)
-			die_msg("no store in %s (the directory does not exist)", o.store);
+			die_msg("no store in %s (the directory does not exist)", o->store);
 		else
-			die_msg("%s: %s", o.store, strerror(errno));
-		return 1;
+			die_msg("%s: %s", o->store, strerror(errno));
+		return -1;
 	}
-	snprintf(sock, sizeof(sock), "%s/%s", store, SOCKET_NAME);
-	snprintf(pidf, sizeof(pidf), "%s/%s", store, PID_NAME);
+	return 0;
+}
 
-	if (!o.foreground) {
-		detach_begin(&status_fd);
-		if (chdir("/") < 0) {
-			/* cannot happen; stay where we are */
-		}
-	}
+/* Block SIGTERM, SIGINT and SIGHUP in this thread and every thread created
+ * from here on (they inherit the mask); read them from *@sfd. *@stop: the
+ * pipe the API writes to for POST /v1/daemon/stop. */
+static int signals_setup(int *sfd, int stop[2])
+{
+	sigset_t mask;
 
-	/* Every thread created from here on inherits this mask. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0 || pipe2(stop, O_CLOEXEC | O_NONBLOCK) < 0) {
+	*sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (*sfd < 0 || pipe2(stop, O_CLOEXEC | O_NONBLOCK) < 0) {
 		die_msg("cannot set up signal handling: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
+	return 0;
+}
 
-	rc = open_store(&o, store, &st);
-	if (rc)
-		goto out;
-	rc = listen_socket(sock, &listen_fd);
-	if (rc)
+/* Open the store, serve the control API on its socket until a stop
+ * signal or request, then unmount every volume and close the store.
+ * Returns the exit status (EXIT_INUSE, 1 or 0). */
+static int serve(const struct daemon_opts *o, const char *store, int *status_fd, int sfd,
+		 const int stop[2])
+{
+	char sock[PATH_MAX + 32], pidf[PATH_MAX + 32];
+	struct cs_api *api = NULL;
+	cs_store *st = NULL;
+	int rc, err, listen_fd = -1;
+
+	snprintf(sock, sizeof(sock), "%s/%s", store, SOCKET_NAME);
+	snprintf(pidf, sizeof(pidf), "%s/%s", store, PID_NAME);
+	if ((rc = open_store(o, store, &st)) || (rc = listen_socket(sock, &listen_fd)))
 		goto out;
 	err = cs_api_start(st, listen_fd, stop[1], &api);
 	if (err) {
@@ -481,23 +480,46 @@ int main(int argc, char **argv)
 	if ((err = write_pidfile(pidf)) < 0)
 		cs_warn("cannot write %s: %s", pidf, strerror(-err));
 
-	if (!o.foreground)
-		detach_finish(store, &status_fd);
+	if (!o->foreground)
+		detach_finish(store, status_fd);
 	cs_info("cstorfsd %s started: store %s, pid %d", CS_VERSION, store, (int)getpid());
 
 	wait_for_stop(sfd, stop[0]);
 
 	cs_info("stopping: unmounting every volume");
 	cs_api_free(api); /* stops the server, then ends every session */
-	api = NULL;
 	unlink(sock);
 	unlink(pidf);
-	rc = 0;
 out:
-	cs_api_free(api);
 	cs_store_close(st);
 	if (rc == 0)
 		cs_info("stopped");
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_opts o;
+	char store[PATH_MAX];
+	int status_fd = -1, sfd = -1, stop[2] = {-1, -1};
+	int rc = 1;
+
+	if (parse_args(argc, argv, &o) < 0)
+		return 1;
+	if (o.debug)
+		cs_log_set_level(CS_LOG_DEBUG);
+	signal(SIGPIPE, SIG_IGN);
+	if (store_dir(&o, store) < 0)
+		return 1;
+
+	if (!o.foreground) {
+		detach_begin(&status_fd);
+		if (chdir("/") < 0) {
+			/* cannot happen; stay where we are */
+		}
+	}
+	if (signals_setup(&sfd, stop) == 0)
+		rc = serve(&o, store, &status_fd, sfd, stop);
 	report_status(&status_fd, (char)rc);
 	if (sfd >= 0)
 		close(sfd);
