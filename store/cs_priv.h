@@ -76,7 +76,8 @@ int cs_rocks_errno(const char *errstr);
 
 /* Record a message for cs_last_error() and return @err (negative errno). */
 int cs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Turn a RocksDB error string into -EIO with a message; frees @errstr. */
+/* Turn a RocksDB error string into its errno (cs_rocks_errno) with a
+ * message naming @what; frees @errstr. */
 int cs_rocks_fail(char *errstr, const char *what);
 /* Make room for @n elements of @size in the array *@v of capacity *@cap
  * (doubling, from 16): 0, or -ENOMEM with the array unchanged. */

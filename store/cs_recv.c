@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "cs_health.h"
 #include "cs_priv.h"
 #include "cs_streamfmt.h"
 
@@ -156,12 +157,11 @@ static void state_put(rocksdb_writebatch_t *wb, cs_store *st, const char *volume
 	free(b.p);
 }
 
-static int write_batch(cs_store *st, rocksdb_writebatch_t *wb)
+/* Through the write door (cs_health.c): @grows when the batch stores
+ * chunk data (staged records), not when it discards. */
+static int write_batch(cs_store *st, rocksdb_writebatch_t *wb, int grows)
 {
-	char *err = NULL;
-
-	rocksdb_write(st->db, st->wo, wb, &err);
-	return err ? cs_rocks_fail(err, "write staged records") : 0;
+	return cs_store_write(st, wb, grows, 0, "write staged records");
 }
 
 /* ---- discarding staged state ---- */
@@ -219,7 +219,7 @@ static int discard_staged(cs_store *st, uint64_t rid)
 		to[0] = 'Z' + 1;
 	rocksdb_writebatch_delete_range_cf(wb, st->cf_meta, (const char *)from, 9,
 	                                   (const char *)to, 9);
-	rc = write_batch(st, wb);
+	rc = write_batch(st, wb, 0);
 	rocksdb_writebatch_destroy(wb);
 	p[0] = 'Q';
 	be64_put(p + 1, rid);
@@ -231,7 +231,7 @@ static int discard_staged(cs_store *st, uint64_t rid)
 		if (rc == 0)
 			rc = d.rc;
 		if (rc == 0 && d.n)
-			rc = write_batch(st, d.wb);
+			rc = write_batch(st, d.wb, 0);
 		pthread_mutex_unlock(&st->lock);
 		rocksdb_writebatch_destroy(d.wb);
 		if (d.n == 0)
@@ -252,7 +252,7 @@ static int discard_all(cs_store *st, const char *volume, uint64_t rid)
 		return rc;
 	wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_delete_cf(wb, st->cf_meta, (const char *)k, wkey(k, volume));
-	rc = write_batch(st, wb);
+	rc = write_batch(st, wb, 0);
 	rocksdb_writebatch_destroy(wb);
 	return rc;
 }
@@ -372,7 +372,7 @@ static int flush_stage(struct cs_recv *r)
 		return 0;
 	cs_sparser_state(r->p, &r->s.next_seq, &r->s.offset, r->s.chain);
 	state_put(r->wb, r->st, r->volume, &r->s);
-	rc = write_batch(r->st, r->wb);
+	rc = write_batch(r->st, r->wb, 1);
 	rocksdb_writebatch_clear(r->wb);
 	r->staged = r->staged_bytes = 0;
 	return rc;

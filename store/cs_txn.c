@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "cs_health.h"
 #include "cs_priv.h"
 
 int cs_txn_begin(struct cs_txn *t, cs_store *st, cs_vol *vol)
@@ -255,7 +256,6 @@ static int txn_write(struct cs_txn *t)
 	cs_store *st = t->st;
 	struct cs_sb saved;
 	uint8_t sbuf[64];
-	char *err = NULL;
 	int rc = 0;
 
 	merge_deltas(t);
@@ -272,9 +272,10 @@ static int txn_write(struct cs_txn *t)
 			t->rec.changes++;
 			cs_txn_put_volrec(t, &t->rec);
 		}
-		rocksdb_write(st->db, st->wo, t->wb, &err);
-		if (err)
-			rc = cs_rocks_fail(err, "write batch");
+		/* through the write door: a batch storing new chunk data needs
+		 * the full free-space reserve (cs_health.c) */
+		rc = cs_store_write(st, t->wb, st->sb.stored_bytes > saved.stored_bytes, 0,
+		                    "write batch");
 	}
 	if (rc)
 		st->sb = saved;

@@ -163,8 +163,6 @@ def test_a_full_disk_gives_enospc_keeps_synced_data_and_resumes_when_room_is_mad
     assert cp.stdout.startswith("OK"), "store check failed\n" + describe(cp)
 
 
-@pytest.mark.xfail(strict=True, reason="needs store/cs_txn.c to write through "
-                   "cs_store_write (the admission that keeps room for deletions)")
 def test_deleting_files_in_the_volume_makes_room_without_a_restart(janitor, work, small_fs):
     ballast(small_fs, BALLAST_MB)
     store = new_store(janitor, small_fs)
