@@ -13,6 +13,27 @@
 set -u
 BUILD=$(realpath "${BUILD:-build}")
 MINUTES=${SOAK_MINUTES:-30}
+
+# SOAK_JOBS (default 2) independent rotations side by side, each with its own store, daemon,
+# mount and seeds (SOAK_SEED + 1000 * job): the totals are their sums; the first failure
+# fails the whole soak (the others run to their end).
+JOBS=${SOAK_JOBS:-2}
+if [ "$JOBS" -gt 1 ]; then
+	base=${SOAK_SEED:-$(date +%s)}
+	outs=$(mktemp -d /tmp/cstorfs-soakjobs.XXXXXX)
+	trap 'rm -rf "$outs"' EXIT
+	for j in $(seq 0 $((JOBS - 1))); do
+		SOAK_JOBS=1 SOAK_SEED=$((base + 1000 * j)) "$0" >"$outs/$j" 2>&1 &
+	done
+	rc=0
+	for j in $(seq 0 $((JOBS - 1))); do wait -n || rc=1; done
+	for j in $(seq 0 $((JOBS - 1))); do sed "s/^soak:/soak[job $j]:/" "$outs/$j"; done
+	sum() { cat "$outs"/* | sed -n "s/^soak: ok: .* \([0-9]*\) $1.*/\1/p" | awk '{ s += $1 } END { print s + 0 }'; }
+	[ $rc = 0 ] && echo "soak: ok: $JOBS jobs x $MINUTES min, $(sum operations) operations," \
+		"$(sum 'kill -9') kill -9 crashes survived"
+	exit $rc
+fi
+
 RUN=${SOAK_RUN_SECONDS:-60}
 SEED0=${SOAK_SEED:-$(date +%s)}
 FSX=$BUILD/cs_fsx
