@@ -289,7 +289,8 @@ int cs_client_request(struct cs_client *c, const char *method, const char *path,
 
 	rc = curl_easy_perform(c->curl);
 	if (rc != CURLE_OK) {
-		ret = mb.overflow ? (csc_set_err(c, "answer too large"), -EPROTO) : csc_curl_failure(c, rc);
+		ret = mb.overflow ? (csc_set_err(c, "answer too large"), -EPROTO)
+				  : csc_curl_failure(c, rc);
 		goto out;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -329,4 +330,3 @@ int cs_client_ping(struct cs_client *c)
 	/* Any well-formed answer means someone is serving; a 403 too. */
 	return r == 0 || r == -EACCES;
 }
-

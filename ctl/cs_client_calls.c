@@ -72,7 +72,8 @@ out:
 
 int cs_client_volume_delete(struct cs_client *c, const char *name, int force)
 {
-	return csc_request_path(c, "DELETE", csc_volume_path(name, force ? "?force=1" : NULL), NULL, NULL);
+	return csc_request_path(c, "DELETE", csc_volume_path(name, force ? "?force=1" : NULL), NULL,
+				NULL);
 }
 
 /* Take the "props" member out of an answer. */
@@ -93,26 +94,27 @@ static int take_props(struct cs_client *c, cJSON *ans, cJSON **out)
 	return 0;
 }
 
-int cs_client_props_get(struct cs_client *c, const char *volume, cJSON **out)
+/* GET or PATCH (with @changes) /v1/volumes/NAME/props. */
+static int props_call(struct cs_client *c, const char *method, const char *volume,
+		      const cJSON *changes, cJSON **out)
 {
 	cJSON *ans = NULL;
 	int r;
 
 	if (out)
 		*out = NULL;
-	r = csc_request_path(c, "GET", csc_volume_path(volume, "/props"), NULL, &ans);
+	r = csc_request_path(c, method, csc_volume_path(volume, "/props"), changes, &ans);
 	return r < 0 ? r : take_props(c, ans, out);
+}
+
+int cs_client_props_get(struct cs_client *c, const char *volume, cJSON **out)
+{
+	return props_call(c, "GET", volume, NULL, out);
 }
 
 int cs_client_props_set(struct cs_client *c, const char *volume, const cJSON *changes, cJSON **out)
 {
-	cJSON *ans = NULL;
-	int r;
-
-	if (out)
-		*out = NULL;
-	r = csc_request_path(c, "PATCH", csc_volume_path(volume, "/props"), changes, &ans);
-	return r < 0 ? r : take_props(c, ans, out);
+	return props_call(c, "PATCH", volume, changes, out);
 }
 
 int cs_client_prop_get(struct cs_client *c, const char *volume, const char *prop, char **value)

@@ -76,14 +76,23 @@ static size_t send_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-static void stream_setup(struct cs_client *c, const char *url, struct curl_slist *hdrs)
+/* Reset the handle for a streamed request of @path with headers @hdrs;
+ * *@url is its URL (the caller frees it). 0 or -ENOMEM. */
+static int stream_setup(struct cs_client *c, const char *path, struct curl_slist *hdrs, char **url)
 {
+	c->errmsg[0] = '\0';
+	if (!hdrs || asprintf(url, "http://localhost%s", path) < 0) {
+		*url = NULL;
+		csc_set_err(c, "out of memory");
+		return -ENOMEM;
+	}
 	curl_easy_reset(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_UNIX_SOCKET_PATH, c->sock);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_URL, *url);
 	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, (long)CS_CLIENT_CONNECT_TIMEOUT);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+	return 0;
 }
 
 /* The result of a streamed transfer that did not succeed at the HTTP
@@ -102,9 +111,9 @@ static int stream_result(struct xfer *x, CURLcode rc, const char *what)
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (rc != CURLE_OK && x->ok_status == 1) {
 		csc_set_err(c,
-			"the stream was cut after %llu bytes: the daemon failed while sending "
-			"(see its log): %s",
-			(unsigned long long)x->done, curl_easy_strerror(rc));
+			    "the stream was cut after %llu bytes: the daemon failed while sending "
+			    "(see its log): %s",
+			    (unsigned long long)x->done, curl_easy_strerror(rc));
 		return -EIO;
 	}
 	if (rc != CURLE_OK)
@@ -122,27 +131,22 @@ int cs_client_send(struct cs_client *c, const char *path, int fd, cs_client_prog
 		   void *ctx, uint64_t *bytes)
 {
 	struct xfer x = {.c = c, .fd = fd, .ok_status = -1, .progress = progress, .ctx = ctx};
-	struct curl_slist *hdrs = NULL;
+	struct curl_slist *hdrs =
+	    curl_slist_append(NULL, "Accept: application/octet-stream, application/json");
 	char *url = NULL;
-	CURLcode rc;
 	int ret;
 
-	c->errmsg[0] = '\0';
 	if (bytes)
 		*bytes = 0;
-	if (asprintf(&url, "http://localhost%s", path) < 0) {
-		csc_set_err(c, "out of memory");
-		return -ENOMEM;
+	ret = stream_setup(c, path, hdrs, &url);
+	if (ret == 0) {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, send_header_cb);
+		curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, &x);
+		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, send_write_cb);
+		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &x);
+		ret = stream_result(&x, curl_easy_perform(c->curl), "writing the stream");
 	}
-	hdrs = curl_slist_append(hdrs, "Accept: application/octet-stream, application/json");
-	stream_setup(c, url, hdrs);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, send_header_cb);
-	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, send_write_cb);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &x);
-	rc = curl_easy_perform(c->curl);
-	ret = stream_result(&x, rc, "writing the stream");
 	if (bytes)
 		*bytes = x.done;
 	curl_slist_free_all(hdrs);
@@ -169,52 +173,60 @@ static size_t recv_read_cb(char *buf, size_t size, size_t nitems, void *ud)
 	return (size_t)n;
 }
 
+/* Upload from x->fd to the request set up, and parse the answer into
+ * *@out (may be NULL). */
+static int recv_upload(struct xfer *x, cJSON **out)
+{
+	struct cs_client *c = x->c;
+	cJSON *json = NULL;
+	struct stat sb;
+	CURLcode rc;
+	int ret;
+
+	curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "POST");
+	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, recv_read_cb);
+	curl_easy_setopt(c->curl, CURLOPT_READDATA, x);
+	if (fstat(x->fd, &sb) == 0 && S_ISREG(sb.st_mode) && lseek(x->fd, 0, SEEK_CUR) == 0) {
+		x->total = (uint64_t)sb.st_size;
+		curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)sb.st_size);
+	}
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, csc_membuf_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &x->mb);
+	rc = curl_easy_perform(c->curl);
+	x->ok_status = 0; /* a failure after the upload is the daemon's, not a cut */
+	ret = stream_result(x, rc, "reading the stream");
+	if (ret)
+		return ret;
+	json = x->mb.data ? cJSON_Parse(x->mb.data) : NULL;
+	if (!json) {
+		csc_set_err(c, "the daemon's answer is not JSON");
+		return -EPROTO;
+	}
+	if (out) {
+		*out = json;
+		json = NULL;
+	}
+	cJSON_Delete(json);
+	return 0;
+}
+
 int cs_client_receive(struct cs_client *c, const char *path, int fd, cs_client_progress_fn progress,
 		      void *ctx, cJSON **out)
 {
 	struct xfer x = {.c = c, .fd = fd, .ok_status = -1, .progress = progress, .ctx = ctx};
 	struct curl_slist *hdrs = NULL;
 	char *url = NULL;
-	cJSON *json = NULL;
-	struct stat sb;
-	CURLcode rc;
 	int ret;
 
-	c->errmsg[0] = '\0';
 	if (out)
 		*out = NULL;
-	if (asprintf(&url, "http://localhost%s", path) < 0) {
-		csc_set_err(c, "out of memory");
-		return -ENOMEM;
-	}
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
-	stream_setup(c, url, hdrs);
-	curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "POST");
-	curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, recv_read_cb);
-	curl_easy_setopt(c->curl, CURLOPT_READDATA, &x);
-	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && lseek(fd, 0, SEEK_CUR) == 0) {
-		x.total = (uint64_t)sb.st_size;
-		curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)sb.st_size);
-	}
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, csc_membuf_write);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &x.mb);
-	rc = curl_easy_perform(c->curl);
-	x.ok_status = 0; /* a failure after the upload is the daemon's, not a cut */
-	ret = stream_result(&x, rc, "reading the stream");
-	if (ret == 0) {
-		json = x.mb.data ? cJSON_Parse(x.mb.data) : NULL;
-		if (!json) {
-			csc_set_err(c, "the daemon's answer is not JSON");
-			ret = -EPROTO;
-		} else if (out) {
-			*out = json;
-			json = NULL;
-		}
-	}
-	cJSON_Delete(json);
+	ret = stream_setup(c, path, hdrs, &url);
+	if (ret == 0)
+		ret = recv_upload(&x, out);
 	curl_slist_free_all(hdrs);
 	free(x.mb.data);
 	free(url);

@@ -272,7 +272,8 @@ static int connect_store(const char *store_part, struct cs_client **out)
 	err = cs_client_new(store, out);
 	if (err) {
 		cs_cli_err("store %s: %s", store,
-			   err == -ENAMETOOLONG ? "path too long for a unix socket" : strerror(-err));
+			   err == -ENAMETOOLONG ? "path too long for a unix socket"
+						: strerror(-err));
 		free(store);
 		return CS_EXIT_FAIL;
 	}
