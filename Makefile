@@ -10,8 +10,9 @@
 #
 # Layout of sources (wildcards, so adding a file needs no edit here):
 #   store/*.c         libcstore.a    the store library (no FUSE, no HTTP)
-#   ctl/*.c           libcsclient.a  the control API client, except main_*.c
-#   ctl/main_ctl.c    cstorfs-ctl;   ctl/main_mount.c  cstorfs (mount command)
+#   ctl/*.c           libcsclient.a  the control API client, except main_*.c, ctl_*.c
+#   ctl/main_ctl.c    cstorfs-ctl, with ctl/ctl_*.c (its command table's machinery and
+#                     handlers);     ctl/main_mount.c  cstorfs (mount command)
 #   fs/*.c fs/api/*.c cstorfsd      FUSE sessions; the control API (fs/cs_api.c, its routes)
 #   tests/unit/test_*.c  one cmocka program each, linked with libcstore.a
 
@@ -39,7 +40,8 @@ Q := @
 endif
 
 STORE_SRC  := $(wildcard store/*.c)
-CLIENT_SRC := $(filter-out ctl/main_%.c,$(wildcard ctl/*.c))
+CLIENT_SRC := $(filter-out ctl/main_%.c ctl/ctl_%.c,$(wildcard ctl/*.c))
+CTL_SRC    := $(wildcard ctl/ctl_*.c)
 FS_SRC     := $(wildcard fs/*.c fs/api/*.c)
 DOCKER_SRC := $(wildcard plugin-shims/docker/*.c)
 FLEX_SRC   := $(wildcard plugin-shims/flexvolume/*.c)
@@ -84,7 +86,7 @@ $(B)/asan/libcstore.a: $(call obj,$(B)/asan,$(STORE_SRC))
 $(B)/cstorfsd: $(call obj,$(B),$(FS_SRC)) $(B)/libcstore.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_FS) $(LIBS_STORE)
-$(B)/cstorfs-ctl: $(B)/obj/ctl/main_ctl.o $(B)/libcsclient.a $(B)/libcstore.a
+$(B)/cstorfs-ctl: $(call obj,$(B),ctl/main_ctl.c $(CTL_SRC)) $(B)/libcsclient.a $(B)/libcstore.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_CLIENT) $(LIBS_STORE)
 $(B)/cstorfs: $(B)/obj/ctl/main_mount.o $(B)/libcsclient.a
