@@ -2,7 +2,7 @@
  * cs_session.c - one FUSE session: open a volume, mount it, run libfuse's
  * multi-threaded loop on a thread of its own, and tear it all down when the
  * mount goes away (see cs_session.h for the contract). The operations
- * themselves are in cs_fuse.c; the control API (cs_api.c) owns sessions.
+ * themselves are in cs_fuse.c; the control API owns sessions (its table: api/cs_mounts.c).
  *
  * States of a session, and who moves it:
  *   STARTING  cs_session_start: mount point checked, volume opened,

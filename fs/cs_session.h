@@ -2,7 +2,7 @@
  * cs_session.h - one FUSE session: one volume of a store mounted at one
  * mount point, served by libfuse's low-level API in a multi-threaded loop.
  *
- * The control API (cs_api.c) owns sessions; the FUSE operations
+ * The control API owns sessions (its table: api/cs_mounts.c); the FUSE operations
  * (cs_fuse.c) implement them. A session holds its volume open (read-write
  * unless read-only) for its whole life. Lifecycle:
  *
