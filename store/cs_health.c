@@ -315,12 +315,26 @@ admitted:
 	return 0;
 }
 
+/* An empty write straight to RocksDB: does it take writes now? A failure
+ * is noted in @h (under h->lock); returns non-zero then. */
+static int probe(cs_store *st, struct health *h)
+{
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	char *err = NULL;
+
+	rocksdb_write(st->db, st->wo, wb, &err);
+	rocksdb_writebatch_destroy(wb);
+	if (!err)
+		return 0;
+	note_failure(h, err);
+	rocksdb_free(err);
+	return 1;
+}
+
 /* FULL after a RocksDB failure: is it over? Probes at most once per
  * CS_RESUME_EVERY (under h->lock). */
 static void try_resume(cs_store *st, struct health *h)
 {
-	rocksdb_writebatch_t *wb;
-	char *err = NULL;
 	double now = mono_now();
 
 	if (now - h->tried_at < CS_RESUME_EVERY)
@@ -328,14 +342,8 @@ static void try_resume(cs_store *st, struct health *h)
 	h->tried_at = now;
 	if (h->wal_failed && wal_newest(h) <= h->wal_failed)
 		return; /* the failed WAL is still the current one */
-	wb = rocksdb_writebatch_create();
-	rocksdb_write(st->db, st->wo, wb, &err);
-	rocksdb_writebatch_destroy(wb);
-	if (err) {
-		note_failure(h, err);
-		rocksdb_free(err);
+	if (probe(st, h))
 		return;
-	}
 	set_state(h, CS_HEALTH_OK, 0, "");
 	h->rocks = 0;
 	h->wal_failed = 0;
@@ -406,22 +414,12 @@ const char *cs_health_state_name(enum cs_health_state s)
 int cs_store_health(cs_store *st, struct cs_store_health *out)
 {
 	struct health *h = health_of(st);
-	rocksdb_writebatch_t *wb;
-	char *err = NULL;
 
 	memset(out, 0, sizeof(*out));
 	CS_ASSERT(h);
 	pthread_mutex_lock(&h->lock);
-	if (h->state == CS_HEALTH_OK) {
-		/* a failure of a write that did not come through the door */
-		wb = rocksdb_writebatch_create();
-		rocksdb_write(st->db, st->wo, wb, &err);
-		rocksdb_writebatch_destroy(wb);
-		if (err) {
-			note_failure(h, err);
-			rocksdb_free(err);
-		}
-	}
+	if (h->state == CS_HEALTH_OK) /* a failure of a write that did not come through the door */
+		probe(st, h);
 	if (h->state == CS_HEALTH_FULL && h->rocks)
 		try_resume(st, h);
 	measure(st, h);
