@@ -60,6 +60,11 @@ endif
 UNIT  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 UNIT_ASAN := $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 
+.PHONY: check-layout
+# The house rules (issue 16): file and function sizes, the store's layers (scripts/check-layout.py).
+check-layout: all
+	scripts/check-layout.py $(B)
+
 .PHONY: all test unit check-asan integration run clean deps bench bench-store bench-snapshots fmt fuzz
 all: $(B)/libcstore.a $(PROGS)
 
@@ -83,7 +88,7 @@ $(B)/libcsclient.a: $(call obj,$(B),$(CLIENT_SRC))
 $(B)/asan/libcstore.a: $(call obj,$(B)/asan,$(STORE_SRC))
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/cstorfsd: $(call obj,$(B),$(FS_SRC)) $(B)/libcstore.a
+$(B)/cstorfsd: $(call obj,$(B),$(FS_SRC) ctl/cs_mountinfo.c) $(B)/libcstore.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS_FS) $(LIBS_STORE)
 $(B)/cstorfs-ctl: $(call obj,$(B),ctl/main_ctl.c $(CTL_SRC)) $(B)/libcsclient.a $(B)/libcstore.a
@@ -162,6 +167,7 @@ integration: all
 
 test: deps
 	$(MAKE) all
+	$(MAKE) check-layout
 	$(MAKE) unit
 	$(MAKE) check-asan
 	$(MAKE) fuzz

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cs_client.h"
+#include "cs_mountinfo.h"
 
 #define PROG "cstorfs"
 
@@ -162,21 +163,8 @@ static int is_mounted(const char *mp)
 		/* id parent major:minor root mountpoint ... */
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", field) != 1)
 			continue;
-		/* mountinfo escapes space, tab, newline, backslash as \ooo */
-		char dec[PATH_MAX], *d = dec;
-		const char *s;
-
-		for (s = field; *s && d < dec + sizeof(dec) - 1; s++) {
-			if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' &&
-			    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-				*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-				s += 3;
-			} else {
-				*d++ = *s;
-			}
-		}
-		*d = '\0';
-		found = !strcmp(dec, mp);
+		cs_mountinfo_unescape(field);
+		found = !strcmp(field, mp);
 	}
 	fclose(f);
 	return found;

@@ -55,6 +55,7 @@
 
 #include "cs_fuse.h"
 #include "cs_log.h"
+#include "cs_mountinfo.h"
 
 #define CS_SESSION_INIT_WAIT 10 /* seconds for the kernel's INIT */
 #define CS_SESSION_STOP_WAIT 5  /* seconds before aborting the connection */
@@ -353,23 +354,6 @@ static int run_fusermount(const char *mp)
 	return 0;
 }
 
-/* Decode mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape_octal(char *p)
-{
-	char *d = p;
-
-	for (; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] >= '0' &&
-		    p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
-			*d++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-			p += 3;
-		} else {
-			*d++ = *p;
-		}
-	}
-	*d = '\0';
-}
-
 /* Take the kernel mount away if it is still ours (the loop must run). */
 static void session_unmount(struct cs_session *s)
 {
@@ -430,7 +414,7 @@ static int session_detach_binds(struct cs_session *s)
 		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &mnr, mp) != 3 ||
 		    makedev(maj, mnr) != s->dev)
 			continue;
-		unescape_octal(mp);
+		cs_mountinfo_unescape(mp);
 		if (umount2(mp, MNT_DETACH) == 0) {
 			cs_warn("session: detached the bind of %s at %s", s->volume, mp);
 			n++;

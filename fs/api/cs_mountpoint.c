@@ -18,23 +18,7 @@
 
 #include "cs_log.h"
 #include "cs_mountpoint.h"
-
-/* Decode mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void mountinfo_unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
+#include "cs_mountinfo.h"
 
 /* Non-zero when a cstorfs FUSE mount sits at @mp. */
 static int is_cstorfs_mount(const char *mp)
@@ -49,7 +33,7 @@ static int is_cstorfs_mount(const char *mp)
 	while (!found && getline(&line, &cap, f) > 0) {
 		if (sscanf(line, "%*s %*s %*s %*s %4095s", field) != 1)
 			continue;
-		mountinfo_unescape(field);
+		cs_mountinfo_unescape(field);
 		sep = strstr(line, " - ");
 		found = !strcmp(field, mp) && sep && !strncmp(sep + 3, "fuse.cstorfs ", 13);
 	}

@@ -13,23 +13,7 @@
 
 #include "dp_log.h"
 #include "dp_mnt.h"
-
-/* Decode mountinfo's octal escapes (\040 for a space, ...) in place. */
-static void unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
+#include "cs_mountinfo.h"
 
 /* Parse one mountinfo line: mount point into @mp (PATH_MAX), and whether
  * its type is FUSE. Returns 0, or -EINVAL for a line it cannot read. */
@@ -39,7 +23,7 @@ static int parse_line(const char *line, char *mp, int *is_fuse)
 
 	if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
 		return -EINVAL;
-	unescape(mp);
+	cs_mountinfo_unescape(mp);
 	*is_fuse = !strncmp(sep + 3, "fuse.", 5) || !strncmp(sep + 3, "fuse ", 5);
 	return 0;
 }

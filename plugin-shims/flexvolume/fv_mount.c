@@ -28,6 +28,7 @@
 #include "cs_client.h"
 #include "fv_mount.h"
 #include "fv_reply.h"
+#include "cs_mountinfo.h"
 
 #define FV_FSGROUP_MODE 02775
 #define FV_CHILD_TIMEOUT_MS 10000
@@ -67,22 +68,6 @@ static int canon_path(const char *path, char *out)
 	return 0;
 }
 
-static void unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
-
 /* The filesystem type of the topmost mount at @mp into @fstype (e.g.
  * "fuse.cstorfs"); returns 1 when something is mounted there. */
 static int mounted_at(const char *mp, char *fstype, size_t cap)
@@ -99,7 +84,7 @@ static int mounted_at(const char *mp, char *fstype, size_t cap)
 		field = NULL;
 		if (sscanf(line, "%*s %*s %*s %*s %ms", &field) != 1)
 			continue;
-		unescape(field);
+		cs_mountinfo_unescape(field);
 		sep = strstr(line, " - ");
 		if (strcmp(field, mp) || !sep)
 			continue;
