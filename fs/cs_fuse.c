@@ -157,10 +157,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 	TRACE("getattr %llu", (unsigned long long)ino);
 	rc = cs_getattr(req_fs(req)->vol, ino, &a);
-	if (rc < 0)
-		cs_reply_err(req, "getattr", rc);
-	else
-		cs_reply_attr(req, &a);
+	cs_reply_attr_rc(req, "getattr", rc, &a);
 }
 
 /* FUSE_SET_ATTR_* to CS_SET_*, values into @in. */
@@ -220,10 +217,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		rc = cs_setattr(fs->vol, ino, &in, mask, &out);
 	else
 		rc = cs_getattr(fs->vol, ino, &out);
-	if (rc < 0)
-		cs_reply_err(req, "setattr", rc);
-	else
-		cs_reply_attr(req, &out);
+	cs_reply_attr_rc(req, "setattr", rc, &out);
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
@@ -236,10 +230,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	rc = cs_getattr(fs->vol, ino, &a);
 	if (rc == 0 && (mask & W_OK) && fs->readonly)
 		rc = -EROFS;
-	if (rc < 0)
-		cs_reply_err(req, "access", rc);
-	else
-		fuse_reply_err(req, 0);
+	cs_reply_rc(req, "access", rc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -255,10 +246,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	TRACE("mknod %llu/%s 0%o", (unsigned long long)parent, name, mode);
 	rc = cs_mknod(req_fs(req)->vol, parent, name, mode, rdev, &cred, &a);
-	if (rc < 0)
-		cs_reply_err(req, "mknod", rc);
-	else
-		cs_reply_entry(req, &a);
+	cs_reply_entry_rc(req, "mknod", rc, &a);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -270,10 +258,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	TRACE("mkdir %llu/%s 0%o", (unsigned long long)parent, name, mode);
 	rc = cs_mkdir(req_fs(req)->vol, parent, name, mode, &cred, &a);
-	if (rc < 0)
-		cs_reply_err(req, "mkdir", rc);
-	else
-		cs_reply_entry(req, &a);
+	cs_reply_entry_rc(req, "mkdir", rc, &a);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
@@ -285,10 +270,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 
 	TRACE("symlink %llu/%s -> %s", (unsigned long long)parent, name, link);
 	rc = cs_symlink(req_fs(req)->vol, parent, name, link, &cred, &a);
-	if (rc < 0)
-		cs_reply_err(req, "symlink", rc);
-	else
-		cs_reply_entry(req, &a);
+	cs_reply_entry_rc(req, "symlink", rc, &a);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -315,10 +297,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	TRACE("link %llu -> %llu/%s", (unsigned long long)ino,
 	      (unsigned long long)newparent, newname);
 	rc = cs_link(req_fs(req)->vol, ino, newparent, newname, &a);
-	if (rc < 0)
-		cs_reply_err(req, "link", rc);
-	else
-		cs_reply_entry(req, &a);
+	cs_reply_entry_rc(req, "link", rc, &a);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -344,10 +323,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	TRACE("rmdir %llu/%s", (unsigned long long)parent, name);
 	rc = cs_rmdir(req_fs(req)->vol, parent, name);
-	if (rc < 0)
-		cs_reply_err(req, "rmdir", rc);
-	else
-		fuse_reply_err(req, 0);
+	cs_reply_rc(req, "rmdir", rc);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -564,10 +540,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	}
 	rc = cs_fallocate(req_fs(req)->vol, ino, cmode, (uint64_t)off,
 	                  (uint64_t)len);
-	if (rc < 0)
-		cs_reply_err(req, "fallocate", rc);
-	else
-		fuse_reply_err(req, 0);
+	cs_reply_rc(req, "fallocate", rc);
 }
 
 /* Copy up to @len bytes; returns the count or a negative errno. */

@@ -161,10 +161,7 @@ void cs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	TRACE("fsyncdir %llu", (unsigned long long)ino);
 	rc = cs_vol_sync(req_fs(req)->vol);
-	if (rc < 0)
-		cs_reply_err(req, "fsyncdir", rc);
-	else
-		fuse_reply_err(req, 0);
+	cs_reply_rc(req, "fsyncdir", rc);
 }
 
 void cs_op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -211,10 +208,7 @@ void cs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (flags & XATTR_REPLACE)
 		cflags |= CS_XATTR_REPLACE;
 	rc = cs_setxattr(req_fs(req)->vol, ino, name, value, size, cflags);
-	if (rc < 0)
-		cs_reply_err(req, "setxattr", rc);
-	else
-		fuse_reply_err(req, 0);
+	cs_reply_rc(req, "setxattr", rc);
 }
 
 /* getxattr and listxattr: size 0 asks for the length only. */
@@ -266,8 +260,5 @@ void cs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	TRACE("removexattr %llu %s", (unsigned long long)ino, name);
 	rc = cs_removexattr(req_fs(req)->vol, ino, name);
-	if (rc < 0)
-		cs_reply_err(req, "removexattr", rc);
-	else
-		fuse_reply_err(req, 0);
+	cs_reply_rc(req, "removexattr", rc);
 }

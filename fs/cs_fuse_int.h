@@ -71,6 +71,11 @@ void cs_reply_err(fuse_req_t req, const char *op, int rc);
 /* An entry reply: one more lookup reference on @a->ino (invariant 2). */
 void cs_reply_entry(fuse_req_t req, const struct cs_attr *a);
 void cs_reply_attr(fuse_req_t req, const struct cs_attr *a);
+/* A handler's tail: @rc < 0 goes to cs_reply_err(@op), else the success
+ * reply: empty (cs_reply_rc), an entry for @a, or @a's attributes. */
+void cs_reply_rc(fuse_req_t req, const char *op, int rc);
+void cs_reply_entry_rc(fuse_req_t req, const char *op, int rc, const struct cs_attr *a);
+void cs_reply_attr_rc(fuse_req_t req, const char *op, int rc, const struct cs_attr *a);
 void cs_attr_to_stat(const struct cs_attr *a, struct stat *st);
 void cs_fill_entry(struct fuse_entry_param *e, const struct cs_attr *a);
 struct cs_cred cs_req_cred(fuse_req_t req);

@@ -269,6 +269,35 @@ void cs_reply_attr(fuse_req_t req, const struct cs_attr *a)
 	fuse_reply_attr(req, &st, CS_FUSE_TIMEOUT);
 }
 
+/* A handler's tail: @rc < 0 is an error reply, else an empty success. */
+void cs_reply_rc(fuse_req_t req, const char *op, int rc)
+{
+	if (rc < 0)
+		cs_reply_err(req, op, rc);
+	else
+		fuse_reply_err(req, 0);
+}
+
+/* A handler's tail: @rc < 0 is an error reply, else an entry for @a. */
+void cs_reply_entry_rc(fuse_req_t req, const char *op, int rc,
+                       const struct cs_attr *a)
+{
+	if (rc < 0)
+		cs_reply_err(req, op, rc);
+	else
+		cs_reply_entry(req, a);
+}
+
+/* A handler's tail: @rc < 0 is an error reply, else the attributes @a. */
+void cs_reply_attr_rc(fuse_req_t req, const char *op, int rc,
+                      const struct cs_attr *a)
+{
+	if (rc < 0)
+		cs_reply_err(req, op, rc);
+	else
+		cs_reply_attr(req, a);
+}
+
 struct cs_cred cs_req_cred(fuse_req_t req)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
