@@ -136,6 +136,29 @@ int cs_file_chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
 	return 0;
 }
 
+int cs_file_chunks(cs_store *st, const struct cs_volrec *rec, uint64_t ino, uint64_t off,
+                   uint64_t end, int (*fn)(void *ctx, struct cs_chunk_part *p), void *ctx)
+{
+	struct cs_chunk_part p;
+	int rc = 0;
+
+	p.buf = malloc(CS_CHUNK_SIZE);
+	if (!p.buf)
+		return -ENOMEM;
+	for (p.pos = off; p.pos < end && rc == 0; p.pos += p.n) {
+		p.idx = p.pos / CS_CHUNK_SIZE;
+		p.co = p.pos % CS_CHUNK_SIZE;
+		p.n = CS_CHUNK_SIZE - p.co;
+		if (p.n > end - p.pos)
+			p.n = end - p.pos;
+		rc = cs_file_chunk_load(st, rec, ino, p.idx, p.buf, &p.e, &p.have);
+		if (rc == 0)
+			rc = fn(ctx, &p);
+	}
+	free(p.buf);
+	return rc;
+}
+
 /* Store @buf as chunk @idx (trailing zeros trimmed; all zeros: a hole). */
 int cs_file_chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
                        const uint8_t *buf, const struct cs_ext *old)
@@ -186,12 +209,26 @@ static void wb_overlay(struct cs_volstate *vs, uint64_t ino, uint64_t off, uint6
 	}
 }
 
+struct read_ctx {
+	uint8_t *out;
+	uint64_t off;
+};
+
+/* cs_read's part: copy a chunk's bytes out. */
+static int read_part(void *ctx, struct cs_chunk_part *p)
+{
+	struct read_ctx *r = ctx;
+
+	memcpy(r->out + (p->pos - r->off), p->buf + p->co, p->n);
+	return 0;
+}
+
 ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 {
+	struct read_ctx r = { out, off };
 	struct cs_volrec rec;
 	struct cs_inode in;
-	uint8_t *buf = NULL;
-	uint64_t end, pos;
+	uint64_t end;
 	ssize_t rc;
 	int locked = 0;
 
@@ -217,28 +254,9 @@ ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *out, size_t size)
 		rc = (ssize_t)(end - off);
 		goto out;
 	}
-	buf = malloc(CS_CHUNK_SIZE);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (pos = off; pos < end;) {
-		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
-		uint64_t n = CS_CHUNK_SIZE - co;
-		struct cs_ext e;
-		int have;
-
-		if (n > end - pos)
-			n = end - pos;
-		rc = cs_file_chunk_load(vol->st, &rec, ino, idx, buf, &e, &have);
-		if (rc)
-			break;
-		memcpy((uint8_t *)out + (pos - off), buf + co, n);
-		pos += n;
-	}
+	rc = cs_file_chunks(vol->st, &rec, ino, off, end, read_part, &r);
 	if (rc == 0 && locked)
 		wb_overlay(vol->vs, ino, off, end, out);
-	free(buf);
 	if (rc == 0)
 		rc = (ssize_t)(end - off);
 out:
@@ -449,6 +467,16 @@ int cs_file_txn_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino)
 
 	if (rc == 0)
 		rc = wb_flush_locked(t, ino, 0);
+	return rc ? cs_txn_abort(t, rc) : 0;
+}
+
+int cs_file_inode_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino, struct cs_inode *in)
+{
+	int rc = cs_file_txn_begin(t, vol, ino);
+
+	if (rc)
+		return rc;
+	rc = cs_inode_load(vol, ino, in);
 	return rc ? cs_txn_abort(t, rc) : 0;
 }
 

@@ -119,10 +119,20 @@ int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t 
 	return rc;
 }
 
+/* punch's part: zero a chunk's bytes and store it again (not a hole's). */
+static int punch_part(void *ctx, struct cs_chunk_part *p)
+{
+	struct drop_ctx *d = ctx;
+
+	if (!p->have)
+		return 0;
+	memset(p->buf + p->co, 0, p->n);
+	return cs_file_chunk_store(d->t, d->in, p->idx, p->buf, &p->e);
+}
+
 static int punch(struct cs_txn *t, struct cs_inode *in, uint64_t off, uint64_t end)
 {
-	uint8_t *buf;
-	int rc = 0;
+	struct drop_ctx d = { t, in, 0 };
 
 	if (end > in->size)
 		end = in->size;
@@ -132,26 +142,7 @@ static int punch(struct cs_txn *t, struct cs_inode *in, uint64_t off, uint64_t e
 		memset(in->data + off, 0, end - off);
 		return 0;
 	}
-	buf = malloc(CS_CHUNK_SIZE);
-	if (!buf)
-		return -ENOMEM;
-	for (uint64_t pos = off; pos < end && rc == 0;) {
-		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
-		uint64_t n = CS_CHUNK_SIZE - co;
-		struct cs_ext e;
-		int have;
-
-		if (n > end - pos)
-			n = end - pos;
-		rc = cs_file_chunk_load(t->st, &t->rec, in->ino, idx, buf, &e, &have);
-		if (rc == 0 && have) {
-			memset(buf + co, 0, n);
-			rc = cs_file_chunk_store(t, in, idx, buf, &e);
-		}
-		pos += n;
-	}
-	free(buf);
-	return rc;
+	return cs_file_chunks(t->st, &t->rec, in->ino, off, end, punch_part, &d);
 }
 
 static int falloc_mode_check(int mode)
@@ -192,12 +183,10 @@ int cs_fallocate(cs_vol *vol, uint64_t ino, int mode, uint64_t off, uint64_t len
 		return cs_fail(-EINVAL, "fallocate of length 0");
 	if (off > CS_MAX_FILE_SIZE || len > CS_MAX_FILE_SIZE - off)
 		return cs_fail(-EFBIG, "fallocate past the largest file size");
-	rc = cs_file_txn_begin(&t, vol, ino); /* this txn reads the extents */
+	rc = cs_file_inode_begin(&t, vol, ino, &in); /* this txn reads the extents */
 	if (rc)
 		return rc;
-	rc = cs_inode_load(vol, ino, &in);
-	if (rc == 0)
-		rc = cs_file_check(&in);
+	rc = cs_file_check(&in);
 	if (rc)
 		return cs_txn_abort(&t, rc);
 	if (mode & (CS_FALLOC_PUNCH_HOLE | CS_FALLOC_ZERO_RANGE)) {
@@ -306,15 +295,12 @@ int cs_setattr(cs_vol *vol, uint64_t ino, const struct cs_attr *a,
 	struct cs_txn t;
 	int rc;
 
-	if (mask & CS_SET_SIZE) /* a resize reads the extents */
-		rc = vol->rdonly ? cs_txn_begin(&t, vol->st, vol) : cs_file_txn_begin(&t, vol, ino);
+	if ((mask & CS_SET_SIZE) && !vol->rdonly) /* a resize reads the extents */
+		rc = cs_file_inode_begin(&t, vol, ino, &in);
 	else
-		rc = cs_txn_begin(&t, vol->st, vol);
+		rc = cs_inode_begin(&t, vol, ino, &in);
 	if (rc)
 		return rc;
-	rc = cs_inode_load(vol, ino, &in);
-	if (rc)
-		return cs_txn_abort(&t, rc);
 	if (mask & CS_SET_SIZE) {
 		if (S_ISDIR(in.mode))
 			return cs_txn_abort(&t, cs_fail(-EISDIR, "inode %llu is a directory",

@@ -135,6 +135,16 @@ int cs_inode_load(cs_vol *vol, uint64_t ino, struct cs_inode *out)
 	return cs_inode_load_rec(vol->st, &vol->vs->rec, ino, out);
 }
 
+int cs_inode_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino, struct cs_inode *in)
+{
+	int rc = cs_txn_begin(t, vol->st, vol);
+
+	if (rc)
+		return rc;
+	rc = cs_inode_load(vol, ino, in);
+	return rc ? cs_txn_abort(t, rc) : 0;
+}
+
 void cs_txn_put_inode(struct cs_txn *t, struct cs_inode *in)
 {
 	uint8_t k[CS_KEY_MAX], v[CS_INODE_FIXED + CS_SYMLINK_MAX + 1];

@@ -412,6 +412,9 @@ int cs_sb_decode(struct cs_sb *sb, const uint8_t *buf, size_t len);
 
 /* Load an inode as of the volume's epoch. -ENOENT when absent. */
 int cs_inode_load(cs_vol *vol, uint64_t ino, struct cs_inode *out);
+/* Begin a txn on @vol and load inode @ino into @in; on failure the txn is
+ * ended (nothing to abort). */
+int cs_inode_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino, struct cs_inode *in);
 int cs_inode_load_rec(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
                       struct cs_inode *out);
 /* Queue the inode record into the txn. */
@@ -454,6 +457,20 @@ int cs_file_chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino, 
 /* Store @buf as chunk @idx of @in (a hole when all zeros), replacing @old. */
 int cs_file_chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx, const uint8_t *buf,
                         const struct cs_ext *old);
+/* The part of a byte range that lies in one chunk, as cs_file_chunks hands
+ * it over: file bytes @pos..@pos+@n are bytes @co..@co+@n of chunk @idx,
+ * loaded into @buf (CS_CHUNK_SIZE) as cs_file_chunk_load does (@e, @have). */
+struct cs_chunk_part {
+	uint64_t pos, idx, co, n;
+	uint8_t *buf;
+	struct cs_ext e;
+	int have;
+};
+/* Load, in order, each chunk of file @ino (as of @rec) that bytes
+ * [@off, @end) touch, and call @fn(@ctx, part) with it; stops at the first
+ * error, of the load or of @fn, and returns it (0: all done). */
+int cs_file_chunks(cs_store *st, const struct cs_volrec *rec, uint64_t ino, uint64_t off,
+                   uint64_t end, int (*fn)(void *ctx, struct cs_chunk_part *p), void *ctx);
 /* -EISDIR / -EINVAL unless @in is a regular file. */
 int cs_file_check(const struct cs_inode *in);
 /* Move an inline file's bytes into chunk 0 (@buf: CS_CHUNK_SIZE scratch). */
@@ -473,6 +490,9 @@ int cs_file_purge(struct cs_txn *t, struct cs_inode *in);
  * under the same hold of the volume lock, so none is left to land on top
  * of the operation afterwards. */
 int cs_file_txn_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino);
+/* cs_file_txn_begin, then load inode @ino into @in; on failure the txn is
+ * ended (nothing to abort). */
+int cs_file_inode_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino, struct cs_inode *in);
 /* @in as every reader of its attributes sees it (the size rule): its size
  * and mtime raised by what the write buffer holds for it. Caller holds
  * vs->lock (inside a txn), or the volume has no buffered writes. */

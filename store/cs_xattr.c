@@ -32,12 +32,9 @@ static int xattr_change(cs_vol *vol, uint64_t ino, const char *name,
 	char *buf = NULL;
 	int rc, exists;
 
-	rc = cs_txn_begin(&t, vol->st, vol);
+	rc = cs_inode_begin(&t, vol, ino, &in);
 	if (rc)
 		return rc;
-	rc = cs_inode_load(vol, ino, &in);
-	if (rc)
-		return cs_txn_abort(&t, rc);
 	klen = cs_key_xattr(k, t.rec.id, ino, name);
 	rc = cs_kv_getv(vol->st, &t.rec, k, klen, &buf, &v, &vlen, NULL);
 	free(buf);
