@@ -56,6 +56,7 @@
 #include "cs_fuse.h"
 #include "cs_log.h"
 #include "cs_mountinfo.h"
+#include "cs_thread.h"
 
 #define CS_SESSION_INIT_WAIT 10 /* seconds for the kernel's INIT */
 #define CS_SESSION_STOP_WAIT 5  /* seconds before aborting the connection */
@@ -278,13 +279,8 @@ static void *session_main(void *arg)
 	rc = fuse_session_loop_mt(s->se, &cfg);
 	if (rc != 0)
 		cs_warn("session: loop for %s ended with %d", s->mountpoint, rc);
-	if (flushing) {
-		pthread_mutex_lock(&s->lock);
-		s->flusher_stop = 1;
-		pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(flusher, NULL);
-	}
+	if (flushing)
+		cs_thread_stop(flusher, &s->lock, &s->cond, &s->flusher_stop);
 	/* No-op when the kernel mount is gone (the usual case); closes the
 	 * device fd. */
 	fuse_session_unmount(s->se);

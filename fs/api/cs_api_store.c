@@ -24,6 +24,7 @@
 #include "cs_api_store.h"
 #include "cs_log.h"
 #include "cs_mounts.h"
+#include "cs_thread.h"
 
 #define CS_GC_DELAY 2.0		 /* seconds after a snapshot goes */
 #define CS_GC_POLL 60		 /* seconds between checks for blob garbage */
@@ -233,11 +234,7 @@ void cs_api_gc_free(struct cs_api_gc *gc)
 {
 	if (!gc)
 		return;
-	pthread_mutex_lock(&gc->lock);
-	gc->quit = 1;
-	pthread_cond_broadcast(&gc->cond);
-	pthread_mutex_unlock(&gc->lock);
-	pthread_join(gc->thread, NULL);
+	cs_thread_stop(gc->thread, &gc->lock, &gc->cond, &gc->quit);
 	pthread_cond_destroy(&gc->cond);
 	pthread_mutex_destroy(&gc->lock);
 	pthread_mutex_destroy(&gc->run);

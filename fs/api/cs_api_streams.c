@@ -31,6 +31,7 @@
 
 #include "cs_api_streams.h"
 #include "cs_log.h"
+#include "cs_thread.h"
 
 /* ------------------------------------------------------------------ */
 /* Send                                                               */
@@ -113,13 +114,8 @@ static void send_job_free(void *cls)
 
 	if (!j)
 		return;
-	if (j->started) {
-		pthread_mutex_lock(&j->lock);
-		j->cancelled = 1;
-		pthread_cond_broadcast(&j->cond);
-		pthread_mutex_unlock(&j->lock);
-		pthread_join(j->thread, NULL);
-	}
+	if (j->started)
+		cs_thread_stop(j->thread, &j->lock, &j->cond, &j->cancelled);
 	pthread_cond_destroy(&j->cond);
 	pthread_mutex_destroy(&j->lock);
 	free(j->ring);

@@ -35,6 +35,7 @@
 
 #include "cs_log.h"
 #include "cs_mounts_int.h"
+#include "cs_thread.h"
 
 static void mount_free(struct mount *m)
 {
@@ -445,13 +446,8 @@ void cs_mounts_free(struct cs_mounts *mt)
 {
 	if (!mt)
 		return;
-	if (mt->reaper_running) {
-		pthread_mutex_lock(&mt->lock);
-		mt->quit = 1;
-		pthread_cond_broadcast(&mt->cond);
-		pthread_mutex_unlock(&mt->lock);
-		pthread_join(mt->reaper, NULL);
-	}
+	if (mt->reaper_running)
+		cs_thread_stop(mt->reaper, &mt->lock, &mt->cond, &mt->quit);
 	free_taken(mt, take_mounts(mt, pick_all, NULL), "daemon stopping");
 	pthread_cond_destroy(&mt->cond);
 	pthread_mutex_destroy(&mt->shared_lock);
