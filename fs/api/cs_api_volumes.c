@@ -269,6 +269,15 @@ int cs_api_volumes_list(struct cs_api *api, struct cs_http_req *q, struct cs_htt
 	return 0;
 }
 
+/* Answer @err, the failure of making volume @made (creating, cloning or
+ * renaming @name): "already exists" for -EEXIST, else the store's error. */
+static int fail_making(struct cs_http_reply *r, int err, const char *made, const char *name)
+{
+	if (err == -EEXIST)
+		return cs_http_fail(r, err, "volume '%s' already exists", made);
+	return cs_http_fail_store(r, err, name);
+}
+
 /* POST /v1/volumes with "from": a clone of snapshot @from named @name, its
  * options those of its origin unless @body sets them. */
 static int clone_create(struct cs_api *api, const char *name, const char *from, const cJSON *body,
@@ -293,10 +302,8 @@ static int clone_create(struct cs_api *api, const char *name, const char *from, 
 	if ((err = body_opts(r, body, &opts)))
 		return err;
 	err = cs_clone_create(api->st, vol, snap, name, &opts, NULL);
-	if (err == -EEXIST)
-		return cs_http_fail(r, err, "volume '%s' already exists", name);
 	if (err)
-		return cs_http_fail_store(r, err, name);
+		return fail_making(r, err, name, name);
 	cs_info("created volume '%s' as a clone of '%s@%s'", name, vol, snap);
 	return cs_api_volume_answer(api, r, 201, name);
 }
@@ -323,10 +330,8 @@ int cs_api_volume_create(struct cs_api *api, struct cs_http_req *q, struct cs_ht
 		goto out;
 	}
 	err = cs_volume_create(api->st, name, &opts, q->uid, q->gid, NULL);
-	if (err == -EEXIST) {
-		cs_http_fail(r, err, "volume '%s' already exists", name);
-	} else if (err) {
-		cs_http_fail_store(r, err, name);
+	if (err) {
+		fail_making(r, err, name, name);
 	} else {
 		cs_info("created volume '%s'", name);
 		err = cs_api_volume_answer(api, r, 201, name);
@@ -358,10 +363,8 @@ static int volume_rename(struct cs_api *api, struct cs_http_reply *r, const char
 	if (err)
 		return err;
 	err = cs_volume_rename(api->st, name, to);
-	if (err == -EEXIST)
-		return cs_http_fail(r, err, "volume '%s' already exists", to);
 	if (err)
-		return cs_http_fail_store(r, err, name);
+		return fail_making(r, err, to, name);
 	cs_info("renamed volume '%s' to '%s'", name, to);
 	return 0;
 }
