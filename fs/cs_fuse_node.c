@@ -279,8 +279,7 @@ void cs_reply_rc(fuse_req_t req, const char *op, int rc)
 }
 
 /* A handler's tail: @rc < 0 is an error reply, else an entry for @a. */
-void cs_reply_entry_rc(fuse_req_t req, const char *op, int rc,
-                       const struct cs_attr *a)
+void cs_reply_entry_rc(fuse_req_t req, const char *op, int rc, const struct cs_attr *a)
 {
 	if (rc < 0)
 		cs_reply_err(req, op, rc);
@@ -289,8 +288,7 @@ void cs_reply_entry_rc(fuse_req_t req, const char *op, int rc,
 }
 
 /* A handler's tail: @rc < 0 is an error reply, else the attributes @a. */
-void cs_reply_attr_rc(fuse_req_t req, const char *op, int rc,
-                      const struct cs_attr *a)
+void cs_reply_attr_rc(fuse_req_t req, const char *op, int rc, const struct cs_attr *a)
 {
 	if (rc < 0)
 		cs_reply_err(req, op, rc);
