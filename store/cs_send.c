@@ -486,6 +486,20 @@ static int token_decode(const char *t, uint8_t *b)
 	return 0;
 }
 
+/* The snapshot with uuid @uuid (the token's @what) and its volume's record. */
+static int token_snap(cs_store *st, const uint8_t *uuid, const char *what,
+                      struct cs_snaprec *sn, struct cs_volrec *vr)
+{
+	uint64_t vid;
+	int rc = cs_snap_by_uuid(st, uuid, &vid, sn);
+
+	if (rc == 0)
+		rc = cs_volrec_load(st, vid, vr);
+	if (rc == -ENOENT)
+		return cs_fail(-ENOENT, "the %s of the resume token is not in this store", what);
+	return rc;
+}
+
 /* Fill send options from a token: volume, snap and base found by uuid. */
 static int plan_from_token(cs_store *st, const char *token, struct plan *p,
                            struct sender *s)
@@ -494,7 +508,6 @@ static int plan_from_token(cs_store *st, const char *token, struct plan *p,
 	struct cs_send_opts o = { 0 };
 	struct cs_snaprec sn, bs;
 	struct cs_volrec vr, br;
-	uint64_t vid, bvid;
 	uint32_t flags;
 	int rc;
 
@@ -502,21 +515,15 @@ static int plan_from_token(cs_store *st, const char *token, struct plan *p,
 	if (rc)
 		return rc;
 	flags = be32_get(b + 112);
-	rc = cs_snap_by_uuid(st, b + 80, &vid, &sn);
-	if (rc == 0)
-		rc = cs_volrec_load(st, vid, &vr);
+	rc = token_snap(st, b + 80, "snapshot", &sn, &vr);
 	if (rc)
-		return rc == -ENOENT ? cs_fail(-ENOENT, "the snapshot of the resume token is not "
-		                               "in this store") : rc;
+		return rc;
 	o.volume = vr.name;
 	o.snap = sn.name;
 	if (memcmp(b + 96, zero, 16)) {
-		rc = cs_snap_by_uuid(st, b + 96, &bvid, &bs);
-		if (rc == 0)
-			rc = cs_volrec_load(st, bvid, &br);
+		rc = token_snap(st, b + 96, "base", &bs, &br);
 		if (rc)
-			return rc == -ENOENT ? cs_fail(-ENOENT, "the base of the resume token is not "
-			                               "in this store") : rc;
+			return rc;
 		o.base_volume = br.name;
 		o.base = bs.name;
 	}
