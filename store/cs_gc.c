@@ -176,23 +176,12 @@ int cs_volume_reclaim(cs_store *st, uint64_t vid, struct cs_gc_stats *gs)
 	}
 	if (rc)
 		return rc;
-	vs = cs_vs_find(st, vid, 1);
-	if (vs)
-		pthread_mutex_lock(&vs->lock);
-	rc = vs ? 0 : cs_volrec_load(st, vid, &r);
-	if (vs)
-		r = vs->rec;
-	if (rc == 0) {
-		r.flags &= ~CS_VOL_RECLAIM;
-		cs_txn_begin(&t, st, NULL);
-		cs_txn_put_volrec(&t, &r);
-		rc = cs_txn_commit(&t);
-		if (rc == 0 && vs)
-			vs->rec.flags &= ~CS_VOL_RECLAIM;
-	}
-	if (vs)
-		pthread_mutex_unlock(&vs->lock);
-	return rc;
+	rc = cs_live_rec(st, vid, &vs, &r);
+	if (rc)
+		return rc;
+	r.flags &= ~CS_VOL_RECLAIM;
+	cs_txn_begin(&t, st, NULL);
+	return cs_txn_commit_live(&t, vs, &r);
 }
 
 struct pending {

@@ -395,9 +395,19 @@ size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *buf);
 int cs_volrec_decode(struct cs_volrec *r, const uint8_t *buf, size_t len);
 /* Under st->vlock: */
 int cs_vol_lookup_name(cs_store *st, const char *name, uint64_t *vid);
+/* Take st->vlock and find volume @name: 0 with st->vlock held, or a
+ * negative errno without it. */
+int cs_vol_lookup_locked(cs_store *st, const char *name, uint64_t *vid);
+/* 0 when no volume is named @name, -EEXIST when one is, or the error. */
+int cs_volname_free(cs_store *st, const char *name);
 int cs_volrec_load(cs_store *st, uint64_t vid, struct cs_volrec *r);
 /* An open volume state: any (live or snapshot view) or the live one. */
 struct cs_volstate *cs_vs_find(cs_store *st, uint64_t vid, int live_only);
+/* The live record of @vid into @r: from its open state, which stays locked
+ * (*@vs, NULL when not open), or from the store. cs_live_done then unlocks
+ * it, taking @r as the state's record first if @commit_ok. */
+int cs_live_rec(cs_store *st, uint64_t vid, struct cs_volstate **vs, struct cs_volrec *r);
+void cs_live_done(struct cs_volstate *vs, const struct cs_volrec *r, int commit_ok);
 void cs_volname_key(uint8_t *k, size_t *klen, const char *name);
 int cs_volname_check(const char *name);
 /* The origin layers of a clone record. */
@@ -405,6 +415,9 @@ int cs_chain_load(cs_store *st, const struct cs_volrec *r, struct cs_chain *c);
 
 /* Put the volume record @r into @t's batch (cs_txn.c). */
 void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r);
+/* Put volume record @r (from cs_live_rec, with @vs) into @t, commit @t and
+ * end with cs_live_done (@r becomes the open state's record if committed). */
+int cs_txn_commit_live(struct cs_txn *t, struct cs_volstate *vs, const struct cs_volrec *r);
 /* The superblock record (cs_rec.c): 52 bytes; decode: -EINVAL not ours
  * or of another format version (the message says which). */
 size_t cs_sb_encode(const struct cs_sb *sb, uint8_t *buf);

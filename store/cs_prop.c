@@ -50,10 +50,9 @@ int cs_volume_prop_set(cs_store *st, const char *volume, const char *prop,
 	if (value && strlen(value) > CS_PROP_VALUE_MAX)
 		return cs_fail(-E2BIG, "property '%s': value longer than %u bytes", prop,
 		               CS_PROP_VALUE_MAX);
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
+	rc = cs_vol_lookup_locked(st, volume, &vid);
 	if (rc)
-		goto out;
+		return rc;
 	klen = prop_key(k, vid, prop);
 	if (!value) {
 		size_t vlen;
@@ -142,13 +141,12 @@ int cs_volume_prop_list(cs_store *st, const char *volume, cs_prop_fn fn, void *c
 
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
-	if (rc == 0) {
-		p[0] = 'P';
-		be64_put(p + 1, vid);
-		rc = cs_kv_scan(st, st->cf_meta, p, 9, list_fn, &l);
-	}
+	rc = cs_vol_lookup_locked(st, volume, &vid);
+	if (rc)
+		return rc;
+	p[0] = 'P';
+	be64_put(p + 1, vid);
+	rc = cs_kv_scan(st, st->cf_meta, p, 9, list_fn, &l);
 	pthread_mutex_unlock(&st->vlock);
 	return rc;
 }

@@ -130,6 +130,27 @@ int cs_volname_check(const char *name)
 	return 0;
 }
 
+int cs_vol_lookup_locked(cs_store *st, const char *name, uint64_t *vid)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_vol_lookup_name(st, name, vid);
+	if (rc)
+		pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
+int cs_volname_free(cs_store *st, const char *name)
+{
+	uint64_t vid;
+	int rc = cs_vol_lookup_name(st, name, &vid);
+
+	if (rc == 0)
+		return cs_fail(-EEXIST, "volume '%s' already exists", name);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 /* Find a volume id by name (under vlock). */
 int cs_vol_lookup_name(cs_store *st, const char *name, uint64_t *vid)
 {
@@ -179,6 +200,30 @@ struct cs_volstate *cs_vs_find(cs_store *st, uint64_t vid, int live_only)
 		if (vs->id == vid && (!live_only || vs->snap_epoch == 0))
 			return vs;
 	return NULL;
+}
+
+int cs_live_rec(cs_store *st, uint64_t vid, struct cs_volstate **vs, struct cs_volrec *r)
+{
+	*vs = cs_vs_find(st, vid, 1);
+	if (*vs) {
+		pthread_mutex_lock(&(*vs)->lock);
+		*r = (*vs)->rec;
+		return 0;
+	}
+	return cs_volrec_load(st, vid, r);
+}
+
+void cs_live_done(struct cs_volstate *vs, const struct cs_volrec *r, int commit_ok)
+{
+	if (!vs)
+		return;
+	if (commit_ok) {
+		const struct cs_chain *c = vs->rec.chain;
+
+		vs->rec = *r;
+		vs->rec.chain = c;
+	}
+	pthread_mutex_unlock(&vs->lock);
 }
 
 void cs_volname_key(uint8_t *k, size_t *klen, const char *name)

@@ -31,38 +31,23 @@ static void snap_to_info(const struct cs_snaprec *s, struct cs_snapshot_info *ou
 	out->stats = s->stats;
 }
 
-/* The live record of @vid under vlock: from the open state (locked by the
- * caller through *@vs) or from the store. */
-static int live_rec(cs_store *st, uint64_t vid, struct cs_volstate **vs,
-                    struct cs_volrec *r)
+/* 0 when @volume (id @vid) has no snapshot @name, -EEXIST when it has, or
+ * the error. */
+static int snap_free(cs_store *st, uint64_t vid, const char *volume, const char *name)
 {
-	*vs = cs_vs_find(st, vid, 1);
-	if (*vs) {
-		pthread_mutex_lock(&(*vs)->lock);
-		*r = (*vs)->rec;
-		return 0;
-	}
-	return cs_volrec_load(st, vid, r);
-}
+	struct cs_snaprec s;
+	int rc = cs_snap_load(st, vid, volume, name, &s);
 
-static void live_done(struct cs_volstate *vs, const struct cs_volrec *r, int commit_ok)
-{
-	if (!vs)
-		return;
-	if (commit_ok) {
-		const struct cs_chain *c = vs->rec.chain;
-
-		vs->rec = *r;
-		vs->rec.chain = c;
-	}
-	pthread_mutex_unlock(&vs->lock);
+	if (rc == 0)
+		return cs_fail(-EEXIST, "snapshot '%s@%s' already exists", volume, name);
+	return rc == -ENOENT ? 0 : rc;
 }
 
 int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
                        struct cs_snapshot_info *out)
 {
 	struct cs_volstate *vs = NULL;
-	struct cs_snaprec s, old;
+	struct cs_snaprec s;
 	struct cs_volrec r;
 	struct cs_txn t;
 	uint8_t k[CS_KEY_MAX], v[CS_SNAPREC_LEN];
@@ -75,15 +60,13 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 	rc = cs_vol_lookup_name(st, volume, &vid);
 	if (rc)
 		goto out;
-	rc = cs_snap_load(st, vid, volume, name, &old);
-	if (rc == 0)
-		rc = cs_fail(-EEXIST, "snapshot '%s@%s' already exists", volume, name);
-	if (rc != -ENOENT)
+	rc = snap_free(st, vid, volume, name);
+	if (rc)
 		goto out;
 	vs = cs_vs_find(st, vid, 1); /* what the write buffer holds goes in too */
 	rc = vs ? cs_wb_flush_vs(st, vs) : 0;
 	if (rc == 0)
-		rc = live_rec(st, vid, &vs, &r);
+		rc = cs_live_rec(st, vid, &vs, &r);
 	if (rc)
 		goto out;
 	cs_txn_begin(&t, st, NULL);
@@ -91,7 +74,7 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 	snprintf(s.name, sizeof(s.name), "%s", name);
 	if ((rc = cs_uuid_generate(s.uuid))) {
 		cs_txn_abort(&t, 0);
-		live_done(vs, &r, 0);
+		cs_live_done(vs, &r, 0);
 		goto out;
 	}
 	s.epoch = r.epoch;
@@ -103,9 +86,7 @@ int cs_snapshot_create(cs_store *st, const char *volume, const char *name,
 	r.changes = 0;
 	cs_txn_put(&t, k, cs_snap_key(k, vid, name), v, cs_snaprec_encode(&s, v));
 	cs_txn_put(&t, k, cs_snap_epoch_key(k, vid, s.epoch), name, strlen(name));
-	cs_txn_put_volrec(&t, &r);
-	rc = cs_txn_commit(&t);
-	live_done(vs, &r, rc == 0);
+	rc = cs_txn_commit_live(&t, vs, &r);
 	if (rc == 0 && out)
 		snap_to_info(&s, out);
 out:
@@ -256,8 +237,8 @@ static int list_locked(cs_store *st, const char *volume, struct list_ctx *l,
 	rc = cs_vol_lookup_name(st, volume, &l->vid);
 	if (rc)
 		return rc;
-	rc = live_rec(st, l->vid, &vs, r);
-	live_done(vs, r, 0);
+	rc = cs_live_rec(st, l->vid, &vs, r);
+	cs_live_done(vs, r, 0);
 	if (rc)
 		return rc;
 	l->st = st;
@@ -293,6 +274,23 @@ int cs_snapshot_list(cs_store *st, const char *volume, struct cs_snapshot_info *
 	return 0;
 }
 
+/* Check @volume and @name, take st->vlock and find snapshot @name of
+ * @volume (its volume's id into *@vid). Returns 0 with st->vlock held, or
+ * a negative errno without it. */
+static int snap_lookup_locked(cs_store *st, const char *volume, const char *name,
+                              uint64_t *vid, struct cs_snaprec *s)
+{
+	int rc;
+
+	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(name)))
+		return rc;
+	pthread_mutex_lock(&st->vlock);
+	rc = cs_snap_find_named(st, volume, name, vid, s);
+	if (rc)
+		pthread_mutex_unlock(&st->vlock);
+	return rc;
+}
+
 int cs_snapshot_stat(cs_store *st, const char *volume, const char *name,
                      struct cs_snapshot_info *out)
 {
@@ -300,16 +298,13 @@ int cs_snapshot_stat(cs_store *st, const char *volume, const char *name,
 	uint64_t vid;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(name)))
+	rc = snap_lookup_locked(st, volume, name, &vid, &s);
+	if (rc)
 		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_snap_find_named(st, volume, name, &vid, &s);
-	if (rc == 0) {
-		snap_to_info(&s, out);
-		out->clones = cs_clone_count(st, vid, s.epoch, NULL, 0);
-	}
+	snap_to_info(&s, out);
+	out->clones = cs_clone_count(st, vid, s.epoch, NULL, 0);
 	pthread_mutex_unlock(&st->vlock);
-	return rc;
+	return 0;
 }
 
 int cs_snapshot_get(cs_store *st, const char *volume, const char *name,
@@ -346,7 +341,7 @@ static int snap_open(cs_store *st, uint64_t vid, uint64_t epoch)
 int cs_snapshot_rename(cs_store *st, const char *volume, const char *from,
                        const char *to)
 {
-	struct cs_snaprec s, other;
+	struct cs_snaprec s;
 	struct cs_txn t;
 	uint8_t k[CS_KEY_MAX], v[CS_SNAPREC_LEN];
 	uint64_t vid;
@@ -359,10 +354,8 @@ int cs_snapshot_rename(cs_store *st, const char *volume, const char *from,
 	rc = cs_snap_find_named(st, volume, from, &vid, &s);
 	if (rc || !strcmp(from, to))
 		goto out;
-	rc = cs_snap_load(st, vid, volume, to, &other);
-	if (rc == 0)
-		rc = cs_fail(-EEXIST, "snapshot '%s@%s' already exists", volume, to);
-	if (rc != -ENOENT)
+	rc = snap_free(st, vid, volume, to);
+	if (rc)
 		goto out;
 	if (snap_open(st, vid, s.epoch)) {
 		rc = cs_fail(-EBUSY, "snapshot '%s@%s' is in use", volume, from);
@@ -390,12 +383,9 @@ int cs_snapshot_delete(cs_store *st, const char *volume, const char *name)
 	uint64_t vid;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(name)))
-		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_snap_find_named(st, volume, name, &vid, &s);
+	rc = snap_lookup_locked(st, volume, name, &vid, &s);
 	if (rc)
-		goto out;
+		return rc;
 	if (cs_clone_count(st, vid, s.epoch, clones, sizeof(clones))) {
 		rc = cs_fail(-EBUSY, "snapshot '%s@%s' is the origin of clones: %s (promote or "
 		             "delete them first)", volume, name, clones);
@@ -405,16 +395,14 @@ int cs_snapshot_delete(cs_store *st, const char *volume, const char *name)
 		rc = cs_fail(-EBUSY, "snapshot '%s@%s' is in use (mounted)", volume, name);
 		goto out;
 	}
-	rc = live_rec(st, vid, &vs, &r);
+	rc = cs_live_rec(st, vid, &vs, &r);
 	if (rc)
 		goto out;
 	r.flags |= CS_VOL_RECLAIM;
 	cs_txn_begin(&t, st, NULL);
 	cs_txn_del(&t, k, cs_snap_key(k, vid, name));
 	cs_txn_del(&t, k, cs_snap_epoch_key(k, vid, s.epoch));
-	cs_txn_put_volrec(&t, &r);
-	rc = cs_txn_commit(&t);
-	live_done(vs, &r, rc == 0);
+	rc = cs_txn_commit_live(&t, vs, &r);
 out:
 	pthread_mutex_unlock(&st->vlock);
 	return rc;
@@ -430,26 +418,16 @@ int cs_vol_open_snapshot(cs_store *st, const char *volume, const char *name,
 	int rc;
 
 	*out = NULL;
-	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(name)))
-		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_snap_find_named(st, volume, name, &vid, &s);
+	rc = snap_lookup_locked(st, volume, name, &vid, &s);
 	if (rc)
-		goto out;
+		return rc;
 	rc = -ENOMEM;
 	vs = calloc(1, sizeof(*vs));
 	vol = calloc(1, sizeof(*vol));
 	if (!vs || !vol)
 		goto out;
-	live = cs_vs_find(st, vid, 1);
-	if (live) {
-		pthread_mutex_lock(&live->lock);
-		vs->rec = live->rec;
-		pthread_mutex_unlock(&live->lock);
-		rc = 0;
-	} else {
-		rc = cs_volrec_load(st, vid, &vs->rec);
-	}
+	rc = cs_live_rec(st, vid, &live, &vs->rec);
+	cs_live_done(live, &vs->rec, 0);
 	if (rc == 0 && (vs->rec.flags & CS_VOL_ROLLBACK))
 		rc = cs_fail(-EBUSY, "volume '%s' is being rolled back", volume);
 	if (rc == 0)
@@ -490,7 +468,7 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 	struct cs_txn t;
 	uint8_t k[CS_KEY_MAX], idb[8];
 	size_t klen;
-	uint64_t vid, other;
+	uint64_t vid;
 	int rc;
 
 	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(snap)) ||
@@ -510,10 +488,8 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 		rc = cs_fail(-EMLINK, "'%s' is a clone %u deep: no deeper clones", volume, chain.n);
 		goto out;
 	}
-	rc = cs_vol_lookup_name(st, newname, &other);
-	if (rc == 0)
-		rc = cs_fail(-EEXIST, "volume '%s' already exists", newname);
-	if (rc != -ENOENT)
+	rc = cs_volname_free(st, newname);
+	if (rc)
 		goto out;
 	cs_txn_begin(&t, st, NULL);
 	memset(&c, 0, sizeof(c));
@@ -592,11 +568,10 @@ int cs_rollback(cs_store *st, const char *volume, const char *snap, int destroy_
 	size_t len = 0;
 	int rc;
 
-	if ((rc = cs_volname_check(volume)) || (rc = cs_snapname_check(snap)))
+	rc = snap_lookup_locked(st, volume, snap, &vid, &s);
+	if (rc)
 		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_snap_find_named(st, volume, snap, &vid, &s);
-	if (rc == 0 && cs_vs_find(st, vid, 0))
+	if (cs_vs_find(st, vid, 0))
 		rc = cs_fail(-EBUSY, "volume '%s' is in use (mounted)", volume);
 	if (rc == 0)
 		rc = cs_volrec_load(st, vid, &r);

@@ -319,3 +319,13 @@ void cs_txn_put_volrec(struct cs_txn *t, const struct cs_volrec *r)
 	be64_put(k + 1, r->id);
 	cs_txn_put(t, k, sizeof(k), v, cs_volrec_encode(r, v));
 }
+
+int cs_txn_commit_live(struct cs_txn *t, struct cs_volstate *vs, const struct cs_volrec *r)
+{
+	int rc;
+
+	cs_txn_put_volrec(t, r);
+	rc = cs_txn_commit(t);
+	cs_live_done(vs, r, rc == 0);
+	return rc;
+}

@@ -69,12 +69,8 @@ int cs_volume_create(cs_store *st, const char *name,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, name, &vid);
-	if (rc == 0) {
-		rc = cs_fail(-EEXIST, "volume '%s' already exists", name);
-		goto out;
-	}
-	if (rc != -ENOENT)
+	rc = cs_volname_free(st, name);
+	if (rc)
 		goto out;
 	cs_txn_begin(&t, st, NULL);
 	pthread_mutex_lock(&st->lock);
@@ -197,10 +193,9 @@ int cs_volume_rename(cs_store *st, const char *from, const char *to)
 		rc = cs_volname_check(to);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, from, &vid);
+	rc = cs_vol_lookup_locked(st, from, &vid);
 	if (rc)
-		goto out;
+		return rc;
 	if (!strcmp(from, to))
 		goto out;
 	rc = cs_vol_lookup_name(st, to, &other);
@@ -242,28 +237,17 @@ int cs_volume_set_opts(cs_store *st, const char *name,
 		rc = check_opts(opts);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, name, &vid);
+	rc = cs_vol_lookup_locked(st, name, &vid);
+	if (rc)
+		return rc;
+	rc = cs_live_rec(st, vid, &vs, &r);
 	if (rc)
 		goto out;
-	vs = cs_vs_find(st, vid, 1);
-	if (vs)
-		pthread_mutex_lock(&vs->lock);
-	rc = vs ? 0 : cs_volrec_load(st, vid, &r);
-	if (rc == 0) {
-		if (vs)
-			r = vs->rec;
-		if (opts->compression >= 0)
-			r.compression = opts->compression;
-		r.quota = opts->quota;
-		cs_txn_begin(&t, st, NULL);
-		cs_txn_put_volrec(&t, &r);
-		rc = cs_txn_commit(&t);
-		if (rc == 0 && vs)
-			vs->rec = r;
-	}
-	if (vs)
-		pthread_mutex_unlock(&vs->lock);
+	if (opts->compression >= 0)
+		r.compression = opts->compression;
+	r.quota = opts->quota;
+	cs_txn_begin(&t, st, NULL);
+	rc = cs_txn_commit_live(&t, vs, &r);
 out:
 	pthread_mutex_unlock(&st->vlock);
 	return rc;
