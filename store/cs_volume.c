@@ -185,7 +185,7 @@ int cs_volume_rename(cs_store *st, const char *from, const char *to)
 	struct cs_txn t;
 	uint8_t k[1 + CS_NAME_MAX], idb[8];
 	size_t klen;
-	uint64_t vid, other;
+	uint64_t vid;
 	int rc;
 
 	rc = cs_volname_check(from);
@@ -198,11 +198,9 @@ int cs_volume_rename(cs_store *st, const char *from, const char *to)
 		return rc;
 	if (!strcmp(from, to))
 		goto out;
-	rc = cs_vol_lookup_name(st, to, &other);
-	if (rc == 0) {
-		rc = cs_fail(-EEXIST, "volume '%s' already exists", to);
+	rc = cs_volname_free(st, to); /* an error looking it up stops the rename too */
+	if (rc)
 		goto out;
-	}
 	if (cs_vs_find(st, vid, 0)) {
 		rc = cs_fail(-EBUSY, "volume '%s' is in use", from);
 		goto out;
