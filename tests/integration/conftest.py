@@ -571,6 +571,16 @@ def remount(store):
     return _remount
 
 
+def write_synced(path, data):
+    """Write @data to @path (created or truncated) and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def expect_errno(err, fn, *args, **kw):
     """Call fn; assert it raises OSError with errno @err."""
     try:

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import (
     CSTORFSD, EXIT_DAEMON, api, create_volume, daemon_pids, describe, mounted, new_store, ok, pid_alive,
-    read_pidfile, run, run_ctl, start_daemon, stop_daemon, wait_until,
+    read_pidfile, run, run_ctl, start_daemon, stop_daemon, wait_until, write_synced,
 )
 
 MiB = 1 << 20
@@ -90,13 +90,6 @@ def fill(path, limit_mb=FS_MB + 32):
         except OSError:
             pass
     pytest.fail(f"{limit_mb} MiB written to a {FS_MB} MiB filesystem without an error")
-
-
-def write_synced(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def try_write(path, mb=1):

@@ -21,7 +21,7 @@ import pytest
 from conftest import (
     BUILD, EXIT_DAEMON, EXIT_NOTFOUND, REPO, assert_error, ctl_json, daemon_answers,
     daemon_pids, describe, is_fuse_mount, kill9, mount_info, mounted, ok, read_pidfile, run,
-    run_ctl, run_mount, wait_until,
+    run_ctl, run_mount, wait_until, write_synced,
 )
 from hostenv import PATH_INSTALLED, installed  # noqa: F401 (a fixture)
 from flexenv import call as flex_call, expect as flex_expect, flex_env, kube_options, pod_dir
@@ -35,15 +35,6 @@ def nowhere(janitor, work):
     store = work / "store"
     janitor.stores.append(str(store))
     return str(store)
-
-
-def write_synced(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def crash(store):

@@ -63,7 +63,7 @@ import yaml
 
 from conftest import (
     BUILD, REPO, TIMEOUT, ctl_json, daemon_pids, describe, is_fuse_mount, kill9, pid_alive,
-    run_ctl, run_mount, unmount, wait_until,
+    run_ctl, run_mount, unmount, wait_until, write_synced,
 )
 from dockerenv import (
     DOCKER, DOCKER_PLUGIN_SOCK, Dockerd, busybox_tar, cleanup_socket, have_docker,
@@ -235,15 +235,6 @@ def stand_in(w, name, text):
     f.write_text(text)
     f.chmod(0o755)
     return f
-
-
-def write_synced(path, data):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------
