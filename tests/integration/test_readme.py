@@ -352,18 +352,24 @@ def test_using_it(janitor, work, request):
             unmount(str(mnt))
 
 
-# --------------------------------------------------------------------------
-# Snapshots and clones
-# --------------------------------------------------------------------------
-
-def test_snapshots_and_clones(janitor, work):
-    """Before the block: volume web, mounted read-write at /mnt/web, holding a and k."""
+def store_with_web_mounted(janitor, work):
+    """The state a block starts from: a store with volume web mounted at work/mnt/web."""
     store = work / "store"
     janitor.stores.append(str(store))
     web = work / "mnt" / "web"
     web.mkdir(parents=True)
     assert run_ctl("volume", "create", "web", store=str(store)).returncode == 0
     assert run_mount(f"{store}:web", web).returncode == 0
+    return store, web
+
+
+# --------------------------------------------------------------------------
+# Snapshots and clones
+# --------------------------------------------------------------------------
+
+def test_snapshots_and_clones(janitor, work):
+    """Before the block: volume web, mounted read-write at /mnt/web, holding a and k."""
+    store, web = store_with_web_mounted(janitor, work)
     write_synced(web / "a", b"one\n")
     write_synced(web / "k", b"keep\n")
 
@@ -406,12 +412,7 @@ def test_snapshots_and_clones(janitor, work):
 
 def test_scrub(janitor, work):
     """Before the block: volume web (with a snapshot) holding a few chunks."""
-    store = work / "store"
-    janitor.stores.append(str(store))
-    web = work / "mnt" / "web"
-    web.mkdir(parents=True)
-    assert run_ctl("volume", "create", "web", store=str(store)).returncode == 0
-    assert run_mount(f"{store}:web", web).returncode == 0
+    store, web = store_with_web_mounted(janitor, work)
     write_synced(web / "f", os.urandom(300 << 10))
     assert run_ctl("snapshot", "create", "web@s", store=str(store)).returncode == 0
     write_synced(web / "g", b"x" * (200 << 10))
