@@ -7,9 +7,9 @@
 set -eu
 
 BUILD="build-essential pkg-config librocksdb-dev libzstd-dev libcjson-dev
-libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libfuse3-dev fuse3"
+libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libfuse3-dev fuse3 librados-dev"
 TEST="libcmocka-dev python3 python3-pytest python3-yaml attr util-linux procps docker.io busybox-static
-systemd git"
+systemd git ceph-mon ceph-osd ceph-mgr ceph-common"
 FUZZ="clang libclang-rt-14-dev"
 BENCH="fio linux-perf btrfs-progs"
 
