@@ -49,6 +49,11 @@ static void add_time(cJSON *o, const char *key, int64_t ns)
 	cJSON_AddStringToObject(o, key, buf);
 }
 
+#define STATUS_U64(m) CS_HTTP_U64(struct cs_scrub_status, m)
+static const struct cs_http_u64 status_counters[] = {
+    STATUS_U64(chunks_done), STATUS_U64(chunks_total), STATUS_U64(bytes_done),
+    STATUS_U64(bytes_total), STATUS_U64(bytes_per_s),  STATUS_U64(damaged)};
+
 static cJSON *status_json(const struct cs_scrub_status *t)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -63,12 +68,7 @@ static cJSON *status_json(const struct cs_scrub_status *t)
 	add_time(o, "started", t->started_ns);
 	add_time(o, "finished", t->finished_ns);
 	cJSON_AddNumberToObject(o, "elapsed_s", (double)t->elapsed_ms / 1000.0);
-	cJSON_AddNumberToObject(o, "chunks_done", (double)t->chunks_done);
-	cJSON_AddNumberToObject(o, "chunks_total", (double)t->chunks_total);
-	cJSON_AddNumberToObject(o, "bytes_done", (double)t->bytes_done);
-	cJSON_AddNumberToObject(o, "bytes_total", (double)t->bytes_total);
-	cJSON_AddNumberToObject(o, "bytes_per_s", (double)t->bytes_per_s);
-	cJSON_AddNumberToObject(o, "damaged", (double)t->damaged);
+	CS_HTTP_ADD_U64S(o, t, status_counters);
 	if (t->state == CS_SCRUB_FAILED) {
 		const char *code = strerrorname_np(-t->error);
 

@@ -44,6 +44,16 @@ struct cs_api_gc {
 /* Status                                                             */
 /* ------------------------------------------------------------------ */
 
+#define HEALTH_U64(m) CS_HTTP_U64(struct cs_store_health, m)
+static const struct cs_http_u64 health_counters[] = {
+    HEALTH_U64(free_bytes), HEALTH_U64(reserve_bytes), HEALTH_U64(resumes)};
+
+#define STATS_U64(m) CS_HTTP_U64(struct cs_store_stats, m)
+static const struct cs_http_u64 stats_counters[] = {
+    STATS_U64(volumes),	  STATS_U64(chunks),	   STATS_U64(chunk_refs),
+    STATS_U64(raw_bytes), STATS_U64(stored_bytes), STATS_U64(logical_bytes),
+    STATS_U64(inodes),	  STATS_U64(snapshots),	   STATS_U64(pending_reclaim)};
+
 /* The store's health (cs_store_health): "ok", "full" or "read-only". */
 static cJSON *health_json(struct cs_api *api)
 {
@@ -57,9 +67,7 @@ static cJSON *health_json(struct cs_api *api)
 	cJSON_AddStringToObject(o, "error", code ? code : "");
 	cJSON_AddStringToObject(o, "message", h.message);
 	cJSON_AddNumberToObject(o, "since", (double)h.since);
-	cJSON_AddNumberToObject(o, "free_bytes", (double)h.free_bytes);
-	cJSON_AddNumberToObject(o, "reserve_bytes", (double)h.reserve_bytes);
-	cJSON_AddNumberToObject(o, "resumes", (double)h.resumes);
+	CS_HTTP_ADD_U64S(o, &h, health_counters);
 	return o;
 }
 
@@ -67,15 +75,7 @@ static cJSON *stats_json(const struct cs_store_stats *s)
 {
 	cJSON *so = cJSON_CreateObject();
 
-	cJSON_AddNumberToObject(so, "volumes", (double)s->volumes);
-	cJSON_AddNumberToObject(so, "chunks", (double)s->chunks);
-	cJSON_AddNumberToObject(so, "chunk_refs", (double)s->chunk_refs);
-	cJSON_AddNumberToObject(so, "raw_bytes", (double)s->raw_bytes);
-	cJSON_AddNumberToObject(so, "stored_bytes", (double)s->stored_bytes);
-	cJSON_AddNumberToObject(so, "logical_bytes", (double)s->logical_bytes);
-	cJSON_AddNumberToObject(so, "inodes", (double)s->inodes);
-	cJSON_AddNumberToObject(so, "snapshots", (double)s->snapshots);
-	cJSON_AddNumberToObject(so, "pending_reclaim", (double)s->pending_reclaim);
+	CS_HTTP_ADD_U64S(so, s, stats_counters);
 	return so;
 }
 
@@ -241,6 +241,10 @@ void cs_api_gc_free(struct cs_api_gc *gc)
 	free(gc);
 }
 
+#define GC_U64(m) CS_HTTP_U64(struct cs_gc_stats, m)
+static const struct cs_http_u64 gc_counters[] = {GC_U64(versions_freed), GC_U64(chunks_freed),
+						 GC_U64(bytes_freed)};
+
 int cs_api_gc_post(struct cs_api *api, struct cs_http_req *q, struct cs_http_reply *r)
 {
 	struct cs_gc_stats gs;
@@ -252,9 +256,7 @@ int cs_api_gc_post(struct cs_api *api, struct cs_http_req *q, struct cs_http_rep
 	if (cs_gc_wanted(api->st))
 		cs_api_gc_schedule(api->gc); /* the disk space, in the background */
 	o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "versions_freed", (double)gs.versions_freed);
-	cJSON_AddNumberToObject(o, "chunks_freed", (double)gs.chunks_freed);
-	cJSON_AddNumberToObject(o, "bytes_freed", (double)gs.bytes_freed);
+	CS_HTTP_ADD_U64S(o, &gs, gc_counters);
 	cs_http_ok(r, 200, o);
 	return 0;
 }

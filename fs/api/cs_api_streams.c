@@ -384,6 +384,10 @@ int cs_api_receive_begin(struct cs_api *api, struct cs_http_req *q)
 	return 0;
 }
 
+#define RECV_U64(m) CS_HTTP_U64(struct cs_recv_result, m)
+static const struct cs_http_u64 recv_counters[] = {RECV_U64(bytes), RECV_U64(records),
+						   RECV_U64(chunks_new), RECV_U64(chunks_present)};
+
 int cs_api_receive(struct cs_api *api, struct cs_http_req *q, struct cs_http_reply *r)
 {
 	struct recv_req *rr = q->data;
@@ -408,10 +412,7 @@ int cs_api_receive(struct cs_api *api, struct cs_http_req *q, struct cs_http_rep
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "snapshot", res.snapshot);
-	cJSON_AddNumberToObject(o, "bytes", (double)res.bytes);
-	cJSON_AddNumberToObject(o, "records", (double)res.records);
-	cJSON_AddNumberToObject(o, "chunks_new", (double)res.chunks_new);
-	cJSON_AddNumberToObject(o, "chunks_present", (double)res.chunks_present);
+	CS_HTTP_ADD_U64S(o, &res, recv_counters);
 	cs_http_ok(r, 200, o);
 	cs_info("received %s@%s (%llu bytes)", rr->volume, res.snapshot,
 		(unsigned long long)res.bytes);

@@ -25,16 +25,16 @@
 /* Volume objects                                                     */
 /* ------------------------------------------------------------------ */
 
+#define STATS_U64(m) CS_HTTP_U64(struct cs_volume_stats, m)
+static const struct cs_http_u64 stats_counters[] = {
+    STATS_U64(inodes),	     STATS_U64(logical_bytes), STATS_U64(apparent_bytes),
+    STATS_U64(stored_bytes), STATS_U64(raw_bytes),     STATS_U64(chunk_refs)};
+
 void cs_api_stats_json(cJSON *o, const struct cs_volume_stats *st)
 {
 	cJSON *stats = cJSON_AddObjectToObject(o, "stats");
 
-	cJSON_AddNumberToObject(stats, "inodes", (double)st->inodes);
-	cJSON_AddNumberToObject(stats, "logical_bytes", (double)st->logical_bytes);
-	cJSON_AddNumberToObject(stats, "apparent_bytes", (double)st->apparent_bytes);
-	cJSON_AddNumberToObject(stats, "stored_bytes", (double)st->stored_bytes);
-	cJSON_AddNumberToObject(stats, "raw_bytes", (double)st->raw_bytes);
-	cJSON_AddNumberToObject(stats, "chunk_refs", (double)st->chunk_refs);
+	CS_HTTP_ADD_U64S(stats, st, stats_counters);
 }
 
 static int prop_add(void *ctx, const char *name, const char *value)

@@ -129,6 +129,16 @@ void cs_http_time(int64_t ns, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+void cs_http_add_u64s(cJSON *o, const void *s, const struct cs_http_u64 *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)s + f[i].off, sizeof(v));
+		cJSON_AddNumberToObject(o, f[i].name, (double)v);
+	}
+}
+
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, const cJSON *json)
 {
 	struct MHD_Response *resp;

@@ -102,6 +102,24 @@ void cs_http_ok(struct cs_http_reply *r, unsigned status, cJSON *json);
 /* @ns (nanoseconds since the epoch) as "YYYY-MM-DDTHH:MM:SSZ" in @buf. */
 void cs_http_time(int64_t ns, char *buf, size_t len);
 
+/*
+ * A counter of a store struct (a uint64_t member) answered as a JSON
+ * number under the member's own name: the answers' counters are tables of
+ * these (CS_HTTP_U64), so a name in the API is a name in cs_store.h.
+ */
+struct cs_http_u64 {
+	const char *name;
+	size_t off;
+};
+/* clang-format off */
+#define CS_HTTP_U64(type, member) { #member, offsetof(type, member) }
+/* clang-format on */
+
+/* Add the @n counters @f of the struct at @s to @o, in table order;
+ * CS_HTTP_ADD_U64S: all of the array @tab. */
+void cs_http_add_u64s(cJSON *o, const void *s, const struct cs_http_u64 *f, size_t n);
+#define CS_HTTP_ADD_U64S(o, s, tab) cs_http_add_u64s(o, s, tab, sizeof(tab) / sizeof((tab)[0]))
+
 /* ---- requests ---- */
 
 /* The request body as JSON: *@out (caller owns, cJSON_Delete), or 400
