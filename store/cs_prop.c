@@ -35,6 +35,45 @@ static size_t prop_key(uint8_t *k, uint64_t vid, const char *prop)
 	return 9 + n;
 }
 
+/* A copy of the @len bytes at @b, NUL-terminated (caller frees); NULL: no memory. */
+static char *value_dup(const char *b, size_t len)
+{
+	char *s = malloc(len + 1);
+
+	if (s) {
+		memcpy(s, b, len);
+		s[len] = 0;
+	}
+	return s;
+}
+
+static int no_prop(const char *volume, const char *prop)
+{
+	return cs_fail(-ENOENT, "volume '%s' has no property '%s'", volume, prop);
+}
+
+/*
+ * Property @prop of volume @vid, named @volume (vlock held), in *@value
+ * (caller frees). -ENOENT when the volume has no such property, -ENOMEM,
+ * or the store's error.
+ */
+static int prop_read(cs_store *st, const char *volume, uint64_t vid, const char *prop,
+                     char **value)
+{
+	uint8_t k[CS_KEY_MAX];
+	size_t vlen;
+	char *v;
+	int rc = cs_kv_get(st, st->cf_meta, k, prop_key(k, vid, prop), &v, &vlen);
+
+	if (rc == -ENOENT)
+		return no_prop(volume, prop);
+	if (rc)
+		return rc;
+	*value = value_dup(v, vlen);
+	free(v);
+	return *value ? 0 : -ENOMEM;
+}
+
 int cs_volume_prop_set(cs_store *st, const char *volume, const char *prop,
                        const char *value)
 {
@@ -53,17 +92,13 @@ int cs_volume_prop_set(cs_store *st, const char *volume, const char *prop,
 	rc = cs_vol_lookup_locked(st, volume, &vid);
 	if (rc)
 		return rc;
-	klen = prop_key(k, vid, prop);
 	if (!value) {
-		size_t vlen;
-
-		rc = cs_kv_get(st, st->cf_meta, k, klen, &old, &vlen);
-		if (rc == -ENOENT)
-			rc = cs_fail(-ENOENT, "volume '%s' has no property '%s'", volume, prop);
+		rc = prop_read(st, volume, vid, prop, &old);
 		if (rc)
 			goto out;
 		free(old);
 	}
+	klen = prop_key(k, vid, prop);
 	cs_txn_begin(&t, st, NULL);
 	if (value)
 		cs_txn_put(&t, k, klen, value, strlen(value));
@@ -77,33 +112,18 @@ out:
 
 int cs_volume_prop_get(cs_store *st, const char *volume, const char *prop, char **value)
 {
-	uint8_t k[CS_KEY_MAX];
 	uint64_t vid;
-	size_t vlen;
-	char *v;
 	int rc;
 
 	*value = NULL;
 	if ((rc = cs_volname_check(volume)) || (rc = prop_check(prop)))
 		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, volume, &vid);
-	if (rc == 0)
-		rc = cs_kv_get(st, st->cf_meta, k, prop_key(k, vid, prop), &v, &vlen);
-	pthread_mutex_unlock(&st->vlock);
-	if (rc == -ENOENT)
-		return cs_fail(-ENOENT, "volume '%s' has no property '%s'", volume, prop);
+	rc = cs_vol_lookup_locked(st, volume, &vid);
 	if (rc)
-		return rc;
-	*value = malloc(vlen + 1);
-	if (!*value) {
-		free(v);
-		return -ENOMEM;
-	}
-	memcpy(*value, v, vlen);
-	(*value)[vlen] = 0;
-	free(v);
-	return 0;
+		return rc == -ENOENT ? no_prop(volume, prop) : rc; /* no volume, none */
+	rc = prop_read(st, volume, vid, prop, value);
+	pthread_mutex_unlock(&st->vlock);
+	return rc;
 }
 
 struct list_ctx {
@@ -122,11 +142,9 @@ static int list_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 		return cs_fail(-EIO, "corrupt property key");
 	memcpy(name, k + 9, klen - 9);
 	name[klen - 9] = 0;
-	val = malloc(vlen + 1);
+	val = value_dup((const char *)v, vlen);
 	if (!val)
 		return -ENOMEM;
-	memcpy(val, v, vlen);
-	val[vlen] = 0;
 	rc = l->fn(l->ctx, name, val);
 	free(val);
 	return rc ? 1 : 0;
