@@ -7,9 +7,10 @@
 set -eu
 
 BUILD="build-essential pkg-config librocksdb-dev libzstd-dev libcjson-dev
-libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libfuse3-dev fuse3 librados-dev"
+libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libfuse3-dev fuse3 librados-dev
+libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler"
 TEST="libcmocka-dev python3 python3-pytest python3-yaml attr util-linux procps docker.io busybox-static
-systemd git ceph-mon ceph-osd ceph-mgr ceph-common"
+systemd git ceph-mon ceph-osd ceph-mgr ceph-common python3-grpcio python3-grpc-tools"
 FUZZ="clang libclang-rt-14-dev"
 BENCH="fio linux-perf btrfs-progs"
 
