@@ -19,41 +19,23 @@
 
 #define INODE_VERSION 1
 
-static uint8_t *put_ts(uint8_t *p, const struct timespec *ts)
-{
-	be64_put(p, (uint64_t)ts->tv_sec);
-	be32_put(p + 8, (uint32_t)ts->tv_nsec);
-	return p + 12;
-}
-
-static const uint8_t *get_ts(const uint8_t *p, struct timespec *ts)
-{
-	ts->tv_sec = (time_t)(int64_t)be64_get(p);
-	ts->tv_nsec = (long)be32_get(p + 8);
-	return p + 12;
-}
+#define INODE_F(kind, m) CS_FIELD(CS_F##kind, struct cs_inode, m)
+/* The record's fixed fields, after its version byte; data_len bytes of
+ * data follow them. */
+static const struct cs_field inode_fields[] = {
+	INODE_F(32, mode),       INODE_F(32, nlink),       INODE_F(32, uid),
+	INODE_F(32, gid),        INODE_F(64, rdev),        INODE_F(64, size),
+	INODE_F(64, data_bytes), INODE_F(TIME, atime),     INODE_F(TIME, mtime),
+	INODE_F(TIME, ctime),    INODE_F(TIME, btime),     INODE_F(64, generation),
+	INODE_F(64, parent),     INODE_F(64, next_cookie), INODE_F(64, nentries),
+	INODE_F(32, data_len)};
 
 static size_t inode_encode(const struct cs_inode *in, uint8_t *b)
 {
 	uint8_t *p = b;
 
 	*p++ = INODE_VERSION;
-	be32_put(p, in->mode), p += 4;
-	be32_put(p, in->nlink), p += 4;
-	be32_put(p, in->uid), p += 4;
-	be32_put(p, in->gid), p += 4;
-	be64_put(p, in->rdev), p += 8;
-	be64_put(p, in->size), p += 8;
-	be64_put(p, in->data_bytes), p += 8;
-	p = put_ts(p, &in->atime);
-	p = put_ts(p, &in->mtime);
-	p = put_ts(p, &in->ctime);
-	p = put_ts(p, &in->btime);
-	be64_put(p, in->generation), p += 8;
-	be64_put(p, in->parent), p += 8;
-	be64_put(p, in->next_cookie), p += 8;
-	be64_put(p, in->nentries), p += 8;
-	be32_put(p, in->data_len), p += 4;
+	p = CS_FIELDS_PUT(p, in, inode_fields);
 	memcpy(p, in->data, in->data_len);
 	return (size_t)(p - b) + in->data_len;
 }
@@ -84,22 +66,7 @@ static int inode_decode(struct cs_inode *in, uint64_t ino, const uint8_t *b,
 	if (len < CS_INODE_FIXED || b[0] != INODE_VERSION)
 		goto bad;
 	in->ino = ino;
-	in->mode = be32_get(p), p += 4;
-	in->nlink = be32_get(p), p += 4;
-	in->uid = be32_get(p), p += 4;
-	in->gid = be32_get(p), p += 4;
-	in->rdev = be64_get(p), p += 8;
-	in->size = be64_get(p), p += 8;
-	in->data_bytes = be64_get(p), p += 8;
-	p = get_ts(p, &in->atime);
-	p = get_ts(p, &in->mtime);
-	p = get_ts(p, &in->ctime);
-	p = get_ts(p, &in->btime);
-	in->generation = be64_get(p), p += 8;
-	in->parent = be64_get(p), p += 8;
-	in->next_cookie = be64_get(p), p += 8;
-	in->nentries = be64_get(p), p += 8;
-	in->data_len = be32_get(p), p += 4;
+	p = CS_FIELDS_GET(p, in, inode_fields);
 	if (in->data_len > CS_SYMLINK_MAX || CS_INODE_FIXED + in->data_len != len)
 		goto bad;
 	memcpy(in->data, p, in->data_len);

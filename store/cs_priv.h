@@ -386,6 +386,33 @@ void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf);
 
 /* ---- volume records and names (cs_rec.c) ---- */
 
+/*
+ * A record's fixed fields as a table, in the order they are stored: each
+ * is the member at @off of the decoded struct, written big-endian, so a
+ * record's layout is written down once (the volume, snapshot and inode
+ * records) instead of once to encode and again to decode. @size is the
+ * member's own (CS_FIELD), checked against what its kind reads and writes.
+ */
+enum cs_field_kind {
+	CS_F32,    /* an integer (a member of 4 or 8 bytes) in 4 bytes */
+	CS_F64,    /* an integer (a member of 4 or 8 bytes) in 8 bytes */
+	CS_FUUID,  /* 16 bytes as they are */
+	CS_FTIME,  /* a struct timespec: seconds in 8 bytes, nanoseconds in 4 */
+	CS_FSTATS, /* a struct cs_volume_stats: its six counters, 8 bytes each */
+};
+struct cs_field {
+	uint16_t off, size;
+	uint8_t kind;
+};
+#define CS_FIELD(kind, type, member) \
+	{ offsetof(type, member), sizeof(((type *)0)->member), kind }
+/* Encode the @n fields @f of the struct at @s at @p; returns their end. */
+uint8_t *cs_fields_put(uint8_t *p, const void *s, const struct cs_field *f, size_t n);
+/* Decode them from @p into the struct at @s; returns their end. */
+const uint8_t *cs_fields_get(const uint8_t *p, void *s, const struct cs_field *f, size_t n);
+#define CS_FIELDS_PUT(p, s, tab) cs_fields_put(p, s, tab, sizeof(tab) / sizeof((tab)[0]))
+#define CS_FIELDS_GET(p, s, tab) cs_fields_get(p, s, tab, sizeof(tab) / sizeof((tab)[0]))
+
 #define CS_VOLREC_VERSION 1
 #define CS_VOLREC_FIXED (1 + 8 + 16 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 5 * 8 + 6 * 8 + 2)
 

@@ -1,5 +1,6 @@
 /*
- * cs_rec.c - volume records and names: encoding and decoding the 'V'
+ * cs_rec.c - volume records and names: the field tables the records are
+ * encoded from (struct cs_field), encoding and decoding the 'V'
  * record, the 'N' name key, name checks (once, at the store's boundary),
  * uuids, lookups of a volume by name or id and of a clone's origin chain,
  * and the open volume states. It writes nothing: cs_volume.c creates,
@@ -12,32 +13,108 @@
 
 #include "cs_priv.h"
 
+/* ---- record fields (struct cs_field) ---- */
+
+#define STATS_F(m) CS_FIELD(CS_F64, struct cs_volume_stats, m)
+static const struct cs_field stats_fields[] = {
+	STATS_F(inodes),     STATS_F(logical_bytes), STATS_F(apparent_bytes),
+	STATS_F(chunk_refs), STATS_F(raw_bytes),     STATS_F(stored_bytes)};
+
+/* Nanoseconds fit in 4 bytes. */
+static const struct cs_field time_fields[] = {CS_FIELD(CS_F64, struct timespec, tv_sec),
+                                              CS_FIELD(CS_F32, struct timespec, tv_nsec)};
+
+/* What each kind of field takes in a record and in its struct (member 0:
+ * any integer of 4 or 8 bytes), and the fields it is made of. */
+static const struct {
+	uint8_t stored;
+	uint16_t member;
+	const struct cs_field *sub;
+	size_t nsub;
+} field_kinds[] = {
+	[CS_F32] = {4, 0, NULL, 0},
+	[CS_F64] = {8, 0, NULL, 0},
+	[CS_FUUID] = {16, 16, NULL, 0},
+	[CS_FTIME] = {12, sizeof(struct timespec), time_fields, 2},
+	[CS_FSTATS] = {6 * 8, sizeof(struct cs_volume_stats), stats_fields, 6},
+};
+
+/* Move an integer between a member (@m, of @msize bytes: 4 or 8) and
+ * @w big-endian bytes at @p: into the record when @put, else out of it. */
+static void int_move(uint8_t *p, size_t w, uint8_t *m, size_t msize, int put)
+{
+	uint64_t v = 0;
+	uint32_t v32;
+
+	if (put) {
+		if (msize == 4)
+			memcpy(&v32, m, 4), v = v32;
+		else
+			memcpy(&v, m, 8);
+		if (w == 4)
+			be32_put(p, (uint32_t)v);
+		else
+			be64_put(p, v);
+		return;
+	}
+	v = w == 4 ? be32_get(p) : be64_get(p);
+	if (msize == 4)
+		v32 = (uint32_t)v, memcpy(m, &v32, 4);
+	else
+		memcpy(m, &v, 8);
+}
+
+/* Move the @n fields @f between the struct at @s and the record at @p:
+ * into the record when @put (then @s is only read), else out of it (then
+ * @p is only read). Returns the end of the fields in the record. */
+static uint8_t *fields_move(uint8_t *p, uint8_t *s, const struct cs_field *f, size_t n, int put)
+{
+	for (; n--; f++) {
+		size_t w = field_kinds[f->kind].stored, msize = field_kinds[f->kind].member;
+		uint8_t *m = s + f->off;
+
+		CS_ASSERT(msize ? f->size == msize : f->size == 4 || f->size == 8);
+		if (field_kinds[f->kind].sub)
+			fields_move(p, m, field_kinds[f->kind].sub, field_kinds[f->kind].nsub, put);
+		else if (!msize)
+			int_move(p, w, m, f->size, put);
+		else if (put)
+			memcpy(p, m, w);
+		else
+			memcpy(m, p, w);
+		p += w;
+	}
+	return p;
+}
+
+uint8_t *cs_fields_put(uint8_t *p, const void *s, const struct cs_field *f, size_t n)
+{
+	return fields_move(p, (uint8_t *)s, f, n, 1);
+}
+
+const uint8_t *cs_fields_get(const uint8_t *p, void *s, const struct cs_field *f, size_t n)
+{
+	return fields_move((uint8_t *)p, s, f, n, 0);
+}
+
+/* ---- the volume record ('V') ---- */
+
+#define VOLREC_F(kind, m) CS_FIELD(CS_F##kind, struct cs_volrec, m)
+/* After the version byte; then the name's length (2 bytes) and the name. */
+static const struct cs_field volrec_fields[] = {
+	VOLREC_F(64, id),             VOLREC_F(UUID, uuid),       VOLREC_F(64, ctime_ns),
+	VOLREC_F(32, compression),    VOLREC_F(64, quota),        VOLREC_F(64, epoch),
+	VOLREC_F(64, base_epoch),     VOLREC_F(64, next_ino),     VOLREC_F(32, flags),
+	VOLREC_F(64, origin_id),      VOLREC_F(64, origin_epoch), VOLREC_F(64, written_bytes),
+	VOLREC_F(64, rollback_epoch), VOLREC_F(64, changes),      VOLREC_F(STATS, stats)};
+
 size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *b)
 {
 	size_t nl = strlen(r->name);
 	uint8_t *p = b;
 
 	*p++ = CS_VOLREC_VERSION;
-	be64_put(p, r->id), p += 8;
-	memcpy(p, r->uuid, 16), p += 16;
-	be64_put(p, (uint64_t)r->ctime_ns), p += 8;
-	be32_put(p, (uint32_t)r->compression), p += 4;
-	be64_put(p, r->quota), p += 8;
-	be64_put(p, r->epoch), p += 8;
-	be64_put(p, r->base_epoch), p += 8;
-	be64_put(p, r->next_ino), p += 8;
-	be32_put(p, r->flags), p += 4;
-	be64_put(p, r->origin_id), p += 8;
-	be64_put(p, r->origin_epoch), p += 8;
-	be64_put(p, r->written_bytes), p += 8;
-	be64_put(p, r->rollback_epoch), p += 8;
-	be64_put(p, r->changes), p += 8;
-	be64_put(p, r->stats.inodes), p += 8;
-	be64_put(p, r->stats.logical_bytes), p += 8;
-	be64_put(p, r->stats.apparent_bytes), p += 8;
-	be64_put(p, r->stats.chunk_refs), p += 8;
-	be64_put(p, r->stats.raw_bytes), p += 8;
-	be64_put(p, r->stats.stored_bytes), p += 8;
+	p = CS_FIELDS_PUT(p, r, volrec_fields);
 	*p++ = (uint8_t)(nl >> 8);
 	*p++ = (uint8_t)nl;
 	memcpy(p, r->name, nl);
@@ -52,27 +129,7 @@ int cs_volrec_decode(struct cs_volrec *r, const uint8_t *b, size_t len)
 	if (len < CS_VOLREC_FIXED || b[0] != CS_VOLREC_VERSION)
 		return cs_fail(-EIO, "corrupt volume record");
 	memset(r, 0, sizeof(*r));
-	p++;
-	r->id = be64_get(p), p += 8;
-	memcpy(r->uuid, p, 16), p += 16;
-	r->ctime_ns = (int64_t)be64_get(p), p += 8;
-	r->compression = (int)be32_get(p), p += 4;
-	r->quota = be64_get(p), p += 8;
-	r->epoch = be64_get(p), p += 8;
-	r->base_epoch = be64_get(p), p += 8;
-	r->next_ino = be64_get(p), p += 8;
-	r->flags = be32_get(p), p += 4;
-	r->origin_id = be64_get(p), p += 8;
-	r->origin_epoch = be64_get(p), p += 8;
-	r->written_bytes = be64_get(p), p += 8;
-	r->rollback_epoch = be64_get(p), p += 8;
-	r->changes = be64_get(p), p += 8;
-	r->stats.inodes = be64_get(p), p += 8;
-	r->stats.logical_bytes = be64_get(p), p += 8;
-	r->stats.apparent_bytes = be64_get(p), p += 8;
-	r->stats.chunk_refs = be64_get(p), p += 8;
-	r->stats.raw_bytes = be64_get(p), p += 8;
-	r->stats.stored_bytes = be64_get(p), p += 8;
+	p = CS_FIELDS_GET(p + 1, r, volrec_fields);
 	nl = ((size_t)p[0] << 8) | p[1];
 	p += 2;
 	if (nl > CS_NAME_MAX || CS_VOLREC_FIXED + nl != len)

@@ -17,38 +17,29 @@
 
 #define SNAPREC_VERSION 1
 
+#define SNAPREC_F(kind, m) CS_FIELD(CS_F##kind, struct cs_snaprec, m)
+/* The record, after its version byte (the name is in the key). */
+static const struct cs_field snaprec_fields[] = {
+	SNAPREC_F(UUID, uuid),   SNAPREC_F(64, epoch),    SNAPREC_F(64, ctime_ns),
+	SNAPREC_F(64, next_ino), SNAPREC_F(STATS, stats)};
+
 size_t cs_snaprec_encode(const struct cs_snaprec *s, uint8_t *b)
 {
-	const uint64_t *st = &s->stats.inodes;
 	uint8_t *p = b;
 
 	*p++ = SNAPREC_VERSION;
-	memcpy(p, s->uuid, 16), p += 16;
-	be64_put(p, s->epoch), p += 8;
-	be64_put(p, (uint64_t)s->ctime_ns), p += 8;
-	be64_put(p, s->next_ino), p += 8;
-	for (int i = 0; i < 6; i++, p += 8)
-		be64_put(p, st[i]);
+	p = CS_FIELDS_PUT(p, s, snaprec_fields);
 	return (size_t)(p - b);
 }
 
 static int snaprec_decode(struct cs_snaprec *s, const char *name, const uint8_t *b,
                           size_t len)
 {
-	uint64_t *st = &s->stats.inodes;
-	const uint8_t *p = b + 1;
-
-	_Static_assert(sizeof(struct cs_volume_stats) == 6 * 8, "stats layout");
 	if (len != CS_SNAPREC_LEN || b[0] != SNAPREC_VERSION)
 		return cs_fail(-EIO, "snapshot '%s': corrupt record", name);
 	memset(s, 0, sizeof(*s));
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	memcpy(s->uuid, p, 16), p += 16;
-	s->epoch = be64_get(p), p += 8;
-	s->ctime_ns = (int64_t)be64_get(p), p += 8;
-	s->next_ino = be64_get(p), p += 8;
-	for (int i = 0; i < 6; i++, p += 8)
-		st[i] = be64_get(p);
+	CS_FIELDS_GET(b + 1, s, snaprec_fields);
 	return 0;
 }
 
