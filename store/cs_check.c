@@ -195,6 +195,7 @@ static int hash_cmp(const void *a, const void *b)
 }
 
 struct hashes {
+	cs_store *st;
 	struct check *ck;
 	struct hlist ext;    /* every extent's chunk (sorted, then counted) */
 	struct hlist refs;   /* every 'R' record: hash, count */
@@ -286,15 +287,19 @@ static int chunk_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, 
 	struct hlist *r = &h->refs;
 	char hex[2 * CS_HASH_LEN + 1];
 
-	if (klen != CS_HASH_LEN || vlen < 6)
+	uint32_t stored, raw;
+
+	if (klen != CS_HASH_LEN || cs_chunk_lens(v, vlen, &stored, &raw))
 		return cs_fail(-EIO, "corrupt chunk key or value");
 	while (r->pos < r->n && memcmp(r->e[r->pos].h, k, CS_HASH_LEN) < 0)
 		missing_chunk(h->ck, &r->e[r->pos++]);
+	if (v[0] != 1 && h->st->chunks->ops->check(h->st->chunks, k, v, vlen))
+		problem(h->ck, "%s", cs_last_error()); /* named, but its bytes are not there */
 	if (r->pos < r->n && !memcmp(r->e[r->pos].h, k, CS_HASH_LEN)) {
 		r->pos++;
 		h->chunks++;
-		h->raw += be32_get(v + 2);
-		h->stored += vlen;
+		h->raw += raw;
+		h->stored += stored;
 		return 0;
 	}
 	if (h->staged.n && bsearch(k, h->staged.e, h->staged.n, sizeof(*h->staged.e), hash_cmp))
@@ -314,7 +319,7 @@ static void sb_counter(struct check *ck, const char *what, uint64_t kept, uint64
 static int check_chunks(cs_store *st, struct check *ck, const struct cs_sb *sb,
 			struct cs_store_stats *out)
 {
-	struct hashes h = {.ck = ck};
+	struct hashes h = {.st = st, .ck = ck};
 	int rc;
 
 	rc = cs_kv_scan(st, st->cf_meta, (const uint8_t *)"E", 1, ext_all_fn, &h);

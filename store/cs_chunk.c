@@ -17,6 +17,11 @@
  * without compressing the rest.
  * Every read decompresses and re-hashes: corruption is an error (-EIO with
  * the chunk named), never data.
+ *
+ * Where the encoded chunk lives is the chunk store's business
+ * (cs_chunkstore.h): the "chunks" family maps the hash to a ref; a store
+ * written before chunk stores holds the encoded chunk there itself, and
+ * those are still read.
  */
 #include <errno.h>
 #include <openssl/sha.h>
@@ -30,17 +35,6 @@
 #define CODEC_RAW 0
 #define CODEC_ZSTD 1
 #define HDR 6
-
-void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (int i = 0; i < CS_HASH_LEN; i++) {
-		buf[2 * i] = hex[hash[i] >> 4];
-		buf[2 * i + 1] = hex[hash[i] & 15];
-	}
-	buf[2 * CS_HASH_LEN] = 0;
-}
 
 /* One compression and one decompression context per thread, reused: a
  * fresh context per call (ZSTD_compress) allocates and clears its tables
@@ -165,18 +159,142 @@ static int chunk_bad(const uint8_t hash[CS_HASH_LEN], const char *why)
 	return cs_fail(-EIO, "chunk %s: %s", hex, why);
 }
 
+/* Is index value @v an encoded chunk kept in the database (older stores)? */
+static int inline_value(const uint8_t *v, size_t vlen)
+{
+	return vlen >= HDR && v[0] == CHUNK_FORMAT;
+}
+
+int cs_chunk_lens(const uint8_t *v, size_t vlen, uint32_t *stored, uint32_t *raw)
+{
+	struct cs_chunkref r;
+
+	if (inline_value(v, vlen)) {
+		*stored = (uint32_t)vlen;
+		*raw = be32_get(v + 2);
+		return 0;
+	}
+	if (cs_chunkref_decode(v, vlen, &r))
+		return -EIO;
+	*stored = r.stored_len;
+	*raw = r.raw_len;
+	return 0;
+}
+
+/* This thread's buffer for an encoded chunk, reused: a fresh one per read
+ * costs page faults. Freed when the thread exits. */
+static pthread_key_t vkey;
+static pthread_once_t vonce = PTHREAD_ONCE_INIT;
+
+static void vkey_create(void)
+{
+	pthread_key_create(&vkey, free);
+}
+
+static char *value_buf(void)
+{
+	char *b;
+
+	pthread_once(&vonce, vkey_create);
+	b = pthread_getspecific(vkey);
+	if (!b && (b = malloc(CS_CHUNK_VALUE_MAX)) && pthread_setspecific(vkey, b)) {
+		free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+/* The encoded chunk @hash into @buf (CS_CHUNK_VALUE_MAX), or into a new
+ * buffer (*@alloc) when it is kept in the database. */
+static int fetch(cs_store *st, const uint8_t *hash, char *buf, char **alloc, size_t *vlen)
+{
+	char *v = NULL;
+	size_t len = 0;
+	int rc = cs_kv_get(st, st->cf_chunks, hash, CS_HASH_LEN, &v, &len);
+
+	*alloc = NULL;
+	if (rc)
+		return rc;
+	if (inline_value((uint8_t *)v, len)) {
+		*alloc = v;
+		*vlen = len;
+		return 0;
+	}
+	rc = st->chunks->ops->get(st->chunks, hash, (uint8_t *)v, len, buf, CS_CHUNK_VALUE_MAX);
+	free(v);
+	if (rc < 0)
+		return rc;
+	*vlen = (size_t)rc;
+	return 0;
+}
+
+int cs_chunk_value(cs_store *st, const uint8_t hash[CS_HASH_LEN], char **val, size_t *vlen)
+{
+	char *buf = malloc(CS_CHUNK_VALUE_MAX), *alloc;
+	int rc = buf ? fetch(st, hash, buf, &alloc, vlen) : -ENOMEM;
+
+	if (rc || alloc) {
+		free(buf);
+		*val = rc ? NULL : alloc;
+		return rc;
+	}
+	*val = buf;
+	return 0;
+}
+
+int cs_chunk_put(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *value, size_t vlen,
+		 uint8_t *ref)
+{
+	if (vlen < HDR || vlen > CS_CHUNK_VALUE_MAX)
+		return chunk_bad(hash, "an encoded chunk of an impossible length");
+	return st->chunks->ops->put(st->chunks, hash, value, (uint32_t)vlen,
+				    be32_get((const uint8_t *)value + 2), ref);
+}
+
+int cs_chunk_durable(cs_store *st)
+{
+	return st->chunks->ops->sync(st->chunks);
+}
+
+void cs_chunk_named(cs_store *st, const uint8_t *ref, size_t reflen, int named)
+{
+	st->chunks->ops->named(st->chunks, ref, reflen, named);
+}
+
+void cs_chunk_dropped(cs_store *st, const uint8_t *hash, const uint8_t *v, size_t vlen)
+{
+	if (!inline_value(v, vlen)) /* older stores' chunks: RocksDB's blob GC */
+		st->chunks->ops->drop(st->chunks, hash, v, vlen);
+}
+
+int cs_chunkstore_open(cs_store *st)
+{
+	char *v = NULL;
+	size_t vlen = 0;
+	int rc = cs_kv_get(st, st->cf_meta, (const uint8_t *)"\0CS", 3, &v, &vlen);
+
+	if (rc == -ENOENT || (rc == 0 && vlen == 5 && !memcmp(v, "local", 5)))
+		rc = cs_cfile_open(st, &st->chunks);
+	else if (rc == 0)
+		rc = cs_fail(-EINVAL, "store %s keeps its chunks in '%.*s', which this build "
+			     "cannot open", st->path, (int)(vlen > 200 ? 200 : vlen), v);
+	free(v);
+	return rc;
+}
+
 int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out)
 {
 	uint8_t check[CS_HASH_LEN];
-	char *v = NULL;
+	char *buf = value_buf(), *alloc = NULL, *v;
 	size_t vlen = 0, raw;
 	int rc;
 
-	rc = cs_kv_get(st, st->cf_chunks, hash, CS_HASH_LEN, &v, &vlen);
+	rc = buf ? fetch(st, hash, buf, &alloc, &vlen) : -ENOMEM;
 	if (rc == -ENOENT)
 		return chunk_bad(hash, "missing from the store");
 	if (rc)
 		return rc;
+	v = alloc ? alloc : buf;
 	rc = -EIO;
 	if (vlen < HDR || v[0] != CHUNK_FORMAT) {
 		rc = chunk_bad(hash, "bad header");
@@ -213,6 +331,6 @@ int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out)
 	}
 	rc = (int)raw;
 out:
-	free(v);
+	free(alloc);
 	return rc;
 }

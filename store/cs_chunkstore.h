@@ -31,6 +31,9 @@
  *     never came, or came after the last sync and was lost) are garbage:
  *     recovery or reclaim gives them back. It never removes named bytes.
  *
+ * WHICH ONE. A store records its backend at creation (meta key "\0CS",
+ * cs_chunk.c: cs_chunkstore_open); a store without one uses local files.
+ *
  * LOCKING. put, get and sync may be called from any thread at once, with
  * or without the volume lock; drop is called under st->lock; reclaim only
  * from one thread at a time (the daemon's gc thread), without locks held.
@@ -74,6 +77,10 @@ struct cs_chunkstore_ops {
 	/* Make every put() that returned on this thread before, and every one
 	 * that returned on any thread before it started, durable. */
 	int (*sync)(struct cs_chunkstore *cs);
+	/* The batch that was to name @ref (a put's result) was written with it
+	 * (@named 1), or was not, or named another copy (0: the bytes are
+	 * garbage). Called once per successful put, after the batch. */
+	void (*named)(struct cs_chunkstore *cs, const uint8_t *ref, size_t reflen, int named);
 	/* Read the encoded chunk @ref names into @buf (room for @cap bytes,
 	 * at least its stored length); returns the length, -EIO when the
 	 * bytes are missing or short (the message names the chunk). */

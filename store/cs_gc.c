@@ -237,7 +237,7 @@ int cs_gc_wanted(cs_store *st)
 	pthread_mutex_lock(&st->lock);
 	wanted = blob_gc_due(st);
 	pthread_mutex_unlock(&st->lock);
-	return wanted;
+	return wanted || st->chunks->ops->wanted(st->chunks);
 }
 
 /* Flush "meta", then compact the "chunks" family with blob garbage
@@ -279,17 +279,31 @@ static int compact_blobs(cs_store *st)
 }
 
 
+/* The chunk store's share of a cs_gc_compact call: about this many bytes
+ * of live chunks moved (the rest waits for the next call, so a deletion of
+ * everything costs no copying at all, and a long one does not hold the gc
+ * thread). */
+#define RECLAIM_STEP (16ull << 20)
+#define RECLAIM_STEPS 16
+
 int cs_gc_compact(cs_store *st)
 {
-	int due, rc;
+	int due, rc = 0, did = 0;
 
 	pthread_mutex_lock(&st->lock);
 	due = blob_gc_due(st);
 	if (due)
 		st->garbage_bytes = 0;
 	pthread_mutex_unlock(&st->lock);
-	if (!due)
-		return 0;
-	rc = compact_blobs(st);
-	return rc < 0 ? rc : 1;
+	if (due) { /* chunks of a store written before chunk files */
+		rc = compact_blobs(st);
+		did = rc == 0;
+	}
+	for (int i = 0; rc >= 0 && i < RECLAIM_STEPS; i++) {
+		rc = st->chunks->ops->reclaim(st->chunks, RECLAIM_STEP);
+		did |= rc > 0 || (rc == 0 && i > 0);
+		if (rc == 0)
+			break;
+	}
+	return rc < 0 ? rc : did;
 }

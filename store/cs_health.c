@@ -398,6 +398,22 @@ int cs_store_write(cs_store *st, rocksdb_writebatch_t *wb, int grows, int sync, 
 	return rc;
 }
 
+int cs_health_admit_data(cs_store *st, size_t bytes, const char *what)
+{
+	struct health *h = health_of(st);
+	int rc = 0;
+
+	CS_ASSERT(h);
+	pthread_mutex_lock(&h->lock);
+	if (h->state == CS_HEALTH_FULL && h->rocks)
+		try_resume(st, h);
+	if (h->state == CS_HEALTH_READONLY || (h->state == CS_HEALTH_FULL && h->rocks) ||
+	    admit_space(st, h, bytes / 2 + 1, 1)) /* bytes once: a batch costs twice */
+		rc = refused(st, h, what);
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
 const char *cs_health_state_name(enum cs_health_state s)
 {
 	switch (s) {
@@ -423,7 +439,8 @@ int cs_store_health(cs_store *st, struct cs_store_health *out)
 	if (h->state == CS_HEALTH_FULL && h->rocks)
 		try_resume(st, h);
 	measure(st, h);
-	if (h->state == CS_HEALTH_FULL && !h->rocks && h->budget > 0)
+	if (h->state == CS_HEALTH_FULL && !h->rocks && h->budget > 2 * (int64_t)CS_CHUNK_VALUE_MAX)
+		/* room for a chunk again (chunk files admit one at least) */
 		set_state(h, CS_HEALTH_OK, 0, "");
 	out->state = h->state;
 	out->err = h->err;

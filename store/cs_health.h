@@ -41,6 +41,11 @@ void cs_health_detach(cs_store *st);
  */
 int cs_store_write(cs_store *st, rocksdb_writebatch_t *wb, int grows, int sync, const char *what);
 
+/* Admit @bytes of new chunk data written outside RocksDB (chunk files):
+ * 0, or -ENOSPC / -EROFS / -EIO as cs_store_write would refuse a batch
+ * storing them. */
+int cs_health_admit_data(cs_store *st, size_t bytes, const char *what);
+
 /* Make every write before it durable: a synced write of an empty batch
  * (RocksDB has no WAL sync call in its C API). Errors as cs_store_write. */
 int cs_store_sync_wal(cs_store *st);

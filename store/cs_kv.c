@@ -90,6 +90,17 @@ size_t cs_key_version(uint8_t *k, size_t len, uint64_t epoch)
 	return len + 8;
 }
 
+void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < CS_HASH_LEN; i++) {
+		buf[2 * i] = hex[hash[i] >> 4];
+		buf[2 * i + 1] = hex[hash[i] & 15];
+	}
+	buf[2 * CS_HASH_LEN] = 0;
+}
+
 int cs_rec_has_history(const struct cs_volrec *rec)
 {
 	return rec->epoch != rec->base_epoch || rec->origin_id != 0 || rec->snapshot_view;

@@ -27,7 +27,9 @@
  *   'Q' RID hash                  a chunk a receive stored, not yet referenced
  *
  * Column family "chunks": hash (32 bytes, SHA-256 of the raw bytes) ->
- * chunk value (cs_chunk.h). Versioned values start with a tag byte:
+ * a ref naming where the chunk store keeps its bytes (cs_chunkstore.h),
+ * or, in a store written before chunk stores, the encoded chunk itself.
+ * Versioned "meta" values start with a tag byte:
  * 1 = live record, 0 = tombstone (deleted at that epoch).
  *
  * Invariants (every committed batch keeps them):
@@ -55,6 +57,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cs_chunkstore.h"
 #include "cs_store.h"
 
 /* An assertion that stays on in release builds. */
@@ -82,6 +85,10 @@ int cs_rocks_fail(char *errstr, const char *what);
 /* Make room for @n elements of @size in the array *@v of capacity *@cap
  * (doubling, from 16): 0, or -ENOMEM with the array unchanged. */
 int cs_grow(void **v, size_t *cap, size_t n, size_t size);
+
+/* The largest encoded chunk (cs_chunk.c keeps a chunk raw unless zstd
+ * shrinks it). */
+#define CS_CHUNK_VALUE_MAX (6 + CS_CHUNK_SIZE)
 
 /* ---- byte order ---- */
 
@@ -209,6 +216,7 @@ struct cs_store {
 	pthread_mutex_t lock;  /* superblock, refcounts, commits */
 	struct cs_sb sb;
 	struct cs_volstate *vols; /* open volumes, under vlock */
+	struct cs_chunkstore *chunks; /* where chunk bytes live (cs_chunkstore.h) */
 	uint64_t garbage_bytes;   /* under lock: stored bytes of chunks deleted
 	                             since the last blob compaction (not kept
 	                             across opens) */
@@ -320,6 +328,11 @@ struct cs_chunk_delta {
 	uint32_t raw_len, stored_len;
 	char *value; /* encoded chunk (owned) when this delta adds a reference */
 	size_t value_len;
+	uint8_t ref[CS_REF_MAX]; /* where the chunk store put value (reflen > 0) */
+	size_t reflen;
+	int named;      /* commit: the batch names the copy at ref */
+	uint8_t *gone;  /* commit: the index value the batch deletes (owned) */
+	size_t gone_len;
 };
 
 /* One atomic batch on one volume (or none): the volume record is copied
@@ -383,6 +396,25 @@ int cs_chunk_encode(const void *raw, size_t len, int level,
 int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out);
 /* Format a hash as 64 hex digits into @buf (>= 65 bytes). */
 void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf);
+/* The encoded chunk @hash as stored (malloc'd into *@val): from the chunk
+ * store, or the value itself in an older store. -ENOENT: not stored. */
+int cs_chunk_value(cs_store *st, const uint8_t hash[CS_HASH_LEN], char **val, size_t *vlen);
+/* The stored and raw lengths of chunk index value @v (a ref, or an old
+ * store's encoded chunk): 0, or -EIO when it is neither. */
+int cs_chunk_lens(const uint8_t *v, size_t vlen, uint32_t *stored, uint32_t *raw);
+/* Put encoded chunk @value into the chunk store; its ref into @ref (room
+ * for CS_REF_MAX), length returned. Durable only after cs_chunk_durable. */
+int cs_chunk_put(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *value,
+		 size_t vlen, uint8_t *ref);
+/* Rule 1 of cs_chunkstore.h: make this thread's puts durable. */
+int cs_chunk_durable(cs_store *st);
+/* Tell the chunk store whether the batch after put @ref named it. */
+void cs_chunk_named(cs_store *st, const uint8_t *ref, size_t reflen, int named);
+/* A committed batch deleted index value @v of @hash: account its bytes. */
+void cs_chunk_dropped(cs_store *st, const uint8_t *hash, const uint8_t *v, size_t vlen);
+/* Open the chunk store of @st as recorded in the store (local files when
+ * nothing is). */
+int cs_chunkstore_open(cs_store *st);
 
 /* ---- volume records and names (cs_rec.c) ---- */
 
@@ -557,6 +589,16 @@ void cs_wb_release(struct cs_volstate *vs);
 
 /* Open a volume by id (recovery); as cs_vol_open. */
 int cs_vol_open_id(cs_store *st, uint64_t vid, int flags, cs_vol **out);
+/*
+ * Begin @t (no volume) and fill @r with a new volume named @name (under
+ * vlock, the name free): the next volume id, a new uuid, created now, at
+ * epoch 1, the compression and quota @opts gives (NULL, or compression
+ * -1: those of @dflt). Returns 0, or -EIO (no uuid) with @t ended.
+ */
+int cs_volume_begin_new(cs_store *st, struct cs_txn *t, struct cs_volrec *r, const char *name,
+                        const struct cs_volume_opts *opts, const struct cs_volume_opts *dflt);
+/* Put in @t the 'N' key: @name names volume @vid. */
+void cs_txn_put_volname(struct cs_txn *t, const char *name, uint64_t vid);
 
 /* ---- snapshot records and keys (cs_snaprec.c) ---- */
 

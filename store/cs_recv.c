@@ -70,7 +70,15 @@ struct cs_recv {
 	rocksdb_writebatch_t *wb;
 	size_t staged, staged_bytes;
 	uint64_t chunks_new, chunks_present, records;
+	struct staged_ref *refs; /* chunks put for the batch in wb */
+	size_t nrefs, caprefs;
 	struct cs_recv *next;
+};
+
+/* A chunk put into the chunk store, named by the next staged batch. */
+struct staged_ref {
+	uint8_t ref[CS_REF_MAX];
+	size_t len;
 };
 
 /* Receives running in this process (names), under st->vlock. */
@@ -193,10 +201,16 @@ static int discard_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v
 	memcpy(rk + 1, k + 9, CS_HASH_LEN);
 	rc = cs_kv_get(d->st, d->st->cf_meta, rk, sizeof(rk), &rv, &rlen);
 	free(rv);
-	if (rc == -ENOENT) /* nothing references it: it was only staged */
+	if (rc == -ENOENT) { /* nothing references it: it was only staged */
+		rc = cs_kv_get(d->st, d->st->cf_chunks, k + 9, CS_HASH_LEN, &rv, &rlen);
+		if (rc == 0) /* its bytes' space comes back in reclaim (accounting only) */
+			cs_chunk_dropped(d->st, k + 9, (uint8_t *)rv, rlen);
+		free(rv);
+		if (rc && rc != -ENOENT)
+			return d->rc = rc;
 		rocksdb_writebatch_delete_cf(d->wb, d->st->cf_chunks, (const char *)k + 9,
 		                             CS_HASH_LEN);
-	else if (rc)
+	} else if (rc)
 		return d->rc = rc;
 	rocksdb_writebatch_delete_cf(d->wb, d->st->cf_meta, (const char *)k, klen);
 	return ++d->n >= 4096;
@@ -257,122 +271,30 @@ static int discard_all(cs_store *st, const char *volume, uint64_t rid)
 	return rc;
 }
 
-/* ---- checking a stream against the target ---- */
-
-/* Latest snapshot of @vid (by epoch), or -ENOENT. */
-static int latest_snap(cs_store *st, uint64_t vid, const char *vname, struct cs_snaprec *out)
-{
-	struct cs_snaprec *v;
-	size_t n;
-	int rc = cs_snap_between(st, vid, vname, 0, UINT64_MAX, &v, &n);
-
-	if (rc)
-		return rc;
-	if (n == 0)
-		rc = -ENOENT;
-	else
-		*out = v[n - 1];
-	free(v);
-	return rc;
-}
-
-static int has_snap_uuid(cs_store *st, uint64_t vid, const char *vname, const uint8_t *uuid)
-{
-	struct cs_snaprec *v;
-	size_t n;
-	int found = 0;
-
-	if (cs_snap_between(st, vid, vname, 0, UINT64_MAX, &v, &n))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		found |= !memcmp(v[i].uuid, uuid, 16);
-	free(v);
-	return found;
-}
-
-/* "web@monday (full, stream 0123456789abcdef)": which stream @h is. */
-static void stream_desc(char *buf, size_t size, const struct cs_stream_header *h)
-{
-	char id[17];
-
-	for (int i = 0; i < 8; i++)
-		snprintf(id + 2 * i, 3, "%02x", h->stream_id[i]);
-	if (h->flags & CS_STREAM_INCREMENTAL)
-		snprintf(buf, size, "%s@%s (incremental from %s@%s%s, stream %s)", h->volume,
-		         h->snap, h->base_volume, h->base,
-		         h->flags & CS_STREAM_INTERMEDIATES ? " with every snapshot between" : "",
-		         id);
-	else
-		snprintf(buf, size, "%s@%s (full, stream %s)", h->volume, h->snap, id);
-}
-
-/* Does the stream @h fit the target @volume? (under vlock) With @fix, a
- * target changed since the base is rolled back to it (--force). */
-static int check_target(cs_store *st, const char *volume, const struct cs_stream_header *h,
-                        int fix)
-{
-	struct cs_snaprec base, last;
-	struct cs_volrec r;
-	uint64_t vid, bvid;
-	int rc = cs_vol_lookup_name(st, volume, &vid);
-
-	if (rc && rc != -ENOENT)
-		return rc;
-	if (!(h->flags & CS_STREAM_INCREMENTAL)) {
-		if (rc == 0 && has_snap_uuid(st, vid, volume, h->snap_uuid))
-			return cs_fail(-EEXIST, "volume '%s' already exists and holds snapshot '%s' "
-			               "of this stream: it was received already (nothing to do)",
-			               volume, h->snap);
-		if (rc == 0)
-			return cs_fail(-EEXIST, "volume '%s' already exists: a full stream creates a "
-			               "new volume", volume);
-		return 0;
-	}
-	if (rc == -ENOENT) { /* a clone of a snapshot some other volume here has */
-		rc = cs_snap_by_uuid(st, h->base_uuid, &bvid, &base);
-		if (rc == -ENOENT)
-			return cs_fail(-ENOENT, "the base snapshot %s@%s of this incremental stream "
-			               "is not in this store", h->base_volume, h->base);
-		return rc;
-	}
-	if (has_snap_uuid(st, vid, volume, h->snap_uuid))
-		return cs_fail(-EEXIST, "volume '%s' already has snapshot '%s' of this stream: "
-		               "it was received already (nothing to do)", volume, h->snap);
-	if (!has_snap_uuid(st, vid, volume, h->base_uuid))
-		return cs_fail(-ENOENT, "volume '%s' has no snapshot '%s' (the stream's base)",
-		               volume, h->base);
-	if (cs_vs_find(st, vid, 0))
-		return cs_fail(-EBUSY, "volume '%s' is in use (mounted)", volume);
-	rc = cs_volrec_load(st, vid, &r);
-	if (rc == 0)
-		rc = latest_snap(st, vid, volume, &last);
-	if (rc)
-		return rc;
-	if (!memcmp(last.uuid, h->base_uuid, 16) && r.changes == 0 && r.epoch == last.epoch + 1)
-		return 0;
-	if (!fix)
-		return cs_fail(-ESTALE, "volume '%s' changed since snapshot '%s' (the stream's "
-		               "base): use --force to roll it back first", volume, h->base);
-	rc = cs_snap_by_uuid(st, h->base_uuid, &bvid, &base);
-	if (rc)
-		return rc;
-	pthread_mutex_unlock(&st->vlock); /* cs_rollback takes vlock itself */
-	rc = cs_rollback(st, volume, base.name, 1);
-	pthread_mutex_lock(&st->vlock);
-	return rc;
-}
-
 /* ---- receiving records ---- */
+
+/* The batch in r->wb was written (@named) or dropped: tell the chunk
+ * store about the chunks it was to name. */
+static void settle_refs(struct cs_recv *r, int named)
+{
+	for (size_t i = 0; i < r->nrefs; i++)
+		cs_chunk_named(r->st, r->refs[i].ref, r->refs[i].len, named);
+	r->nrefs = 0;
+}
 
 static int flush_stage(struct cs_recv *r)
 {
-	int rc;
+	int rc = 0;
 
 	if (!r->staged)
 		return 0;
 	cs_sparser_state(r->p, &r->s.next_seq, &r->s.offset, r->s.chain);
 	state_put(r->wb, r->st, r->volume, &r->s);
-	rc = write_batch(r->st, r->wb, 1);
+	if (r->nrefs) /* rule 1 of cs_chunkstore.h: the bytes before their names */
+		rc = cs_chunk_durable(r->st);
+	if (rc == 0)
+		rc = write_batch(r->st, r->wb, 1);
+	settle_refs(r, rc == 0);
 	rocksdb_writebatch_clear(r->wb);
 	r->staged = r->staged_bytes = 0;
 	return rc;
@@ -383,6 +305,7 @@ static int flush_stage(struct cs_recv *r)
 static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t len)
 {
 	uint8_t rk[1 + CS_HASH_LEN], qk[17 + CS_HASH_LEN];
+	struct staged_ref *sr;
 	size_t n;
 	char *v = NULL;
 	int rc;
@@ -398,8 +321,17 @@ static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t
 	}
 	if (rc != -ENOENT)
 		return rc;
+	rc = cs_grow((void **)&r->refs, &r->caprefs, r->nrefs + 1, sizeof(*r->refs));
+	if (rc)
+		return rc;
+	sr = &r->refs[r->nrefs];
+	rc = cs_chunk_put(r->st, p, (const char *)p + CS_HASH_LEN, len - CS_HASH_LEN, sr->ref);
+	if (rc < 0)
+		return rc;
+	sr->len = (size_t)rc;
+	r->nrefs++;
 	rocksdb_writebatch_put_cf(r->wb, r->st->cf_chunks, (const char *)p, CS_HASH_LEN,
-	                          (const char *)p + CS_HASH_LEN, len - CS_HASH_LEN);
+	                          (const char *)sr->ref, sr->len);
 	qk[0] = 'Q';
 	be64_put(qk + 1, r->s.rid);
 	memcpy(qk + 9, p, CS_HASH_LEN);
@@ -417,8 +349,8 @@ static int continues_partial(struct cs_recv *r, const uint8_t *p, size_t len)
 
 	r->have_header = 1;
 	if (memcmp(r->h.stream_id, r->ph.stream_id, 32)) {
-		stream_desc(had, sizeof(had), &r->ph);
-		stream_desc(got, sizeof(got), &r->h);
+		cs_stream_desc(had, sizeof(had), &r->ph);
+		cs_stream_desc(got, sizeof(got), &r->h);
 		r->foreign = 1;
 		return cs_fail(-EBUSY, "a partial receive into '%s' holds another stream: %llu "
 		               "of %llu bytes of %s; this stream is %s. Finish the partial "
@@ -453,7 +385,7 @@ static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
 		if (r->resumed)
 			return continues_partial(r, p, len);
 		pthread_mutex_lock(&r->st->vlock);
-		rc = check_target(r->st, r->volume, &r->h, 0);
+		rc = cs_recv_check_target(r->st, r->volume, &r->h, 0);
 		if (rc == -ESTALE && (r->s.flags & CS_RECV_FORCE))
 			rc = 0; /* rolled back at apply time */
 		pthread_mutex_unlock(&r->st->vlock);
@@ -564,6 +496,7 @@ int cs_recv_feed(struct cs_recv *r, const void *buf, size_t len)
 
 		r->failed = 1;
 		snprintf(msg, sizeof(msg), "%s", cs_last_error());
+		settle_refs(r, 0);
 		rocksdb_writebatch_clear(r->wb);
 		r->staged = 0;
 		/* a fresh receive keeps nothing; a resumed one keeps the progress
@@ -768,7 +701,7 @@ static int apply_all(struct cs_recv *rv, struct cs_recv_result *res)
 	int rc, fresh;
 
 	pthread_mutex_lock(&st->vlock);
-	rc = check_target(st, rv->volume, &rv->h, !!(rv->s.flags & CS_RECV_FORCE));
+	rc = cs_recv_check_target(st, rv->volume, &rv->h, !!(rv->s.flags & CS_RECV_FORCE));
 	if (rc)
 		goto out;
 	fresh = cs_vol_lookup_name(st, rv->volume, &vid) == -ENOENT;
@@ -875,6 +808,8 @@ void cs_recv_free(struct cs_recv *r)
 		}
 	pthread_mutex_unlock(&running_lock);
 	cs_sparser_free(r->p);
+	settle_refs(r, 0);
+	free(r->refs);
 	if (r->wb)
 		rocksdb_writebatch_destroy(r->wb);
 	free(r->s.hdr);

@@ -148,7 +148,7 @@ static int send_chunk(struct sender *s, const uint8_t *hash)
 			return rc == -ENOENT ? cs_fail(-EIO, "a chunk of the snapshot is missing") : rc;
 		return emit(s, CS_REC_CHUNK);
 	}
-	rc = cs_kv_get(s->st, s->st->cf_chunks, hash, CS_HASH_LEN, &v, &vlen);
+	rc = cs_chunk_value(s->st, hash, &v, &vlen);
 	if (rc)
 		return rc == -ENOENT ? cs_fail(-EIO, "a chunk of the snapshot is missing") : rc;
 	cs_obuf_put(&s->pl, v, vlen);

@@ -2,7 +2,8 @@
  * cs_store.c - opening, locking, syncing and checking a store.
  *
  * A store is a directory:  DIR/db/  (RocksDB: column families "default",
- * "meta", "chunks")  and  DIR/cstorfs.lock  (holds the owner's pid under
+ * "meta", "chunks"),  DIR/chunks/  (chunk files: cs_cfile.c)  and
+ * DIR/cstorfs.lock  (holds the owner's pid under
  * an fcntl write lock, so a second process gets "store in use by pid N").
  * The superblock key "\0SB" in "meta" marks a cstorfs database and holds
  * the format version and the store-wide chunk counters.
@@ -509,6 +510,9 @@ int cs_store_open(const char *dir, int flags, cs_store **out)
 	rc = load_sb(st, kind == 0);
 	if (rc)
 		goto fail;
+	rc = cs_chunkstore_open(st);
+	if (rc)
+		goto fail;
 	rc = recover(st);
 	if (rc)
 		goto fail;
@@ -518,15 +522,18 @@ fail:
 	{
 		char msg[512];
 
-		char db[PATH_MAX];
+		char db[PATH_MAX], chunks[PATH_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", cs_last_error());
 		snprintf(db, sizeof(db), "%s/db", st->path ? st->path : dir);
+		snprintf(chunks, sizeof(chunks), "%s/chunks", st->path ? st->path : dir);
 		if (!registered)
 			st->path = (free(st->path), NULL);
 		cs_store_close(st);
-		if (created) /* a store that could not be created leaves nothing */
+		if (created) { /* a store that could not be created leaves nothing */
 			nftw(db, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			nftw(chunks, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		}
 		cs_fail(rc, "%s", msg);
 	}
 	return rc;
@@ -540,6 +547,8 @@ void cs_store_close(cs_store *st)
 	if (st->db) {
 		if (st->wo) /* the health is attached: open_db finished */
 			cs_store_sync_wal(st); /* refused on a full disk: the WAL is in the page cache */
+		if (st->chunks)
+			st->chunks->ops->close(st->chunks);
 		cs_health_detach(st);
 		rocksdb_column_family_handle_destroy(st->cf_default);
 		rocksdb_column_family_handle_destroy(st->cf_meta);

@@ -38,12 +38,13 @@
  * symbols; a new file must be placed here). This header holds the types
  * and the manual for all of them; the private ones are in cs_priv.h.
  *   1. errors, keys, the write door: cs_err cs_kv cs_health
- *   2. records and transactions: cs_rec cs_chunk cs_txn
- *   3. inodes, directories, file data: cs_inode cs_file cs_fsize cs_dir cs_xattr
- *   4. volumes, snapshots, clones: cs_snaprec cs_volume cs_snapshot cs_prop
+ *   2. where chunk bytes live (cs_chunkstore.h): cs_cfile
+ *   3. records and transactions: cs_rec cs_chunk cs_txn
+ *   4. inodes, directories, file data: cs_inode cs_file cs_fsize cs_dir cs_xattr
+ *   5. volumes, snapshots, clones: cs_snaprec cs_volume cs_snapshot cs_prop
  *      cs_gc cs_diff cs_check cs_scrubmap cs_scrub
- *   5. streams: cs_streamfmt cs_send cs_recv
- *   6. the store as a whole (open, recovery, close, stats): cs_store
+ *   6. streams: cs_streamfmt cs_send cs_recvcheck cs_recv
+ *   7. the store as a whole (open, recovery, close, stats): cs_store
  * Where a lower layer needs work done above it, the caller above does both
  * (cs_file_purge drops a file's data, then cs_inode_purge its keys;
  * cs_vol_sync writes the volume's buffer out, then syncs the WAL).
@@ -486,16 +487,15 @@ struct cs_gc_stats {
  * back with cs_gc_compact(). */
 int cs_gc(cs_store *st, struct cs_gc_stats *out);
 
-/* Give back the disk space of deleted chunks: once the chunks deleted since
- * the last time (by anything: gc, volume deletion, overwrites, unlinks)
- * reach what the store still holds (and 32 MiB), compact the chunk blob
- * files with garbage collection: the live chunks move to new files and the
- * old files go, so deleted data never takes more disk than live data for
- * long, and what a run rewrites stays within what was deleted. It takes as
- * long as writing the live data once: run it in the background. The count
- * of deleted bytes lives in memory: deletions before the store was last
- * opened are only reclaimed with later ones. Returns 1 when it compacted,
- * 0 when not due; errors -EIO. */
+/* Give back the disk space of deleted chunks. Chunk files (cs_cfile.c):
+ * the file with the most garbage, once its live chunks fall under half of
+ * it, has them copied to the newest file and is deleted (a file nothing
+ * uses any more costs no copy); at most about 256 MiB of live chunks move
+ * per call, and the copying pauses while writers are busy. A store written
+ * before chunk files also has its RocksDB blob files compacted once the
+ * chunks deleted there reach what it still holds. Run it in the
+ * background. Returns 1 when it gave space back or moved chunks, 0 when
+ * nothing was due; errors -EIO. */
 int cs_gc_compact(cs_store *st);
 
 /* Non-zero when cs_gc_compact() is due (a daemon polls it now and then). */

@@ -99,4 +99,13 @@ void cs_sparser_resume(struct cs_sparser *p, uint64_t next_seq, uint64_t offset,
 void cs_sparser_state(const struct cs_sparser *p, uint64_t *next_seq, uint64_t *offset,
                       uint8_t chain[32]);
 
+/* ---- fitting a stream to its target (cs_recvcheck.c) ---- */
+
+/* "web@monday (full, stream 0123456789abcdef)": which stream @h is. */
+void cs_stream_desc(char *buf, size_t size, const struct cs_stream_header *h);
+/* Does the stream @h fit the target @volume? (under st->vlock) With @fix,
+ * a target changed since the base is rolled back to it (--force). */
+int cs_recv_check_target(cs_store *st, const char *volume, const struct cs_stream_header *h,
+                         int fix);
+
 #endif /* CS_STREAMFMT_H */

@@ -3,12 +3,17 @@
  *
  * A txn locks its volume (vs->lock) for the whole operation, works on a
  * copy of the volume record, queues puts and deletes into a batch, and
- * collects chunk reference changes. cs_txn_commit then takes the store
- * lock (order: vs->lock, then st->lock), turns the reference changes into
- * refcount puts, chunk puts (first reference) and chunk deletes (last
- * reference gone), writes the superblock and the volume record into the
- * same batch, and writes it. On failure the in-memory superblock is put
- * back and nothing of the operation is visible.
+ * collects chunk reference changes. cs_txn_commit first puts the bytes of
+ * chunks the store does not hold into the chunk store and makes them
+ * durable (rule 1 of cs_chunkstore.h), with no store lock held, so
+ * writers of different volumes store and sync in parallel (their syncs
+ * fold into one). Then it takes the store lock (order: vs->lock, then
+ * st->lock), turns the reference changes into refcount puts, index
+ * entries (first reference) and index deletes (last reference gone),
+ * writes the superblock and the volume record into the same batch, and
+ * writes it; then it tells the chunk store which bytes the batch named
+ * and which it dropped. On failure the in-memory superblock is put back
+ * and nothing of the operation is visible.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,10 +38,17 @@ int cs_txn_begin(struct cs_txn *t, cs_store *st, cs_vol *vol)
 	return 0;
 }
 
+static void free_deltas(struct cs_txn *t)
+{
+	for (size_t i = 0; i < t->ndeltas; i++) {
+		free(t->deltas[i].value);
+		free(t->deltas[i].gone);
+	}
+}
+
 static void txn_end(struct cs_txn *t)
 {
-	for (size_t i = 0; i < t->ndeltas; i++)
-		free(t->deltas[i].value);
+	free_deltas(t);
 	free(t->deltas);
 	rocksdb_writebatch_destroy(t->wb);
 	if (t->vs)
@@ -122,6 +134,9 @@ int cs_txn_chunk_ref(struct cs_txn *t, const uint8_t *hash, int64_t delta,
 	d->stored_len = stored_len;
 	d->value = value;
 	d->value_len = value_len;
+	d->reflen = 0;
+	d->named = 0;
+	d->gone = NULL;
 	return 0;
 }
 
@@ -129,6 +144,53 @@ static int delta_cmp(const void *a, const void *b)
 {
 	return memcmp(((const struct cs_chunk_delta *)a)->hash,
 	              ((const struct cs_chunk_delta *)b)->hash, CS_HASH_LEN);
+}
+
+/* The stored lengths of staged chunk @hash (a receive stored it without
+ * references). */
+static int staged_lens(cs_store *st, const uint8_t *hash, uint32_t *stored, uint32_t *raw)
+{
+	char *v = NULL;
+	size_t vlen = 0;
+	int rc = cs_kv_get(st, st->cf_chunks, hash, CS_HASH_LEN, &v, &vlen);
+
+	if (rc == 0)
+		rc = cs_chunk_lens((uint8_t *)v, vlen, stored, raw);
+	free(v);
+	if (rc) {
+		char hex[2 * CS_HASH_LEN + 1];
+
+		cs_hash_hex(hash, hex);
+		return cs_fail(-EIO, "chunk %s is missing", hex);
+	}
+	return 0;
+}
+
+/* The chunk's last reference goes: delete its index entry, keeping the
+ * value for the chunk store's accounting after the commit. */
+static int drop_chunk(struct cs_txn *t, struct cs_chunk_delta *d, const uint8_t *rkey)
+{
+	cs_store *st = t->st;
+	int rc = cs_kv_get(st, st->cf_chunks, d->hash, CS_HASH_LEN, (char **)&d->gone,
+			   &d->gone_len);
+
+	if (rc && rc != -ENOENT)
+		return rc;
+	rocksdb_writebatch_delete_cf(t->wb, st->cf_chunks, (const char *)d->hash, CS_HASH_LEN);
+	rocksdb_writebatch_delete_cf(t->wb, st->cf_meta, (const char *)rkey, 1 + CS_HASH_LEN);
+	return 0;
+}
+
+/* A new chunk whose bytes were not put before the lock (it was stored
+ * then, and its last reference went since): put them now. */
+static int put_late(struct cs_txn *t, struct cs_chunk_delta *d)
+{
+	int rc = cs_chunk_put(t->st, d->hash, d->value, d->value_len, d->ref);
+
+	if (rc < 0)
+		return rc;
+	d->reflen = (size_t)rc;
+	return cs_chunk_durable(t->st);
 }
 
 /* Apply one chunk's net reference change @d (under st->lock). */
@@ -158,37 +220,26 @@ static int apply_delta(struct cs_txn *t, struct cs_chunk_delta *d)
 		stored_len = be32_get((uint8_t *)old + 12);
 		free(old);
 	}
+	rc = 0;
 	if (d->delta < 0 && (uint64_t)-d->delta > count) {
 		char hex[2 * CS_HASH_LEN + 1];
 
 		cs_hash_hex(d->hash, hex);
 		return cs_fail(-EIO, "chunk %s: reference count underflow", hex);
 	}
-	if (count == 0 && d->delta > 0 && !d->value) {
-		/* a chunk stored without references (staged by a receive) */
-		char *v = NULL;
-		size_t vlen = 0;
-
-		rc = cs_kv_get(st, st->cf_chunks, d->hash, CS_HASH_LEN, &v, &vlen);
-		if (rc == 0 && vlen < 6)
-			rc = -EIO;
-		if (rc) {
-			char hex[2 * CS_HASH_LEN + 1];
-
-			free(v);
-			cs_hash_hex(d->hash, hex);
-			return cs_fail(-EIO, "chunk %s is missing", hex);
+	if (count == 0 && d->delta > 0) {
+		if (!d->value) /* a chunk stored without references (staged by a receive) */
+			rc = staged_lens(st, d->hash, &stored_len, &raw_len);
+		else if (!d->reflen)
+			rc = put_late(t, d);
+		if (rc)
+			return rc;
+		if (d->value) {
+			stored_len = (uint32_t)d->value_len;
+			rocksdb_writebatch_put_cf(t->wb, st->cf_chunks, (const char *)d->hash,
+						  CS_HASH_LEN, (const char *)d->ref, d->reflen);
+			d->named = 1;
 		}
-		raw_len = be32_get((uint8_t *)v + 2);
-		stored_len = (uint32_t)vlen;
-		free(v);
-		st->sb.chunks++;
-		st->sb.raw_bytes += raw_len;
-		st->sb.stored_bytes += stored_len;
-	} else if (count == 0 && d->delta > 0) {
-		stored_len = (uint32_t)d->value_len;
-		rocksdb_writebatch_put_cf(t->wb, st->cf_chunks, (const char *)d->hash,
-		                          CS_HASH_LEN, d->value, d->value_len);
 		st->sb.chunks++;
 		st->sb.raw_bytes += raw_len;
 		st->sb.stored_bytes += stored_len;
@@ -196,13 +247,14 @@ static int apply_delta(struct cs_txn *t, struct cs_chunk_delta *d)
 	count += d->delta;
 	st->sb.chunk_refs += d->delta;
 	if (count == 0) {
-		rocksdb_writebatch_delete_cf(t->wb, st->cf_chunks, (const char *)d->hash,
-		                             CS_HASH_LEN);
-		rocksdb_writebatch_delete_cf(t->wb, st->cf_meta, (const char *)key, sizeof(key));
+		rc = drop_chunk(t, d, key);
+		if (rc)
+			return rc;
 		st->sb.chunks--;
 		st->sb.raw_bytes -= raw_len;
 		st->sb.stored_bytes -= stored_len;
-		st->garbage_bytes += stored_len;
+		if (d->gone && d->gone_len >= 6 && d->gone[0] == 1)
+			st->garbage_bytes += stored_len; /* an older store's chunk: blob GC */
 		t->freed_chunks++;
 		t->freed_bytes += stored_len;
 		return 0;
@@ -249,16 +301,68 @@ static void merge_deltas(struct cs_txn *t)
 	t->ndeltas = j;
 }
 
-/* Write the batch (chunks, refcounts, counters, records); the volume stays
- * locked. On failure the in-memory superblock is put back. */
+/* Put the bytes of the new chunks the store does not hold yet into the
+ * chunk store and make them durable (rule 1), before any lock of the
+ * store: a chunk the store holds costs one lookup, and one that another
+ * writer stores meanwhile is caught under the lock (put_late, or its copy
+ * becomes garbage). */
+static int put_new_chunks(struct cs_txn *t)
+{
+	uint8_t key[1 + CS_HASH_LEN];
+	int rc = 0, put = 0;
+
+	key[0] = 'R';
+	for (size_t i = 0; i < t->ndeltas && rc == 0; i++) {
+		struct cs_chunk_delta *d = &t->deltas[i];
+		char *v = NULL;
+		size_t vlen;
+
+		if (d->delta <= 0 || !d->value || d->reflen)
+			continue;
+		memcpy(key + 1, d->hash, CS_HASH_LEN);
+		rc = cs_kv_get(t->st, t->st->cf_meta, key, sizeof(key), &v, &vlen);
+		free(v);
+		if (rc != -ENOENT)
+			continue; /* held (or an error, which the commit meets again) */
+		rc = cs_chunk_put(t->st, d->hash, d->value, d->value_len, d->ref);
+		if (rc > 0) {
+			d->reflen = (size_t)rc;
+			put = 1;
+			rc = 0;
+		}
+	}
+	if (put && rc == 0)
+		rc = cs_chunk_durable(t->st);
+	return rc;
+}
+
+/* After the batch: tell the chunk store what it named and what it
+ * dropped (@written: the batch was written). */
+static void named_or_not(struct cs_txn *t, int written)
+{
+	for (size_t i = 0; i < t->ndeltas; i++) {
+		struct cs_chunk_delta *d = &t->deltas[i];
+
+		if (d->reflen)
+			cs_chunk_named(t->st, d->ref, d->reflen, written && d->named);
+		if (written && d->gone)
+			cs_chunk_dropped(t->st, d->hash, d->gone, d->gone_len);
+		d->reflen = 0;
+		d->named = 0;
+	}
+}
+
+/* Write the batch (index entries, refcounts, counters, records); the
+ * volume stays locked. On failure the in-memory superblock is put back. */
 static int txn_write(struct cs_txn *t)
 {
 	cs_store *st = t->st;
 	struct cs_sb saved;
 	uint8_t sbuf[64];
-	int rc = 0;
+	int rc;
 
 	merge_deltas(t);
+	rc = put_new_chunks(t);
 	pthread_mutex_lock(&st->lock);
 	saved = st->sb;
 	for (size_t i = 0; i < t->ndeltas && rc == 0; i++)
@@ -272,7 +376,7 @@ static int txn_write(struct cs_txn *t)
 			t->rec.changes++;
 			cs_txn_put_volrec(t, &t->rec);
 		}
-		/* through the write door: a batch storing new chunk data needs
+		/* through the write door: a batch naming new chunk data needs
 		 * the full free-space reserve (cs_health.c) */
 		rc = cs_store_write(st, t->wb, st->sb.stored_bytes > saved.stored_bytes, 0,
 		                    "write batch");
@@ -281,6 +385,7 @@ static int txn_write(struct cs_txn *t)
 		st->sb = saved;
 	else if (t->vs)
 		t->vs->rec = t->rec;
+	named_or_not(t, rc == 0);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -295,8 +400,7 @@ int cs_txn_commit(struct cs_txn *t)
 
 void cs_txn_reset(struct cs_txn *t)
 {
-	for (size_t i = 0; i < t->ndeltas; i++)
-		free(t->deltas[i].value);
+	free_deltas(t);
 	t->ndeltas = 0;
 	rocksdb_writebatch_clear(t->wb);
 	if (t->vs)

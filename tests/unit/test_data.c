@@ -7,6 +7,10 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <dirent.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
@@ -811,83 +815,48 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 		sprintf(out + 2 * i, "%02x", md[i]);
 }
 
-/* Flip the last byte of the first value in the "chunks" column family
- * that is at least @minlen long. Returns 0, or -1 with @err filled. */
+/* Flip the last byte of the first chunk file (STORE/chunks/XXXXXXXX.ck)
+ * that is at least @minlen long: the last byte of the last chunk in it.
+ * Returns 0, or -1 with @err filled. */
 static int corrupt_first_chunk(const char *store, size_t minlen, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 8];
-	snprintf(path, sizeof(path), "%s/db", store);
-	rocksdb_options_t *opt = rocksdb_options_create();
-	char *e = NULL;
-	size_t ncf = 0;
-	char **cfs = rocksdb_list_column_families(opt, path, &ncf, &e);
-	if (e) {
-		snprintf(err, errlen, "list column families: %s", e);
-		tu_free(e);
-		rocksdb_options_destroy(opt);
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	struct dirent *de;
+	int ret = -1;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%.3000s/chunks", store);
+	d = opendir(dir);
+	if (!d) {
+		snprintf(err, errlen, "opendir %.200s: %s", dir, strerror(errno));
 		return -1;
 	}
-	int chunks_i = -1;
-	const rocksdb_options_t **cfo = calloc(ncf, sizeof(*cfo));
-	rocksdb_column_family_handle_t **h = calloc(ncf, sizeof(*h));
-	for (size_t i = 0; i < ncf; i++) {
-		cfo[i] = opt;
-		if (!strcmp(cfs[i], "chunks"))
-			chunks_i = (int)i;
-	}
-	int ret = -1;
-	rocksdb_t *db = NULL;
-	if (chunks_i < 0) {
-		snprintf(err, errlen, "no \"chunks\" column family (%zu CFs)", ncf);
-		goto out;
-	}
-	db =
-	    rocksdb_open_column_families(opt, path, (int)ncf, (const char *const *)cfs, cfo, h, &e);
-	if (e) {
-		snprintf(err, errlen, "open %.200s: %.200s", path, e);
-		tu_free(e);
-		db = NULL;
-		goto out;
-	}
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, ro, h[chunks_i]);
-	snprintf(err, errlen, "no value of %zu bytes or more in \"chunks\"", minlen);
-	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t kl, vl;
-		const char *k = rocksdb_iter_key(it, &kl);
-		const char *v = rocksdb_iter_value(it, &vl);
-		if (vl < minlen)
+	snprintf(err, errlen, "no chunk file of %zu bytes or more in %.200s", minlen, dir);
+	while (ret && (de = readdir(d))) {
+		struct stat sb;
+		unsigned char c;
+		int fd;
+
+		if (!strstr(de->d_name, ".ck"))
 			continue;
-		char *key = tu_malloc(kl), *val = tu_malloc(vl);
-		memcpy(key, k, kl);
-		memcpy(val, v, vl);
-		val[vl - 1] ^= 0x5a;
-		rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
-		rocksdb_writeoptions_set_sync(wo, 1);
-		rocksdb_put_cf(db, wo, h[chunks_i], key, kl, val, vl, &e);
-		rocksdb_writeoptions_destroy(wo);
-		tu_free(key);
-		tu_free(val);
-		if (e) {
-			snprintf(err, errlen, "put: %s", e);
-			tu_free(e);
-		} else {
-			ret = 0;
+		snprintf(path, sizeof(path), "%.3000s/%.200s", dir, de->d_name);
+		fd = open(path, O_RDWR);
+		if (fd < 0 || fstat(fd, &sb) < 0 || (size_t)sb.st_size < minlen) {
+			if (fd >= 0)
+				close(fd);
+			continue;
 		}
-		break;
+		if (pread(fd, &c, 1, sb.st_size - 1) == 1) {
+			c ^= 0x5a;
+			if (pwrite(fd, &c, 1, sb.st_size - 1) == 1 && fsync(fd) == 0)
+				ret = 0;
+		}
+		if (ret)
+			snprintf(err, errlen, "rewriting the last byte of %.200s: %s", path,
+				 strerror(errno));
+		close(fd);
 	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-out:
-	for (size_t i = 0; i < ncf; i++)
-		if (h[i])
-			rocksdb_column_family_handle_destroy(h[i]);
-	if (db)
-		rocksdb_close(db);
-	rocksdb_list_column_families_destroy(cfs, ncf);
-	tu_free(cfo);
-	tu_free(h);
-	rocksdb_options_destroy(opt);
+	closedir(d);
 	return ret;
 }
 

@@ -9,8 +9,11 @@
  * the store closes, so a failing test leaves no thread behind.
  */
 #include "testutil.h"
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <errno.h>
+#include <string.h>
 #include <openssl/evp.h>
 #include <rocksdb/c.h>
 #include <stdio.h>
@@ -157,6 +160,31 @@ static int harm_chunk(const char *store, const uint8_t hash[32], enum harm how, 
 	val = rocksdb_get_cf(db, ro, h[ci], (const char *)hash, 32, &vlen, &e);
 	if (e || !val || vlen < 16) {
 		snprintf(err, errlen, "chunk not found in \"chunks\" (%s)", e ? e : "absent");
+		goto out;
+	}
+	if (how == CORRUPT && val[0] == 'F' && vlen == 21) {
+		/* a ref into a chunk file (store/cs_cfile.c): flip a byte there */
+		const unsigned char *u = (const unsigned char *)val;
+		uint32_t stored = (uint32_t)u[1] << 24 | u[2] << 16 | u[3] << 8 | u[4];
+		uint32_t id = (uint32_t)u[9] << 24 | u[10] << 16 | u[11] << 8 | u[12];
+		uint64_t off = 0;
+		char fpath[PATH_MAX + 32];
+		unsigned char c;
+		int fd;
+
+		for (int i = 13; i < 21; i++)
+			off = off << 8 | u[i];
+		snprintf(fpath, sizeof(fpath), "%.3000s/chunks/%08x.ck", store, id);
+		fd = open(fpath, O_RDWR);
+		if (fd < 0 || pread(fd, &c, 1, (off_t)(off + stored - 3)) != 1 ||
+		    (c ^= 0x5a, pwrite(fd, &c, 1, (off_t)(off + stored - 3))) != 1 || fsync(fd)) {
+			snprintf(err, errlen, "flipping a byte of %.200s: %s", fpath, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		close(fd);
+		ret = 0;
 		goto out;
 	}
 	if (how == CORRUPT) {
