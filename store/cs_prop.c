@@ -74,6 +74,23 @@ static int prop_read(cs_store *st, const char *volume, uint64_t vid, const char 
 	return *value ? 0 : -ENOMEM;
 }
 
+/*
+ * Check @volume, @prop and @value (NULL: none), in that order, then find
+ * the volume: 0 with st->vlock held and *@vid, or the error without it.
+ */
+static int prop_begin(cs_store *st, const char *volume, const char *prop, const char *value,
+                      uint64_t *vid)
+{
+	int rc;
+
+	if ((rc = cs_volname_check(volume)) || (rc = prop_check(prop)))
+		return rc;
+	if (value && strlen(value) > CS_PROP_VALUE_MAX)
+		return cs_fail(-E2BIG, "property '%s': value longer than %u bytes", prop,
+		               CS_PROP_VALUE_MAX);
+	return cs_vol_lookup_locked(st, volume, vid);
+}
+
 int cs_volume_prop_set(cs_store *st, const char *volume, const char *prop,
                        const char *value)
 {
@@ -82,14 +99,8 @@ int cs_volume_prop_set(cs_store *st, const char *volume, const char *prop,
 	uint64_t vid;
 	size_t klen;
 	char *old;
-	int rc;
+	int rc = prop_begin(st, volume, prop, value, &vid);
 
-	if ((rc = cs_volname_check(volume)) || (rc = prop_check(prop)))
-		return rc;
-	if (value && strlen(value) > CS_PROP_VALUE_MAX)
-		return cs_fail(-E2BIG, "property '%s': value longer than %u bytes", prop,
-		               CS_PROP_VALUE_MAX);
-	rc = cs_vol_lookup_locked(st, volume, &vid);
 	if (rc)
 		return rc;
 	if (!value) {
@@ -116,9 +127,7 @@ int cs_volume_prop_get(cs_store *st, const char *volume, const char *prop, char 
 	int rc;
 
 	*value = NULL;
-	if ((rc = cs_volname_check(volume)) || (rc = prop_check(prop)))
-		return rc;
-	rc = cs_vol_lookup_locked(st, volume, &vid);
+	rc = prop_begin(st, volume, prop, NULL, &vid);
 	if (rc)
 		return rc == -ENOENT ? no_prop(volume, prop) : rc; /* no volume, none */
 	rc = prop_read(st, volume, vid, prop, value);

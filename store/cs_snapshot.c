@@ -462,12 +462,12 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
                     const char *newname, const struct cs_volume_opts *opts,
                     struct cs_volume_info *out)
 {
+	struct cs_volume_opts from;
 	struct cs_volrec o, c;
 	struct cs_chain chain;
 	struct cs_snaprec s;
 	struct cs_txn t;
-	uint8_t k[CS_KEY_MAX], idb[8];
-	size_t klen;
+	uint8_t k[CS_KEY_MAX];
 	uint64_t vid;
 	int rc;
 
@@ -488,30 +488,18 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 		rc = cs_fail(-EMLINK, "'%s' is a clone %u deep: no deeper clones", volume, chain.n);
 		goto out;
 	}
+	from.compression = o.compression; /* what opts does not say: the origin's */
+	from.quota = o.quota;
 	rc = cs_volname_free(st, newname);
+	if (rc == 0)
+		rc = cs_volume_begin_new(st, &t, &c, newname, opts, &from);
 	if (rc)
 		goto out;
-	cs_txn_begin(&t, st, NULL);
-	memset(&c, 0, sizeof(c));
-	pthread_mutex_lock(&st->lock);
-	c.id = st->sb.next_vol_id++;
-	pthread_mutex_unlock(&st->lock);
-	snprintf(c.name, sizeof(c.name), "%s", newname);
-	if ((rc = cs_uuid_generate(c.uuid))) {
-		cs_txn_abort(&t, rc);
-		goto out;
-	}
-	c.ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
-	c.compression = (!opts || opts->compression < 0) ? o.compression : opts->compression;
-	c.quota = opts ? opts->quota : o.quota;
-	c.epoch = c.base_epoch = 1;
 	c.next_ino = s.next_ino;
 	c.origin_id = vid;
 	c.origin_epoch = s.epoch;
 	c.stats = s.stats;
-	cs_volname_key(k, &klen, newname);
-	be64_put(idb, c.id);
-	cs_txn_put(&t, k, klen, idb, 8);
+	cs_txn_put_volname(&t, newname, c.id);
 	cs_txn_put(&t, k, cs_snap_clone_key(k, vid, s.epoch, c.id), "", 0);
 	cs_txn_put_volrec(&t, &c);
 	rc = cs_txn_commit(&t);

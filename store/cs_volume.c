@@ -52,49 +52,59 @@ static void fill_info(cs_store *st, const struct cs_volrec *r, struct cs_volume_
 		}
 }
 
+int cs_volume_begin_new(cs_store *st, struct cs_txn *t, struct cs_volrec *r, const char *name,
+                        const struct cs_volume_opts *opts, const struct cs_volume_opts *dflt)
+{
+	int rc;
+
+	cs_txn_begin(t, st, NULL);
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&st->lock);
+	r->id = st->sb.next_vol_id++;
+	pthread_mutex_unlock(&st->lock);
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	if ((rc = cs_uuid_generate(r->uuid)))
+		return cs_txn_abort(t, rc);
+	r->ctime_ns = (int64_t)t->now.tv_sec * 1000000000 + t->now.tv_nsec;
+	r->compression = (!opts || opts->compression < 0) ? dflt->compression : opts->compression;
+	r->quota = opts ? opts->quota : dflt->quota;
+	r->epoch = r->base_epoch = 1;
+	return 0;
+}
+
+void cs_txn_put_volname(struct cs_txn *t, const char *name, uint64_t vid)
+{
+	uint8_t k[1 + CS_NAME_MAX], idb[8];
+	size_t klen;
+
+	cs_volname_key(k, &klen, name);
+	be64_put(idb, vid);
+	cs_txn_put(t, k, klen, idb, 8);
+}
+
 int cs_volume_create(cs_store *st, const char *name,
                      const struct cs_volume_opts *opts, uid_t uid, gid_t gid,
                      struct cs_volume_info *out)
 {
+	static const struct cs_volume_opts dflt = { CS_DEFAULT_ZSTD_LEVEL, 0 };
 	struct cs_inode root;
 	struct cs_txn t;
-	uint8_t k[1 + CS_NAME_MAX], idb[8];
-	size_t klen;
-	uint64_t vid;
 	int rc;
 
-	rc = cs_volname_check(name);
-	if (rc == 0)
-		rc = check_opts(opts);
-	if (rc)
+	if ((rc = cs_volname_check(name)) || (rc = check_opts(opts)))
 		return rc;
 	pthread_mutex_lock(&st->vlock);
 	rc = cs_volname_free(st, name);
+	if (rc == 0)
+		rc = cs_volume_begin_new(st, &t, &t.rec, name, opts, &dflt);
 	if (rc)
 		goto out;
-	cs_txn_begin(&t, st, NULL);
-	pthread_mutex_lock(&st->lock);
-	vid = st->sb.next_vol_id++;
-	pthread_mutex_unlock(&st->lock);
-	t.rec.id = vid;
-	snprintf(t.rec.name, sizeof(t.rec.name), "%s", name);
-	if ((rc = cs_uuid_generate(t.rec.uuid))) {
-		cs_txn_abort(&t, rc);
-		goto out;
-	}
-	t.rec.ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
-	t.rec.compression = (!opts || opts->compression < 0) ? CS_DEFAULT_ZSTD_LEVEL
-	                                                     : opts->compression;
-	t.rec.quota = opts ? opts->quota : 0;
-	t.rec.epoch = t.rec.base_epoch = 1;
 	t.rec.next_ino = CS_ROOT_INO;
 	cs_inode_init(&t, &root, S_IFDIR | 0755, uid, gid);
 	CS_ASSERT(root.ino == CS_ROOT_INO);
 	root.parent = CS_ROOT_INO;
 	cs_txn_put_inode(&t, &root);
-	cs_volname_key(k, &klen, name);
-	be64_put(idb, vid);
-	cs_txn_put(&t, k, klen, idb, 8);
+	cs_txn_put_volname(&t, name, t.rec.id);
 	cs_txn_put_volrec(&t, &t.rec);
 	{
 		struct cs_volrec rec = t.rec;
@@ -183,15 +193,12 @@ int cs_volume_rename(cs_store *st, const char *from, const char *to)
 {
 	struct cs_volrec r;
 	struct cs_txn t;
-	uint8_t k[1 + CS_NAME_MAX], idb[8];
+	uint8_t k[1 + CS_NAME_MAX];
 	size_t klen;
 	uint64_t vid;
 	int rc;
 
-	rc = cs_volname_check(from);
-	if (rc == 0)
-		rc = cs_volname_check(to);
-	if (rc)
+	if ((rc = cs_volname_check(from)) || (rc = cs_volname_check(to)))
 		return rc;
 	rc = cs_vol_lookup_locked(st, from, &vid);
 	if (rc)
@@ -212,9 +219,7 @@ int cs_volume_rename(cs_store *st, const char *from, const char *to)
 	cs_txn_begin(&t, st, NULL);
 	cs_volname_key(k, &klen, from);
 	cs_txn_del(&t, k, klen);
-	cs_volname_key(k, &klen, to);
-	be64_put(idb, vid);
-	cs_txn_put(&t, k, klen, idb, 8);
+	cs_txn_put_volname(&t, to, vid);
 	cs_txn_put_volrec(&t, &r);
 	rc = cs_txn_commit(&t);
 out:
@@ -259,13 +264,11 @@ int cs_volume_delete(cs_store *st, const char *name)
 	uint8_t k[1 + CS_NAME_MAX];
 	size_t klen;
 	uint64_t vid;
-	int rc = cs_volname_check(name);
+	int rc;
 
-	if (rc)
+	if ((rc = cs_volname_check(name)) || (rc = cs_vol_lookup_locked(st, name, &vid)))
 		return rc;
-	pthread_mutex_lock(&st->vlock);
-	rc = cs_vol_lookup_name(st, name, &vid);
-	if (rc == 0 && cs_vs_find(st, vid, 0))
+	if (cs_vs_find(st, vid, 0))
 		rc = cs_fail(-EBUSY, "volume '%s' is in use", name);
 	if (rc == 0 && cs_volume_has_clones(st, vid, clones, sizeof(clones)))
 		rc = cs_fail(-EBUSY, "volume '%s' has snapshots that are origins of clones: %s "
