@@ -5,7 +5,9 @@
  * after a snapshot or a volume goes (cs_api_gc_schedule); the gc thread
  * sleeps on gc->cond until it passes, then runs cs_gc() and, when that
  * succeeded, cs_gc_compact(). Every CS_GC_POLL seconds without a request
- * it asks the store whether blob garbage waits (cs_gc_wanted). POST /v1/gc
+ * it asks the store whether space of deleted chunks waits (cs_gc_wanted:
+ * a look at the chunk files' live counts, cheap), so a full disk gets the
+ * room files deleted in a volume held within seconds. POST /v1/gc
  * runs cs_gc() at once, in the request's thread.
  *
  * Lock order: gc->run (serialises cs_gc and cs_gc_compact calls), then
@@ -27,7 +29,7 @@
 #include "cs_thread.h"
 
 #define CS_GC_DELAY 2.0		 /* seconds after a snapshot goes */
-#define CS_GC_POLL 60		 /* seconds between checks for blob garbage */
+#define CS_GC_POLL 2		 /* seconds between checks for chunk garbage */
 #define CS_CHECK_MAX_LISTED 1000 /* problems listed in one answer */
 
 struct cs_api_gc {
@@ -206,6 +208,15 @@ static void *gc_main(void *arg)
 	return NULL;
 }
 
+/* Free @gc and its locks; its thread is not running (never started, or joined). */
+static void gc_destroy(struct cs_api_gc *gc)
+{
+	pthread_cond_destroy(&gc->cond);
+	pthread_mutex_destroy(&gc->lock);
+	pthread_mutex_destroy(&gc->run);
+	free(gc);
+}
+
 int cs_api_gc_new(cs_store *st, struct cs_api_gc **out)
 {
 	struct cs_api_gc *gc = calloc(1, sizeof(*gc));
@@ -219,15 +230,11 @@ int cs_api_gc_new(cs_store *st, struct cs_api_gc **out)
 	pthread_mutex_init(&gc->lock, NULL);
 	pthread_cond_init(&gc->cond, NULL);
 	err = pthread_create(&gc->thread, NULL, gc_main, gc);
-	if (err) {
-		pthread_cond_destroy(&gc->cond);
-		pthread_mutex_destroy(&gc->lock);
-		pthread_mutex_destroy(&gc->run);
-		free(gc);
-		return -err;
-	}
-	*out = gc;
-	return 0;
+	if (err)
+		gc_destroy(gc);
+	else
+		*out = gc;
+	return -err;
 }
 
 void cs_api_gc_free(struct cs_api_gc *gc)
@@ -235,10 +242,7 @@ void cs_api_gc_free(struct cs_api_gc *gc)
 	if (!gc)
 		return;
 	cs_thread_stop(gc->thread, &gc->lock, &gc->cond, &gc->quit);
-	pthread_cond_destroy(&gc->cond);
-	pthread_mutex_destroy(&gc->lock);
-	pthread_mutex_destroy(&gc->run);
-	free(gc);
+	gc_destroy(gc);
 }
 
 #define GC_U64(m) CS_HTTP_U64(struct cs_gc_stats, m)

@@ -343,14 +343,11 @@ out:
 
 int cs_api_volume_get(struct cs_api *api, struct cs_http_req *q, struct cs_http_reply *r)
 {
-	const char *name = q->arg[0];
-	int err = cs_http_name(r, "volume name", name);
+	struct cs_volume_info info;
+	int err = cs_api_volume_must_exist(api, r, q->arg[0], &info);
 
-	if (err)
-		return err;
-	err = cs_api_volume_answer(api, r, 200, name);
-	if (err == -ENOENT)
-		cs_http_fail(r, err, "volume '%s' does not exist", name);
+	if (err == 0)
+		cs_http_ok(r, 200, volume_json(api, &info));
 	return err;
 }
 
