@@ -12,10 +12,12 @@ installs them (scripts/deps.sh test).
 """
 
 import atexit
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -70,9 +72,10 @@ class CephCluster:
         self.conf = self.dir / "ceph.conf"
         self.pool = pool
 
-    def rados(self, *args, check=True, timeout=60, stdin=None):
-        """`rados -c CONF -p POOL ARGS`; bytes in, CompletedProcess (bytes) out."""
-        argv = ["rados", "-c", str(self.conf), "-p", self.pool, *map(str, args)]
+    def rados(self, *args, check=True, timeout=60, stdin=None, pool=None):
+        """`rados -c CONF -p POOL ARGS` (POOL: @pool, else the cluster's);
+        bytes in, CompletedProcess (bytes) out."""
+        argv = ["rados", "-c", str(self.conf), "-p", pool or self.pool, *map(str, args)]
         try:
             cp = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -81,9 +84,38 @@ class CephCluster:
             assert cp.returncode == 0, f"rados failed: {describe(cp)}"
         return cp
 
-    def objects(self):
-        out = self.rados("ls").stdout.decode()
+    def objects(self, pool=None):
+        out = self.rados("ls", pool=pool).stdout.decode()
         return sorted(line for line in out.splitlines() if line)
+
+    def ceph(self, *args, timeout=60):
+        """`ceph -c CONF ARGS` -> stdout (text); fails the test on an error."""
+        argv = ["ceph", "-c", str(self.conf), "--connect-timeout", "30", *map(str, args)]
+        try:
+            cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"ceph timed out after {timeout}s: {' '.join(argv)}")
+        assert cp.returncode == 0, f"ceph failed: {describe(cp)}"
+        return cp.stdout
+
+    def create_pool(self, name, pgs=8):
+        """A new replicated pool of size 1 (application rados), ready to write."""
+        self.ceph("osd", "pool", "create", name, pgs, pgs)
+        self.ceph("osd", "pool", "application", "enable", name, "rados")
+        deadline = time.monotonic() + 60
+        while self.rados("put", "probe", "-", stdin=b"", check=False, timeout=30,
+                         pool=name).returncode != 0:
+            assert time.monotonic() < deadline, f"pool {name} never took a write"
+            time.sleep(0.2)
+        self.rados("rm", "probe", pool=name)
+        return name
+
+    def pool_flags(self, name):
+        pools = json.loads(self.ceph("osd", "dump", "-f", "json"))["pools"]
+        return next(p["flags_names"] for p in pools if p["pool_name"] == name)
+
+    def osd_pid(self):
+        return int((self.dir / "run" / "osd.0.pid").read_text().strip())
 
 
 def start_cluster(d, pool="cstorfs", *extra):

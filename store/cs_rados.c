@@ -1,0 +1,882 @@
+/*
+ * cs_rados.c - chunks in a Ceph RADOS pool, shared by several stores (issue
+ * 15): the chunk store of cs_chunkstore.h over librados. It does not pick
+ * the backend (cs_chunk.c does, from the store's "\0CS" key) and does not
+ * read ahead (cs_file.c's business); it moves and marks objects.
+ *
+ * THE OBJECTS. A chunk is one object named by the 64 hex digits of its
+ * SHA-256, holding the encoded chunk (cs_chunk.c), written once. Its ref
+ * ('O') is the common head (cs_chunkref) and the 32-byte hash. Reads
+ * verify the hash as for every chunk (cs_chunk_read): a wrong object is
+ * reported, never returned.
+ *
+ * SHARING. Several stores (one per host) use one pool, and a chunk any of
+ * them wrote is stored once. Each store has an id (a uuid kept in its meta
+ * key "\0CSR"); a store that uses a chunk holds the omap key
+ * "cstorfs.store.ID" (ID: 32 hex digits) on the chunk's object. Invariants:
+ *   1. While a store's index names a chunk, the store's key is on the
+ *      object: the key is set before the batch naming the chunk is
+ *      written (put, then sync) and removed only after the batch that
+ *      deleted the name is durable (reclaim, rule 2 of cs_chunkstore.h).
+ *   2. An object is removed only by an op that asserts the object is as
+ *      it was when it was seen holding no key but the remover's.
+ * The operations, each one atomic RADOS op on one object:
+ *   put      A: create(exclusive) + write_full(bytes) + omap_set(our key);
+ *            on -EEXIST, B: assert_exists + omap_set(our key);
+ *            on -ENOENT (removed between A and B), A again.
+ *   release  read the object's first two keys and its version V;
+ *            our key and another: assert_version(V) + omap_rm_keys(ours);
+ *            our key alone: assert_version(V) + remove;
+ *            on -ERANGE (another store set or removed its key after V),
+ *            read again. (Without the assertion on the first, two stores
+ *            letting go at once could each remove only their own key and
+ *            leave an object nobody removes.)
+ * Why version assertions and one key per store rather than a reference
+ * count in an xattr updated with cmpxattr: a store's key is idempotent. An
+ * op that timed out may or may not have been applied; setting or removing
+ * "my key" again is always right, while "count + 1" repeated counts twice
+ * (the chunk is never removed) and "count - 1" repeated loses a chunk
+ * another store names. The removal must be conditional on the whole object
+ * (no key but ours, and nobody came since), which one version assertion
+ * covers for any number of stores, where cmpxattr compares one value. An
+ * object class would do the same in one round trip on the OSD, but it is
+ * code to install on every OSD. omap needs a replicated pool: an
+ * erasure-coded one is refused at open.
+ *
+ * DURABILITY (rule 1). put() sends op A asynchronously (a copy of the
+ * bytes travels with it) and returns the ref; sync() waits for every put
+ * sent before it started. A RADOS write completes once every replica has
+ * committed it, so a completed put is durable. Fallbacks (B, A again) run
+ * in the sync. At most RD_INFLIGHT puts are in flight: put() waits for the
+ * oldest beyond that. A failed put must fail the sync of the thread whose
+ * batch would name the chunk, whichever thread's sync saw the failure: as
+ * Linux's errseq_t does for fsync, a failure bumps a generation and every
+ * thread's next sync returns it once (a thread that put nothing may see a
+ * failure that was not its own: conservative, never silent).
+ *
+ * WITHIN ONE STORE. One table of hashes (mu) keeps, per chunk: puts whose
+ * batch has not come yet (inflight, until named()), and whether its key is
+ * to be released (queued by drop or named(0)) or being released. put()
+ * of a chunk being released waits for the release, then sets the key
+ * again; a put cancels a queued release. reclaim() releases a queued
+ * chunk only when no put of it is in flight and the index does not name
+ * it (after a WAL sync, rule 2), so a chunk named by a batch always keeps
+ * the key (invariant 1). A put whose batch never names it leaves the key
+ * to be released; a crash between a put and its batch leaves a key no
+ * index names: the object stays (safe), a leak a sweep of the pool would
+ * find (not written yet).
+ *
+ * FAULTS. Every operation is bounded (rados_osd_op_timeout,
+ * rados_mon_op_timeout, client_mount_timeout: the spec's timeout): an
+ * unreachable cluster or a stopped OSD gives -ETIMEDOUT from librados,
+ * reported as -EIO with the reason in cs_last_error(); writes carry
+ * LIBRADOS_OPERATION_FULL_TRY, so a full pool gives -ENOSPC at once, and
+ * releases FULL_FORCE as well, so deleting makes room on a full pool.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <rados/librados.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs_health.h"
+#include "cs_priv.h"
+#include "cs_rados.h"
+
+#define RD_REF_LEN (CS_REF_HEAD + CS_HASH_LEN)
+#define RD_KEY_PREFIX "cstorfs.store."
+#define RD_BUCKETS 4096
+#define RD_INFLIGHT 64		/* puts in flight at most */
+#define RD_RETRIES 16		/* put and release: rounds lost to other stores */
+#define RD_RELEASE_MAX 1024	/* chunks released per reclaim call */
+#define RD_OID_LEN (2 * CS_HASH_LEN + 1)
+#define RD_WFLAGS LIBRADOS_OPERATION_FULL_TRY
+#define RD_RMFLAGS (LIBRADOS_OPERATION_FULL_TRY | LIBRADOS_OPERATION_FULL_FORCE)
+
+enum { RD_IDLE, RD_QUEUED, RD_RELEASING };
+
+/* A chunk this store is putting or releasing (mu). */
+struct rdent {
+	struct rdent *next;
+	uint8_t hash[CS_HASH_LEN];
+	uint32_t stored;
+	int inflight; /* puts whose batch has not come (named() not called) */
+	int state;
+};
+
+/* A put in flight. */
+struct rdput {
+	struct rdput *next;
+	uint64_t seq;
+	rados_completion_t comp;
+	rados_write_op_t op;
+	uint8_t hash[CS_HASH_LEN];
+	void *val; /* a copy, for the fallbacks */
+	uint32_t len;
+};
+
+struct rdstore {
+	struct cs_chunkstore cs;
+	rados_t cl;
+	rados_ioctx_t io;
+	char pool[128];
+	char key[64]; /* our omap key */
+	size_t keylen;
+	pthread_mutex_t mu; /* the table, the queue of puts, the counters */
+	pthread_cond_t cv;  /* a release ended, a put completed */
+	struct rdent *tab[RD_BUCKETS];
+	uint64_t nqueued;
+	struct rdput *head, *tail; /* puts in flight, oldest first */
+	unsigned npending;
+	uint64_t seq;           /* puts sent */
+	pthread_mutex_t sync_mu; /* one reaper at a time */
+	uint64_t err_gen;       /* failed puts (mu) */
+	int err_rc;             /* the last one's error (mu) */
+	uint64_t objects, bytes, reclaimed;
+	uint64_t inst; /* this open's number in the process (seen_gen) */
+};
+
+static struct rdstore *rd_of(struct cs_chunkstore *cs)
+{
+	return (struct rdstore *)cs;
+}
+
+/* @n bytes as lowercase hex, NUL-terminated, into @out (2n + 1). */
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void oid_of(const uint8_t *hash, char *oid)
+{
+	hex(hash, CS_HASH_LEN, oid);
+}
+
+/* ---- the error generation, per thread and store ---- */
+
+#define RD_SEEN_SLOTS 4
+static uint64_t rd_instances; /* chunk stores opened in this process */
+static __thread struct {
+	uint64_t inst; /* not the pointer: a new store may get a closed one's */
+	uint64_t gen;
+} seen[RD_SEEN_SLOTS];
+static __thread unsigned seen_next;
+
+/* This thread's last seen error generation of @r; a store it has not met
+ * starts at 0 (a past failure is reported once: conservative). */
+static uint64_t *seen_gen(const struct rdstore *r)
+{
+	unsigned i;
+
+	for (i = 0; i < RD_SEEN_SLOTS; i++)
+		if (seen[i].inst == r->inst)
+			return &seen[i].gen;
+	i = seen_next++ % RD_SEEN_SLOTS;
+	seen[i].inst = r->inst;
+	seen[i].gen = 0;
+	return &seen[i].gen;
+}
+
+/* The error for a librados failure @rc of @what on chunk @hash. */
+static int rd_fail(const struct rdstore *r, int rc, const char *what, const uint8_t *hash)
+{
+	char oid[RD_OID_LEN];
+	int err = rc == -ENOSPC || rc == -EDQUOT ? -ENOSPC : -EIO;
+
+	oid_of(hash, oid);
+	return cs_fail(err, "RADOS pool %s: %s chunk %s: %s%s", r->pool, what, oid,
+		       strerror(-rc), rc == -ETIMEDOUT ? " (the cluster did not answer in time)" : "");
+}
+
+/* ---- the table ---- */
+
+static struct rdent **slot_of(struct rdstore *r, const uint8_t *hash)
+{
+	struct rdent **p = &r->tab[be32_get(hash) % RD_BUCKETS];
+
+	while (*p && memcmp((*p)->hash, hash, CS_HASH_LEN))
+		p = &(*p)->next;
+	return p;
+}
+
+/* The entry of @hash (mu held), created when @make; NULL when absent or
+ * out of memory. */
+static struct rdent *ent_get(struct rdstore *r, const uint8_t *hash, int make)
+{
+	struct rdent **p = slot_of(r, hash);
+
+	if (*p || !make)
+		return *p;
+	*p = calloc(1, sizeof(**p));
+	if (*p)
+		memcpy((*p)->hash, hash, CS_HASH_LEN);
+	return *p;
+}
+
+/* Forget @e if nothing is pending on it (mu held). */
+static void ent_put(struct rdstore *r, struct rdent *e)
+{
+	struct rdent **p;
+
+	if (e->inflight || e->state != RD_IDLE)
+		return;
+	p = slot_of(r, e->hash);
+	*p = e->next;
+	free(e);
+}
+
+/* Queue @hash's key for release (mu held). */
+static void queue_release(struct rdstore *r, const uint8_t *hash, uint32_t stored)
+{
+	struct rdent *e = ent_get(r, hash, 1);
+
+	if (!e)
+		return; /* no memory: the key stays, the object leaks (safe) */
+	e->stored = stored;
+	if (e->state == RD_IDLE) {
+		e->state = RD_QUEUED;
+		r->nqueued++;
+	}
+}
+
+/* ---- put ---- */
+
+/* Op A or B on @hash, synchronously: 0, or a librados error. */
+static int mark_sync(struct rdstore *r, const uint8_t *hash, const void *val, uint32_t len,
+		     int create)
+{
+	const char *k = r->key, *v = "";
+	size_t kl = r->keylen, vl = 0;
+	char oid[RD_OID_LEN];
+	rados_write_op_t op = rados_create_write_op();
+	int rc;
+
+	if (!op)
+		return -ENOMEM;
+	oid_of(hash, oid);
+	if (create) {
+		rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+		rados_write_op_write_full(op, val, len);
+	} else {
+		rados_write_op_assert_exists(op);
+	}
+	rados_write_op_omap_set2(op, &k, &v, &kl, &vl, 1);
+	rc = rados_write_op_operate2(op, r->io, oid, NULL, RD_WFLAGS);
+	rados_release_write_op(op);
+	return rc;
+}
+
+/* After op A failed with -EEXIST: B, or A again if the object went. */
+static int mark_existing(struct rdstore *r, const uint8_t *hash, const void *val, uint32_t len)
+{
+	int rc = -EEXIST;
+
+	for (int i = 0; i < RD_RETRIES; i++) {
+		rc = mark_sync(r, hash, val, len, rc != -EEXIST);
+		if (rc != -EEXIST && rc != -ENOENT)
+			return rc;
+	}
+	return rc;
+}
+
+/* Wait for the puts sent up to @upto, oldest first, and run their
+ * fallbacks; a failure bumps the error generation. */
+static void reap(struct rdstore *r, uint64_t upto)
+{
+	pthread_mutex_lock(&r->sync_mu);
+	for (;;) {
+		struct rdput *p;
+		int rc;
+
+		pthread_mutex_lock(&r->mu);
+		p = r->head;
+		if (p && p->seq <= upto) {
+			r->head = p->next;
+			if (!r->head)
+				r->tail = NULL;
+		} else {
+			p = NULL;
+		}
+		pthread_mutex_unlock(&r->mu);
+		if (!p)
+			break;
+		rados_aio_wait_for_complete(p->comp);
+		rc = rados_aio_get_return_value(p->comp);
+		rados_aio_release(p->comp);
+		rados_release_write_op(p->op);
+		if (rc == -EEXIST)
+			rc = mark_existing(r, p->hash, p->val, p->len);
+		pthread_mutex_lock(&r->mu);
+		if (rc < 0) {
+			r->err_rc = rd_fail(r, rc, "writing", p->hash);
+			r->err_gen++;
+		}
+		r->npending--;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		free(p->val);
+		free(p);
+	}
+	pthread_mutex_unlock(&r->sync_mu);
+}
+
+/* Note a put of @hash (mu held): wait out a release of it, cancel a
+ * queued one, count it in flight. 0 or -ENOMEM. */
+static int put_begin(struct rdstore *r, const uint8_t *hash)
+{
+	struct rdent *e;
+
+	while ((e = ent_get(r, hash, 0)) && e->state == RD_RELEASING)
+		pthread_cond_wait(&r->cv, &r->mu);
+	e = ent_get(r, hash, 1);
+	if (!e)
+		return -ENOMEM;
+	if (e->state == RD_QUEUED) {
+		e->state = RD_IDLE;
+		r->nqueued--;
+	}
+	e->inflight++;
+	return 0;
+}
+
+/* A put of @hash will not be named (mu held). */
+static void put_abandon(struct rdstore *r, const uint8_t *hash)
+{
+	struct rdent *e = ent_get(r, hash, 0);
+
+	CS_ASSERT(e && e->inflight > 0);
+	e->inflight--;
+	ent_put(r, e);
+}
+
+/* Send op A for @p; 0 or a librados error. */
+static int put_send(struct rdstore *r, struct rdput *p)
+{
+	const char *k = r->key, *v = "";
+	size_t kl = r->keylen, vl = 0;
+	char oid[RD_OID_LEN];
+	int rc;
+
+	p->op = rados_create_write_op();
+	if (!p->op)
+		return -ENOMEM;
+	rc = rados_aio_create_completion2(NULL, NULL, &p->comp);
+	if (rc < 0) {
+		rados_release_write_op(p->op);
+		return rc;
+	}
+	oid_of(p->hash, oid);
+	rados_write_op_create(p->op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	rados_write_op_write_full(p->op, p->val, p->len);
+	rados_write_op_omap_set2(p->op, &k, &v, &kl, &vl, 1);
+	rc = rados_aio_write_op_operate(p->op, r->io, p->comp, oid, NULL, RD_WFLAGS);
+	if (rc < 0) {
+		rados_aio_release(p->comp);
+		rados_release_write_op(p->op);
+	}
+	return rc;
+}
+
+static int rd_put(struct cs_chunkstore *cs, const uint8_t *hash, const void *val, uint32_t len,
+		  uint32_t raw_len, uint8_t *ref)
+{
+	struct rdstore *r = rd_of(cs);
+	struct rdput *p = calloc(1, sizeof(*p));
+	struct cs_chunkref h = { 'O', len, raw_len };
+	uint64_t wait_for = 0;
+	int rc;
+
+	if (!p || !(p->val = malloc(len ? len : 1))) {
+		free(p);
+		return -ENOMEM;
+	}
+	memcpy(p->val, val, len);
+	memcpy(p->hash, hash, CS_HASH_LEN);
+	p->len = len;
+	pthread_mutex_lock(&r->mu);
+	rc = put_begin(r, hash);
+	if (rc == 0 && r->npending >= RD_INFLIGHT)
+		wait_for = r->head ? r->head->seq + RD_INFLIGHT / 2 : 0;
+	pthread_mutex_unlock(&r->mu);
+	if (rc)
+		goto fail;
+	if (wait_for)
+		reap(r, wait_for);
+	rc = put_send(r, p);
+	pthread_mutex_lock(&r->mu);
+	if (rc < 0) {
+		put_abandon(r, hash);
+		pthread_mutex_unlock(&r->mu);
+		rc = rd_fail(r, rc, "writing", hash);
+		goto fail;
+	}
+	p->seq = ++r->seq;
+	if (r->tail)
+		r->tail->next = p;
+	else
+		r->head = p;
+	r->tail = p;
+	r->npending++;
+	pthread_mutex_unlock(&r->mu);
+	cs_chunkref_encode(&h, ref);
+	memcpy(ref + CS_REF_HEAD, hash, CS_HASH_LEN);
+	return RD_REF_LEN;
+fail:
+	free(p->val);
+	free(p);
+	return rc;
+}
+
+static int rd_sync(struct cs_chunkstore *cs)
+{
+	struct rdstore *r = rd_of(cs);
+	uint64_t upto, *seen_at;
+	int rc = 0;
+
+	pthread_mutex_lock(&r->mu);
+	upto = r->seq;
+	pthread_mutex_unlock(&r->mu);
+	reap(r, upto);
+	pthread_mutex_lock(&r->mu);
+	seen_at = seen_gen(r);
+	if (*seen_at != r->err_gen) {
+		*seen_at = r->err_gen;
+		rc = r->err_rc;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rc;
+}
+
+/* ---- refs, get, named, drop, check ---- */
+
+static int ref_ok(const uint8_t *hash, const uint8_t *ref, size_t reflen, struct cs_chunkref *h)
+{
+	char oid[RD_OID_LEN];
+
+	if (cs_chunkref_decode(ref, reflen, h) == 0 && h->tag == 'O' && reflen == RD_REF_LEN &&
+	    (!hash || !memcmp(ref + CS_REF_HEAD, hash, CS_HASH_LEN)))
+		return 0;
+	oid_of(hash ? hash : ref + CS_REF_HEAD, oid);
+	return cs_fail(-EIO, "chunk %s: not a RADOS chunk reference", oid);
+}
+
+static int rd_get(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
+		  size_t reflen, void *buf, size_t cap)
+{
+	struct rdstore *r = rd_of(cs);
+	struct cs_chunkref h;
+	char oid[RD_OID_LEN];
+	int n;
+
+	if (ref_ok(hash, ref, reflen, &h))
+		return -EIO;
+	oid_of(hash, oid);
+	if (h.stored_len > cap)
+		return cs_fail(-EIO, "chunk %s: %u bytes, more than a chunk", oid, h.stored_len);
+	n = rados_read(r->io, oid, buf, h.stored_len, 0);
+	if (n == -ENOENT)
+		return cs_fail(-EIO, "chunk %s: missing from RADOS pool %s", oid, r->pool);
+	if (n < 0) {
+		rd_fail(r, n, "reading", hash);
+		return -EIO;
+	}
+	if ((uint32_t)n != h.stored_len)
+		return cs_fail(-EIO, "chunk %s: %d bytes in RADOS pool %s, %u expected", oid, n,
+			       r->pool, h.stored_len);
+	return n;
+}
+
+static void rd_named(struct cs_chunkstore *cs, const uint8_t *ref, size_t reflen, int named)
+{
+	struct rdstore *r = rd_of(cs);
+	const uint8_t *hash = ref + CS_REF_HEAD;
+	struct cs_chunkref h;
+	struct rdent *e;
+
+	CS_ASSERT(ref_ok(NULL, ref, reflen, &h) == 0);
+	pthread_mutex_lock(&r->mu);
+	e = ent_get(r, hash, 0);
+	CS_ASSERT(e && e->inflight > 0);
+	e->inflight--;
+	if (named) {
+		r->objects++;
+		r->bytes += h.stored_len;
+		ent_put(r, e);
+	} else {
+		queue_release(r, hash, h.stored_len);
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void rd_drop(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
+		    size_t reflen)
+{
+	struct rdstore *r = rd_of(cs);
+	struct cs_chunkref h;
+
+	if (ref_ok(hash, ref, reflen, &h))
+		return; /* not ours: nothing to release */
+	pthread_mutex_lock(&r->mu);
+	r->objects -= r->objects > 0;
+	r->bytes -= r->bytes >= h.stored_len ? h.stored_len : r->bytes;
+	queue_release(r, hash, h.stored_len);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Is our key on @oid's object? 1, 0, or a librados error (-ENOENT: no
+ * object); its size in *@size. */
+static int stat_marked(struct rdstore *r, const char *oid, uint64_t *size)
+{
+	rados_read_op_t op = rados_create_read_op();
+	const char *k = r->key;
+	rados_omap_iter_t it = NULL;
+	int rc, rc_stat = 0, rc_keys = 0, found = 0;
+
+	if (!op)
+		return -ENOMEM;
+	rados_read_op_stat(op, size, NULL, &rc_stat);
+	rados_read_op_omap_get_vals_by_keys2(op, &k, 1, &r->keylen, &it, &rc_keys);
+	rc = rados_read_op_operate(op, r->io, oid, 0);
+	if (rc == 0)
+		rc = rc_stat ? rc_stat : rc_keys;
+	if (rc == 0 && it) {
+		char *key, *val;
+		size_t kl, vl;
+
+		while (rados_omap_get_next2(it, &key, &val, &kl, &vl) == 0 && key)
+			found |= kl == r->keylen && !memcmp(key, r->key, kl);
+	}
+	if (it)
+		rados_omap_get_end(it);
+	rados_release_read_op(op);
+	return rc < 0 ? rc : found;
+}
+
+static int rd_check(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
+		    size_t reflen)
+{
+	struct rdstore *r = rd_of(cs);
+	struct cs_chunkref h;
+	char oid[RD_OID_LEN];
+	uint64_t size = 0;
+	int rc;
+
+	if (ref_ok(hash, ref, reflen, &h))
+		return -EIO;
+	oid_of(hash, oid);
+	rc = stat_marked(r, oid, &size);
+	if (rc == -ENOENT)
+		return cs_fail(-EIO, "chunk %s: missing from RADOS pool %s", oid, r->pool);
+	if (rc < 0) {
+		rd_fail(r, rc, "checking", hash);
+		return -EIO;
+	}
+	if (size != h.stored_len)
+		return cs_fail(-EIO, "chunk %s: %llu bytes in RADOS pool %s, %u expected", oid,
+			       (unsigned long long)size, r->pool, h.stored_len);
+	if (rc == 0)
+		return cs_fail(-EIO, "chunk %s: not marked as used by this store in RADOS pool %s "
+			       "(another store may remove it)", oid, r->pool);
+	return 0;
+}
+
+/* ---- release and reclaim ---- */
+
+/* The first two omap keys of @oid and its version: how many (0-2) of them
+ * there are, whether ours is among them (*@ours); a librados error. */
+static int read_keys(struct rdstore *r, const char *oid, int *ours, uint64_t *ver)
+{
+	rados_read_op_t op = rados_create_read_op();
+	rados_completion_t c;
+	rados_omap_iter_t it = NULL;
+	int rc, rc_keys = 0, n = 0;
+
+	*ours = 0;
+	if (!op)
+		return -ENOMEM;
+	rc = rados_aio_create_completion2(NULL, NULL, &c);
+	if (rc < 0)
+		goto out;
+	rados_read_op_omap_get_keys2(op, "", 2, &it, NULL, &rc_keys);
+	rc = rados_aio_read_op_operate(op, r->io, c, oid, 0);
+	if (rc == 0) {
+		rados_aio_wait_for_complete(c);
+		rc = rados_aio_get_return_value(c);
+		*ver = rados_aio_get_version(c);
+	}
+	rados_aio_release(c);
+	if (rc == 0)
+		rc = rc_keys;
+	while (rc == 0 && it) {
+		char *key, *val;
+		size_t kl, vl;
+
+		if (rados_omap_get_next2(it, &key, &val, &kl, &vl) || !key)
+			break;
+		n++;
+		*ours |= kl == r->keylen && !memcmp(key, r->key, kl);
+	}
+	if (it)
+		rados_omap_get_end(it);
+out:
+	rados_release_read_op(op);
+	return rc < 0 ? rc : n;
+}
+
+/* Remove our key from @hash's object, and the object with it when the key
+ * was its last (invariant 2). 0 or a librados error. */
+static int release(struct rdstore *r, const uint8_t *hash, uint64_t *freed)
+{
+	char oid[RD_OID_LEN];
+	const char *k = r->key;
+	int rc = -ERANGE;
+
+	oid_of(hash, oid);
+	for (int i = 0; i < RD_RETRIES && rc == -ERANGE; i++) {
+		uint64_t ver = 0;
+		int ours, n = read_keys(r, oid, &ours, &ver);
+		rados_write_op_t op;
+
+		if (n == -ENOENT || (n >= 0 && !ours))
+			return 0; /* gone, or not ours any more */
+		if (n < 0)
+			return n;
+		op = rados_create_write_op();
+		if (!op)
+			return -ENOMEM;
+		/* both under the version seen: two stores letting go at once
+		 * must not each remove only their key and leave a keyless object */
+		rados_write_op_assert_version(op, ver);
+		if (n == 1)
+			rados_write_op_remove(op);
+		else
+			rados_write_op_omap_rm_keys2(op, &k, &r->keylen, 1);
+		rc = rados_write_op_operate2(op, r->io, oid, NULL, RD_RMFLAGS);
+		rados_release_write_op(op);
+		if (rc == -ENOENT)
+			rc = 0;
+		if (rc == 0 && n == 1)
+			*freed = 1;
+	}
+	return rc;
+}
+
+/* Take up to @max queued chunks into @out, marking them releasing; a chunk
+ * with a put in flight leaves the queue (its named() decides). */
+static size_t take_queued(struct rdstore *r, struct rdent **out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&r->mu);
+	for (size_t b = 0; b < RD_BUCKETS && n < max && r->nqueued; b++) {
+		struct rdent *e, *next;
+
+		for (e = r->tab[b]; e && n < max; e = next) {
+			next = e->next;
+			if (e->state != RD_QUEUED)
+				continue;
+			r->nqueued--;
+			if (e->inflight) {
+				e->state = RD_IDLE;
+				continue;
+			}
+			e->state = RD_RELEASING;
+			out[n++] = e;
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+/* Release @e's key unless the index names its chunk again; the entry ends
+ * idle, or queued again after an error. */
+static int release_one(struct rdstore *r, struct rdent *e)
+{
+	char *v = NULL;
+	size_t vlen;
+	uint64_t freed = 0;
+	int rc = cs_kv_get(r->cs.st, r->cs.st->cf_chunks, e->hash, CS_HASH_LEN, &v, &vlen);
+
+	free(v);
+	if (rc == -ENOENT) {
+		rc = release(r, e->hash, &freed);
+		if (rc < 0)
+			rc = rd_fail(r, rc, "releasing", e->hash);
+	}
+	pthread_mutex_lock(&r->mu);
+	e->state = RD_IDLE;
+	if (rc < 0)
+		queue_release(r, e->hash, e->stored);
+	r->reclaimed += freed ? e->stored : 0;
+	ent_put(r, e);
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return rc < 0 ? rc : 0;
+}
+
+static int rd_reclaim(struct cs_chunkstore *cs, uint64_t budget)
+{
+	struct rdstore *r = rd_of(cs);
+	size_t max = budget / CS_CHUNK_SIZE, n, i;
+	struct rdent **todo;
+	int rc = 0, more;
+
+	max = max < 64 ? 64 : max > RD_RELEASE_MAX ? RD_RELEASE_MAX : max;
+	todo = malloc(max * sizeof(*todo));
+	if (!todo)
+		return -ENOMEM;
+	n = take_queued(r, todo, max);
+	/* rule 2: the batches that deleted these names are durable first */
+	if (n)
+		rc = cs_store_sync_wal(cs->st);
+	for (i = 0; i < n; i++) {
+		if (rc == 0) {
+			rc = release_one(r, todo[i]);
+			continue;
+		}
+		pthread_mutex_lock(&r->mu); /* after an error: back to the queue */
+		todo[i]->state = RD_IDLE;
+		queue_release(r, todo[i]->hash, todo[i]->stored);
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+	}
+	free(todo);
+	pthread_mutex_lock(&r->mu);
+	more = r->nqueued > 0;
+	pthread_mutex_unlock(&r->mu);
+	return rc < 0 ? rc : more;
+}
+
+static int rd_wanted(struct cs_chunkstore *cs)
+{
+	struct rdstore *r = rd_of(cs);
+	int w;
+
+	pthread_mutex_lock(&r->mu);
+	w = r->nqueued > 0;
+	pthread_mutex_unlock(&r->mu);
+	return w;
+}
+
+static void rd_space(struct cs_chunkstore *cs, struct cs_chunkspace *out)
+{
+	struct rdstore *r = rd_of(cs);
+
+	pthread_mutex_lock(&r->mu);
+	out->files = r->objects;
+	out->bytes = r->bytes;
+	out->live_bytes = r->bytes;
+	out->reclaimed = r->reclaimed;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void rd_close(struct cs_chunkstore *cs)
+{
+	struct rdstore *r = rd_of(cs);
+
+	if (!r)
+		return;
+	if (r->io) {
+		reap(r, UINT64_MAX);
+		rados_ioctx_destroy(r->io);
+	}
+	if (r->cl)
+		rados_shutdown(r->cl);
+	for (size_t b = 0; b < RD_BUCKETS; b++) {
+		while (r->tab[b]) {
+			struct rdent *e = r->tab[b];
+
+			r->tab[b] = e->next;
+			free(e);
+		}
+	}
+	pthread_mutex_destroy(&r->mu);
+	pthread_mutex_destroy(&r->sync_mu);
+	pthread_cond_destroy(&r->cv);
+	free(r);
+}
+
+static const struct cs_chunkstore_ops rd_ops = {
+	.kind = "rados",
+	.put = rd_put,
+	.sync = rd_sync,
+	.named = rd_named,
+	.get = rd_get,
+	.drop = rd_drop,
+	.wanted = rd_wanted,
+	.reclaim = rd_reclaim,
+	.check = rd_check,
+	.space = rd_space,
+	.close = rd_close,
+};
+
+/* ---- open ---- */
+
+/* Count the chunks the index names in RADOS (space()). */
+static int count_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct rdstore *r = ctx;
+	struct cs_chunkref h;
+
+	if (klen == CS_HASH_LEN && vlen == RD_REF_LEN && v[0] == 'O' &&
+	    cs_chunkref_decode(v, vlen, &h) == 0) {
+		r->objects++;
+		r->bytes += h.stored_len;
+	}
+	return 0;
+}
+
+int cs_rados_open(cs_store *st, const struct cs_rados_cfg *cfg0, struct cs_chunkstore **out)
+{
+	struct cs_rados_cfg cfg = *cfg0;
+	struct rdstore *r = calloc(1, sizeof(*r));
+	uint8_t id[16];
+	char u[33];
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	if (!cfg.timeout_s)
+		cfg.timeout_s = CS_RADOS_TIMEOUT_DEFAULT;
+	r->cs.ops = &rd_ops;
+	r->cs.st = st;
+	r->inst = __atomic_add_fetch(&rd_instances, 1, __ATOMIC_RELAXED);
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->sync_mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	snprintf(r->pool, sizeof(r->pool), "%s", cfg.pool);
+	rc = cs_rados_store_id(st, id);
+	if (rc == 0) {
+		hex(id, sizeof(id), u);
+		r->keylen = (size_t)snprintf(r->key, sizeof(r->key), RD_KEY_PREFIX "%s", u);
+		rc = cs_rados_connect(&cfg, &r->cl, &r->io);
+	}
+	if (rc == 0)
+		rc = cs_kv_scan(st, st->cf_chunks, (const uint8_t *)"", 0, count_fn, r);
+	if (rc) {
+		rd_close(&r->cs);
+		return rc;
+	}
+	*out = &r->cs;
+	return 0;
+}
+
+int cs_rados_open_spec(cs_store *st, const char *spec, size_t len, struct cs_chunkstore **out)
+{
+	struct cs_rados_cfg cfg;
+	int rc = cs_rados_parse(spec, len, &cfg);
+
+	return rc ? rc : cs_rados_open(st, &cfg, out);
+}
+
+const char *cs_rados_store_key(struct cs_chunkstore *cs)
+{
+	return rd_of(cs)->key;
+}

@@ -1,0 +1,162 @@
+/*
+ * cs_rados_conn.c - what a RADOS chunk store needs before its first chunk
+ * (cs_rados.h): the spec recorded at store creation, parsed and checked
+ * with clear errors; the store's id on chunk objects; the connection to the
+ * cluster, every operation bounded by the spec's timeout. No chunk I/O
+ * (cs_rados.c).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <rados/librados.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cs_health.h"
+#include "cs_priv.h"
+#include "cs_rados_conn.h"
+
+/* Copy option value @v (@n bytes) into @dst (@cap): 0 or -EINVAL. */
+static int opt_copy(char *dst, size_t cap, const char *v, size_t n, const char *what)
+{
+	if (n == 0 || n >= cap || memchr(v, '\0', n))
+		return cs_fail(-EINVAL, "RADOS chunk store: bad %s (1-%zu bytes, no NUL)", what,
+			       cap - 1);
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static int pool_name_ok(const char *p)
+{
+	for (; *p; p++)
+		if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == '.'))
+			return 0;
+	return 1;
+}
+
+/* One option "name=value" of @n bytes. */
+static int parse_opt(struct cs_rados_cfg *cfg, const char *o, size_t n)
+{
+	const char *eq = memchr(o, '=', n);
+	size_t kl = eq ? (size_t)(eq - o) : n, vl = eq ? n - kl - 1 : 0;
+	char num[16];
+	char *end;
+	unsigned long t;
+
+	if (eq && kl == 4 && !memcmp(o, "conf", 4))
+		return opt_copy(cfg->conf, sizeof(cfg->conf), eq + 1, vl, "conf");
+	if (eq && kl == 2 && !memcmp(o, "id", 2))
+		return opt_copy(cfg->id, sizeof(cfg->id), eq + 1, vl, "id");
+	if (eq && kl == 7 && !memcmp(o, "timeout", 7)) {
+		if (opt_copy(num, sizeof(num), eq + 1, vl, "timeout"))
+			return -EINVAL;
+		errno = 0;
+		t = strtoul(num, &end, 10);
+		if (errno || *end || num[0] < '1' || num[0] > '9' || t > 3600)
+			return cs_fail(-EINVAL, "RADOS chunk store: bad timeout '%s' (1-3600 s)", num);
+		cfg->timeout_s = (unsigned)t;
+		return 0;
+	}
+	return cs_fail(-EINVAL, "RADOS chunk store: unknown option '%.*s' (conf=, id=, timeout=)",
+		       (int)(n > 64 ? 64 : n), o);
+}
+
+int cs_rados_parse(const char *spec, size_t len, struct cs_rados_cfg *cfg)
+{
+	const char *p, *end = spec + len, *semi;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (len < 6 || memcmp(spec, "rados:", 6))
+		return cs_fail(-EINVAL, "not a RADOS chunk store: expected rados:POOL[;conf=FILE]"
+			       "[;id=NAME][;timeout=SECONDS]");
+	p = spec + 6;
+	semi = memchr(p, ';', (size_t)(end - p));
+	rc = opt_copy(cfg->pool, sizeof(cfg->pool), p, (size_t)((semi ? semi : end) - p),
+		      "pool name");
+	if (rc == 0 && !pool_name_ok(cfg->pool))
+		rc = cs_fail(-EINVAL, "RADOS chunk store: bad pool name '%s' (letters, digits, "
+			     "_ - .)", cfg->pool);
+	while (rc == 0 && semi) {
+		p = semi + 1;
+		semi = memchr(p, ';', (size_t)(end - p));
+		rc = parse_opt(cfg, p, (size_t)((semi ? semi : end) - p));
+	}
+	return rc;
+}
+
+#define RD_ID_KEY "\0CSR"
+
+/* The store's id on chunk objects: meta key "\0CSR", made on first use. */
+int cs_rados_store_id(cs_store *st, uint8_t id[16])
+{
+	char *v = NULL;
+	size_t vlen = 0;
+	rocksdb_writebatch_t *wb;
+	int rc = cs_kv_get(st, st->cf_meta, (const uint8_t *)RD_ID_KEY, 4, &v, &vlen);
+
+	if (rc == 0 && vlen == 16)
+		memcpy(id, v, 16);
+	else if (rc == 0)
+		rc = cs_fail(-EIO, "store %s: its RADOS store id is damaged", st->path);
+	free(v);
+	if (rc != -ENOENT)
+		return rc;
+	if (getrandom(id, 16, 0) != 16)
+		return cs_fail(-EIO, "store %s: no random bytes for its RADOS store id", st->path);
+	wb = rocksdb_writebatch_create();
+	if (!wb)
+		return -ENOMEM;
+	rocksdb_writebatch_put_cf(wb, st->cf_meta, RD_ID_KEY, 4, (const char *)id, 16);
+	rc = cs_store_write(st, wb, 0, 1, "RADOS store id");
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+/* The error of a failed connection step @what (librados error @rc). */
+static int connect_fail(const struct cs_rados_cfg *cfg, int rc, const char *what)
+{
+	const char *conf = cfg->conf[0] ? cfg->conf : "librados's default ceph.conf";
+
+	if (rc == -ETIMEDOUT)
+		return cs_fail(-ETIMEDOUT, "RADOS: %s (conf %s): the cluster did not answer in %u s",
+			       what, conf, cfg->timeout_s);
+	return cs_fail(rc == -ENOENT || rc == -ENOMEM ? rc : -EIO, "RADOS: %s (conf %s): %s",
+		       what, conf, strerror(-rc));
+}
+
+int cs_rados_connect(const struct cs_rados_cfg *cfg, rados_t *cl, rados_ioctx_t *io)
+{
+	char t[16];
+	int rc, align = 0;
+
+	if (!cfg->pool[0] || !pool_name_ok(cfg->pool))
+		return cs_fail(-EINVAL, "RADOS: bad pool name '%s' (letters, digits, _ - .)",
+			       cfg->pool);
+	rc = rados_create(cl, cfg->id[0] ? cfg->id : NULL);
+	if (rc < 0)
+		return connect_fail(cfg, rc, "creating the client");
+	rc = rados_conf_read_file(*cl, cfg->conf[0] ? cfg->conf : NULL);
+	if (rc < 0)
+		return connect_fail(cfg, rc, "reading the configuration");
+	snprintf(t, sizeof(t), "%u", cfg->timeout_s);
+	if (rados_conf_set(*cl, "rados_osd_op_timeout", t) < 0 ||
+	    rados_conf_set(*cl, "rados_mon_op_timeout", t) < 0 ||
+	    rados_conf_set(*cl, "client_mount_timeout", t) < 0)
+		return connect_fail(cfg, -EINVAL, "setting the timeouts");
+	rc = rados_connect(*cl);
+	if (rc < 0)
+		return connect_fail(cfg, rc, "connecting to the cluster");
+	rc = rados_ioctx_create(*cl, cfg->pool, io);
+	if (rc == -ENOENT)
+		return cs_fail(-ENOENT, "RADOS: no pool '%s' in the cluster", cfg->pool);
+	if (rc < 0)
+		return connect_fail(cfg, rc, "opening the pool");
+	rc = rados_ioctx_pool_requires_alignment2(*io, &align);
+	if (rc == 0 && align)
+		return cs_fail(-EINVAL, "RADOS: pool '%s' is erasure-coded: chunks need a replicated "
+			       "pool (omap)", cfg->pool);
+	return rc < 0 ? connect_fail(cfg, rc, "opening the pool") : 0;
+}

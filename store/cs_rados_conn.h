@@ -1,0 +1,55 @@
+/*
+ * cs_rados_conn.h - the RADOS chunk store's spec, store id and connection
+ * (cs_rados_conn.c); the chunk store itself is cs_rados.h. Private to
+ * store/.
+ *
+ * A store names its chunk store at creation (meta key "\0CS"); for RADOS
+ * that value is a spec:
+ *
+ *     rados:POOL[;conf=FILE][;id=NAME][;timeout=SECONDS]
+ *
+ * POOL: a replicated pool (omap is needed; erasure-coded pools are
+ * refused). conf: the ceph.conf to read (default: librados's search,
+ * $CEPH_CONF, /etc/ceph/ceph.conf, ...). id: the client name without
+ * "client." (default admin). timeout: the bound on every operation with
+ * the cluster, in seconds (default 30; 1-3600): a cluster that cannot be
+ * reached, an OSD that is down, a full pool give an error after it, never
+ * a hang. FILE and NAME cannot contain ';'.
+ */
+#ifndef CS_RADOS_CONN_H
+#define CS_RADOS_CONN_H
+
+#include <rados/librados.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cs_store.h"
+
+#define CS_RADOS_TIMEOUT_DEFAULT 30
+
+struct cs_rados_cfg {
+	char pool[128];
+	char conf[1024];    /* "" : librados's default search */
+	char id[128];       /* "" : admin */
+	unsigned timeout_s; /* 0: CS_RADOS_TIMEOUT_DEFAULT */
+};
+
+/*
+ * cs_rados_parse - parse spec @spec (@len bytes, no NUL needed) into @cfg.
+ * Returns 0, or -EINVAL with cs_last_error() saying what is wrong (not a
+ * rados: spec, an empty or bad pool name, an unknown option, a bad
+ * timeout, a value too long).
+ */
+int cs_rados_parse(const char *spec, size_t len, struct cs_rados_cfg *cfg);
+
+/* The store's id on chunk objects (16 bytes): meta key "\0CSR", written
+ * with 16 new random bytes (synced) when absent. 0, -EIO (damaged key, or
+ * errors of cs_store_write), -ENOMEM. (cs_rados_conn.c) */
+int cs_rados_store_id(cs_store *st, uint8_t id[16]);
+
+/* Connect to the cluster of @cfg (timeout_s set) and open its pool into
+ * *@cl and *@io; errors as cs_rados_open (cs_rados.h). On failure *@cl
+ * may be set (shut it down) and *@io is not. (cs_rados_conn.c) */
+int cs_rados_connect(const struct cs_rados_cfg *cfg, rados_t *cl, rados_ioctx_t *io);
+
+#endif

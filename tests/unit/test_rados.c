@@ -1,0 +1,562 @@
+/*
+ * test_rados.c - the RADOS chunk store (store/cs_rados.c, issue 15) against a
+ * live cluster: put/sync/get/check/release of one store, two stores sharing
+ * a chunk, two stores adding and dropping the same chunks at once, a whole
+ * store's data path (write, read, dedup, check, delete, gc) with its chunks
+ * in the pool, and bounded errors (no pool, no cluster).
+ *
+ * Needs CS_TEST_CEPH_CONF (a ceph.conf) and CS_TEST_CEPH_POOL (an empty
+ * replicated pool); without them every cluster test is skipped. The
+ * pytest wrapper tests/integration/test_rados_unit.py starts a one-node
+ * cluster (scripts/ceph-dev.sh) and runs this program against it.
+ *
+ * The index a store keeps in RocksDB is played by the tests themselves
+ * where they drive the chunk store directly: they write and delete the
+ * chunk's entry in the "chunks" family around put/named/drop/reclaim as
+ * cs_txn.c does.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <rados/librados.h>
+#include <rocksdb/c.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cs_priv.h"
+#include "cs_rados.h"
+
+#define FX (*(struct tu_fx **)state)
+#define R CS_ROOT_INO
+#define CH ((uint64_t)CS_CHUNK_SIZE)
+
+static const char *conf, *pool;
+static rados_t tcl;         /* the test's own client, to look at the pool */
+static rados_ioctx_t tio;
+
+static int group_setup(void **state)
+{
+	int rc = tu_group_setup(state);
+
+	conf = getenv("CS_TEST_CEPH_CONF");
+	pool = getenv("CS_TEST_CEPH_POOL");
+	if (rc || !conf || !pool || !*conf || !*pool) {
+		conf = NULL;
+		return rc;
+	}
+	if (rados_create(&tcl, NULL) || rados_conf_read_file(tcl, conf) ||
+	    rados_conf_set(tcl, "rados_osd_op_timeout", "30") || rados_connect(tcl) ||
+	    rados_ioctx_create(tcl, pool, &tio)) {
+		fprintf(stderr, "test_rados: cannot reach pool %s with %s\n", pool, conf);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	if (conf) {
+		rados_ioctx_destroy(tio);
+		rados_shutdown(tcl);
+	}
+	return tu_group_teardown(state);
+}
+
+/* First line of every cluster test. */
+#define NEED_CLUSTER()                                                                  \
+	do {                                                                            \
+		if (!conf) {                                                            \
+			print_message("  (skipped: no CS_TEST_CEPH_CONF/CS_TEST_CEPH_POOL)\n"); \
+			skip();                                                         \
+		}                                                                       \
+	} while (0)
+
+static struct cs_chunkstore *rados_open(cs_store *st)
+{
+	struct cs_rados_cfg cfg = { .timeout_s = 30 };
+	struct cs_chunkstore *cs = NULL;
+
+	snprintf(cfg.pool, sizeof(cfg.pool), "%s", pool);
+	snprintf(cfg.conf, sizeof(cfg.conf), "%s", conf);
+	TU_OK(cs_rados_open(st, &cfg, &cs));
+	return cs;
+}
+
+/* ---- a chunk and its index entry, as cs_txn.c keeps them ---- */
+
+struct chunk {
+	uint8_t hash[CS_HASH_LEN];
+	char *val;
+	size_t vlen;
+	uint8_t ref[CS_REF_MAX];
+	int reflen;
+};
+
+static void chunk_make(struct chunk *c, uint64_t seed)
+{
+	uint8_t raw[4096];
+	struct tu_rng r;
+
+	tu_rng_seed(&r, seed);
+	tu_rng_fill(&r, raw, sizeof(raw));
+	TU_OK(cs_chunk_encode(raw, sizeof(raw), 0, c->hash, &c->val, &c->vlen));
+}
+
+static void oid(const struct chunk *c, char *buf)
+{
+	cs_hash_hex(c->hash, buf);
+}
+
+static void index_set(cs_store *st, const struct chunk *c, int present)
+{
+	char *err = NULL;
+
+	if (present)
+		rocksdb_put_cf(st->db, st->wo, st->cf_chunks, (const char *)c->hash, CS_HASH_LEN,
+			       (const char *)c->ref, (size_t)c->reflen, &err);
+	else
+		rocksdb_delete_cf(st->db, st->wo, st->cf_chunks, (const char *)c->hash,
+				  CS_HASH_LEN, &err);
+	TU_EXPECT(err == NULL, "rocksdb: %s", err);
+}
+
+/* put, sync, the batch naming it, named(1). */
+static void store_chunk(cs_store *st, struct cs_chunkstore *cs, struct chunk *c)
+{
+	c->reflen = cs->ops->put(cs, c->hash, c->val, (uint32_t)c->vlen, 4096, c->ref);
+	TU_EXPECT(c->reflen > 0, "put: %s (%s)", tu_errname(c->reflen), cs_last_error());
+	TU_OK(cs->ops->sync(cs));
+	index_set(st, c, 1);
+	cs->ops->named(cs, c->ref, (size_t)c->reflen, 1);
+}
+
+/* The batch deleting its name, drop, reclaim until done. */
+static void forget_chunk(cs_store *st, struct cs_chunkstore *cs, struct chunk *c)
+{
+	int rc;
+
+	index_set(st, c, 0);
+	cs->ops->drop(cs, c->hash, c->ref, (size_t)c->reflen);
+	while ((rc = cs->ops->reclaim(cs, 1 << 20)) > 0)
+		;
+	TU_OK(rc);
+}
+
+static int exists(const struct chunk *c)
+{
+	char o[2 * CS_HASH_LEN + 1];
+	uint64_t size;
+	time_t mtime;
+
+	oid(c, o);
+	return rados_stat(tio, o, &size, &mtime) == 0;
+}
+
+static size_t pool_objects(void)
+{
+	rados_list_ctx_t l;
+	const char *entry;
+	size_t n = 0;
+
+	TU_OK(rados_nobjects_list_open(tio, &l));
+	while (rados_nobjects_list_next(l, &entry, NULL, NULL) == 0)
+		n++;
+	rados_nobjects_list_close(l);
+	return n;
+}
+
+/* ---- tests ---- */
+
+static void test_spec_parse(void **state)
+{
+	struct cs_rados_cfg c;
+
+	TU_OK(cs_rados_parse("rados:cstorfs", 13, &c));
+	TU_EXPECT_STR(c.pool, "cstorfs", "pool");
+	TU_EXPECT_STR(c.conf, "", "conf");
+	const char *s = "rados:p-1;conf=/etc/c.conf;id=host7;timeout=5";
+	TU_OK(cs_rados_parse(s, strlen(s), &c));
+	TU_EXPECT_STR(c.conf, "/etc/c.conf", "conf");
+	TU_EXPECT_STR(c.id, "host7", "id");
+	TU_EXPECT_EQ(c.timeout_s, 5, "timeout");
+	const char *bad[] = { "local", "rados:", "rados:a/b", "rados:p;timeout=0",
+			      "rados:p;timeout=99999", "rados:p;colour=red", "rados:p;conf=" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		TU_EXPECT_RC(cs_rados_parse(bad[i], strlen(bad[i]), &c), -EINVAL);
+		TU_EXPECT(strlen(cs_last_error()) > 0, "no message for %s", bad[i]);
+	}
+}
+
+static void test_put_get_check_release(void **state)
+{
+	struct tu_fx *fx = FX;
+	struct cs_chunkstore *cs;
+	struct chunk c = { 0 };
+	char buf[CS_CHUNK_VALUE_MAX];
+	struct cs_chunkspace sp;
+
+	NEED_CLUSTER();
+	cs = rados_open(fx->st);
+
+	chunk_make(&c, 1);
+	store_chunk(fx->st, cs, &c);
+	TU_EXPECT(exists(&c), "the chunk's object is in the pool after sync");
+	TU_EXPECT_RC(cs->ops->get(cs, c.hash, c.ref, (size_t)c.reflen, buf, sizeof(buf)),
+		     (int)c.vlen);
+	TU_EXPECT(memcmp(buf, c.val, c.vlen) == 0, "get returns the bytes put");
+	TU_OK(cs->ops->check(cs, c.hash, c.ref, (size_t)c.reflen));
+	cs->ops->space(cs, &sp);
+	TU_EXPECT_EQ(sp.files, 1, "objects named");
+	TU_EXPECT(!cs->ops->wanted(cs), "nothing to release yet");
+
+	forget_chunk(fx->st, cs, &c);
+	TU_EXPECT(!exists(&c), "the object is removed once no store uses it");
+	TU_EXPECT_RC(cs->ops->get(cs, c.hash, c.ref, (size_t)c.reflen, buf, sizeof(buf)), -EIO);
+	TU_EXPECT(strstr(cs_last_error(), "missing"), "message: %s", cs_last_error());
+	TU_EXPECT_RC(cs->ops->check(cs, c.hash, c.ref, (size_t)c.reflen), -EIO);
+
+	/* put, but the batch never names it: the key goes, then the object */
+	c.reflen = cs->ops->put(cs, c.hash, c.val, (uint32_t)c.vlen, 4096, c.ref);
+	TU_OK(cs->ops->sync(cs));
+	cs->ops->named(cs, c.ref, (size_t)c.reflen, 0);
+	TU_EXPECT(cs->ops->wanted(cs), "an unnamed put is released");
+	TU_EXPECT_RC(cs->ops->reclaim(cs, 1 << 20), 0);
+	TU_EXPECT(!exists(&c), "an unnamed put's object is removed");
+	cs->ops->close(cs);
+	free(c.val);
+}
+
+static void test_two_stores_share_one_object(void **state)
+{
+	struct tu_fx *fx = FX;
+	char dir2[PATH_MAX];
+	cs_store *st2 = NULL;
+	struct chunk a = { 0 }, b;
+	char buf[CS_CHUNK_VALUE_MAX];
+
+	NEED_CLUSTER();
+
+	tu_new_path(dir2, sizeof(dir2), "store2");
+	TU_OK(cs_store_open(dir2, CS_STORE_CREATE, &st2));
+	struct cs_chunkstore *c1 = rados_open(fx->st), *c2 = rados_open(st2);
+	TU_EXPECT(strcmp(cs_rados_store_key(c1), cs_rados_store_key(c2)) != 0,
+		  "two stores have two ids");
+	chunk_make(&a, 2);
+	b = a;
+	store_chunk(fx->st, c1, &a);
+	store_chunk(st2, c2, &b); /* the object exists: only the key is added */
+	TU_EXPECT_EQ(pool_objects(), 1, "objects in the pool: one chunk, stored once");
+	forget_chunk(fx->st, c1, &a);
+	TU_EXPECT(exists(&a), "the other store still uses the chunk");
+	TU_EXPECT_RC(c2->ops->get(c2, b.hash, b.ref, (size_t)b.reflen, buf, sizeof(buf)),
+		     (int)b.vlen);
+	TU_OK(c2->ops->check(c2, b.hash, b.ref, (size_t)b.reflen));
+	TU_EXPECT_RC(c1->ops->check(c1, a.hash, a.ref, (size_t)a.reflen), -EIO);
+	forget_chunk(st2, c2, &b);
+	TU_EXPECT(!exists(&a), "removed when the last store let go");
+	c1->ops->close(c1);
+	c2->ops->close(c2);
+	cs_store_close(st2);
+	tu_rmrf(dir2);
+	free(a.val);
+}
+
+/* store_chunk and forget_chunk for a thread (cmocka's checks only work on
+ * the main thread): 0 or the first error. */
+static int store_chunk_rc(cs_store *st, struct cs_chunkstore *cs, struct chunk *c)
+{
+	char *err = NULL;
+	int rc;
+
+	c->reflen = cs->ops->put(cs, c->hash, c->val, (uint32_t)c->vlen, 4096, c->ref);
+	if (c->reflen < 0)
+		return c->reflen;
+	rc = cs->ops->sync(cs);
+	if (rc == 0)
+		rocksdb_put_cf(st->db, st->wo, st->cf_chunks, (const char *)c->hash, CS_HASH_LEN,
+			       (const char *)c->ref, (size_t)c->reflen, &err);
+	rc = rc ? rc : err ? -EIO : 0;
+	free(err);
+	cs->ops->named(cs, c->ref, (size_t)c->reflen, rc == 0);
+	return rc;
+}
+
+static int forget_chunk_rc(cs_store *st, struct cs_chunkstore *cs, struct chunk *c)
+{
+	char *err = NULL;
+	int rc;
+
+	rocksdb_delete_cf(st->db, st->wo, st->cf_chunks, (const char *)c->hash, CS_HASH_LEN, &err);
+	if (err) {
+		free(err);
+		return -EIO;
+	}
+	cs->ops->drop(cs, c->hash, c->ref, (size_t)c->reflen);
+	while ((rc = cs->ops->reclaim(cs, 1 << 20)) > 0)
+		;
+	return rc;
+}
+
+/* Two stores, one thread each, adding and dropping the same 24 chunks. */
+#define RACE_CHUNKS 24
+#define RACE_STEPS 400
+
+struct racer {
+	cs_store *st;
+	struct cs_chunkstore *cs;
+	struct chunk c[RACE_CHUNKS];
+	int held[RACE_CHUNKS];
+	uint64_t seed;
+	int failed;
+};
+
+static void *race(void *arg)
+{
+	struct racer *x = arg;
+	struct tu_rng r;
+
+	tu_rng_seed(&r, x->seed);
+	for (int i = 0; i < RACE_STEPS && !x->failed; i++) {
+		int k = (int)tu_rng_below(&r, RACE_CHUNKS);
+		struct chunk *c = &x->c[k];
+
+		int rc = x->held[k] ? forget_chunk_rc(x->st, x->cs, c)
+				    : store_chunk_rc(x->st, x->cs, c);
+
+		if (rc) {
+			fprintf(stderr, "racer %llu: step %d: %s (%s)\n",
+				(unsigned long long)x->seed, i, tu_errname(rc), cs_last_error());
+			x->failed = rc;
+		} else {
+			x->held[k] = !x->held[k];
+		}
+	}
+	return NULL;
+}
+
+static void test_two_stores_race_on_the_same_chunks(void **state)
+{
+	struct tu_fx *fx = FX;
+	char dir2[PATH_MAX];
+	struct racer x[2] = { { .st = fx->st, .seed = 11 }, { .seed = 12 } };
+	pthread_t t[2];
+	char buf[CS_CHUNK_VALUE_MAX];
+
+	NEED_CLUSTER();
+
+	tu_new_path(dir2, sizeof(dir2), "store2");
+	TU_OK(cs_store_open(dir2, CS_STORE_CREATE, &x[1].st));
+	for (int s = 0; s < 2; s++) {
+		x[s].cs = rados_open(x[s].st);
+		for (int k = 0; k < RACE_CHUNKS; k++)
+			chunk_make(&x[s].c[k], 100 + (uint64_t)k);
+	}
+	for (int s = 0; s < 2; s++)
+		TU_EXPECT(pthread_create(&t[s], NULL, race, &x[s]) == 0, "pthread_create");
+	for (int s = 0; s < 2; s++)
+		pthread_join(t[s], NULL);
+	TU_OK(x[0].failed);
+	TU_OK(x[1].failed);
+	size_t want = 0;
+	for (int k = 0; k < RACE_CHUNKS; k++) {
+		int used = x[0].held[k] || x[1].held[k];
+
+		want += used;
+		TU_EXPECT(exists(&x[0].c[k]) == used, "chunk %d: object present %d, used %d", k,
+			  exists(&x[0].c[k]), used);
+		for (int s = 0; s < 2; s++)
+			if (x[s].held[k])
+				TU_EXPECT_RC(x[s].cs->ops->get(x[s].cs, x[s].c[k].hash, x[s].c[k].ref,
+							       (size_t)x[s].c[k].reflen, buf,
+							       sizeof(buf)),
+					     (int)x[s].c[k].vlen);
+	}
+	TU_EXPECT_EQ(pool_objects(), want, "objects in the pool: exactly the chunks used");
+	for (int s = 0; s < 2; s++) {
+		for (int k = 0; k < RACE_CHUNKS; k++) {
+			if (x[s].held[k])
+				forget_chunk(x[s].st, x[s].cs, &x[s].c[k]);
+			free(x[s].c[k].val);
+		}
+		x[s].cs->ops->close(x[s].cs);
+	}
+	TU_EXPECT_EQ(pool_objects(), 0, "objects left");
+	cs_store_close(x[1].st);
+	tu_rmrf(dir2);
+}
+
+/* The store's own data path with its chunks in the pool: cs_write, cs_read,
+ * dedup, cs_store_check, unlink, gc. */
+static void test_store_data_path_in_the_pool(void **state)
+{
+	struct tu_fx *fx = FX;
+	size_t len = 16 * CH;
+	uint8_t *data = tu_malloc(len);
+	struct tu_rng r;
+	struct cs_store_stats stats;
+
+	NEED_CLUSTER();
+
+	fx->st->chunks->ops->close(fx->st->chunks); /* the local chunk files it opened */
+	fx->st->chunks = rados_open(fx->st);
+	TU_OK(cs_volume_create(fx->st, "vol", NULL, 1000, 1000, NULL));
+	cs_vol *v = tu_vol_open(fx, "vol", 0);
+	uint64_t f1 = tu_mkfile(fx, v, R, "a"), f2 = tu_mkfile(fx, v, R, "b");
+
+	tu_rng_seed(&r, 7);
+	tu_rng_fill(&r, data, len);
+	tu_write(v, f1, 0, data, len);
+	tu_write(v, f2, 0, data, len); /* the same chunks again */
+	TU_OK(cs_vol_sync(v));
+	TU_EXPECT_EQ(pool_objects(), 16, "objects: 16 chunks, written twice, stored once");
+	tu_read_expect(v, f1, 0, data, len);
+	tu_read_expect(v, f2, 0, data, len);
+	TU_OK(cs_store_check(fx->st, &stats, NULL, NULL));
+
+	TU_OK(cs_unlink(v, R, "a", NULL));
+	TU_OK(cs_vol_sync(v));
+	TU_OK(cs_gc(fx->st, NULL));
+	TU_EXPECT(cs_gc_compact(fx->st) >= 0, "gc compact: %s", cs_last_error());
+	TU_EXPECT_EQ(pool_objects(), 16, "objects while file b uses them");
+	tu_read_expect(v, f2, 0, data, len);
+	TU_OK(cs_unlink(v, R, "b", NULL));
+	TU_OK(cs_vol_sync(v));
+	TU_OK(cs_gc(fx->st, NULL));
+	TU_EXPECT(cs_gc_compact(fx->st) >= 0, "gc compact: %s", cs_last_error());
+	TU_EXPECT_EQ(pool_objects(), 0, "objects after both files are gone");
+	tu_free(data);
+}
+
+static void test_open_errors_are_bounded(void **state)
+{
+	struct tu_fx *fx = FX;
+	struct cs_rados_cfg cfg = { .timeout_s = 2 };
+	struct cs_chunkstore *cs = NULL;
+	char dead[512];
+	FILE *f;
+
+	NEED_CLUSTER();
+
+	snprintf(cfg.conf, sizeof(cfg.conf), "%s", conf);
+	snprintf(cfg.pool, sizeof(cfg.pool), "no-such-pool");
+	TU_EXPECT_RC(cs_rados_open(fx->st, &cfg, &cs), -ENOENT);
+	TU_EXPECT(strstr(cs_last_error(), "no-such-pool"), "message: %s", cs_last_error());
+
+	/* a monitor nobody answers for: -ETIMEDOUT after the timeout */
+	tu_new_path(dead, sizeof(dead), "dead.conf");
+	f = fopen(dead, "w");
+	TU_EXPECT(f != NULL, "fopen");
+	fprintf(f, "[global]\nmon host = 127.0.0.1:9\nauth client required = none\n"
+		   "log file = /dev/null\n");
+	fclose(f);
+	snprintf(cfg.conf, sizeof(cfg.conf), "%s", dead);
+	snprintf(cfg.pool, sizeof(cfg.pool), "%s", pool);
+	int rc = cs_rados_open(fx->st, &cfg, &cs);
+	TU_EXPECT(rc == -ETIMEDOUT || rc == -EIO, "no cluster: %s (%s)", tu_errname(rc),
+		  cs_last_error());
+	TU_EXPECT(cs == NULL, "nothing opened");
+}
+
+/* ---- faults (each needs what the wrapper sets up) ---- */
+
+static pid_t stopped_osd; /* SIGSTOPped by a test: the teardown resumes it */
+
+static int fault_teardown(void **state)
+{
+	if (stopped_osd > 0)
+		kill(stopped_osd, SIGCONT);
+	stopped_osd = 0;
+	return tu_teardown(state);
+}
+
+/* An OSD that does not answer: put/sync and get give -EIO after the
+ * timeout (never a hang), and work resumes once it answers again. */
+static void test_osd_stopped_gives_eio_then_resumes(void **state)
+{
+	struct tu_fx *fx = FX;
+	const char *p = getenv("CS_TEST_CEPH_OSD_PID");
+	struct cs_rados_cfg cfg = { .timeout_s = 3 };
+	struct cs_chunkstore *cs = NULL;
+	struct chunk c = { 0 }, d = { 0 };
+	char buf[CS_CHUNK_VALUE_MAX];
+
+	NEED_CLUSTER();
+	if (!p || atoi(p) <= 0)
+		skip();
+	snprintf(cfg.pool, sizeof(cfg.pool), "%s", pool);
+	snprintf(cfg.conf, sizeof(cfg.conf), "%s", conf);
+	TU_OK(cs_rados_open(fx->st, &cfg, &cs));
+	chunk_make(&c, 41);
+	chunk_make(&d, 42);
+	store_chunk(fx->st, cs, &d);
+
+	stopped_osd = atoi(p);
+	TU_OK(kill(stopped_osd, SIGSTOP));
+	c.reflen = cs->ops->put(cs, c.hash, c.val, (uint32_t)c.vlen, 4096, c.ref);
+	TU_EXPECT(c.reflen > 0, "put sends: %s", tu_errname(c.reflen));
+	TU_EXPECT_RC(cs->ops->sync(cs), -EIO);
+	TU_EXPECT(strstr(cs_last_error(), "did not answer"), "message: %s", cs_last_error());
+	cs->ops->named(cs, c.ref, (size_t)c.reflen, 0); /* its batch never came */
+	TU_EXPECT_RC(cs->ops->get(cs, d.hash, d.ref, (size_t)d.reflen, buf, sizeof(buf)), -EIO);
+	TU_OK(kill(stopped_osd, SIGCONT));
+	stopped_osd = 0;
+
+	store_chunk(fx->st, cs, &c); /* the same write again: it goes through */
+	TU_EXPECT_RC(cs->ops->get(cs, c.hash, c.ref, (size_t)c.reflen, buf, sizeof(buf)),
+		     (int)c.vlen);
+	TU_EXPECT_RC(cs->ops->sync(cs), 0); /* the failure was reported once */
+	forget_chunk(fx->st, cs, &c);
+	forget_chunk(fx->st, cs, &d);
+	TU_EXPECT(!exists(&c) && !exists(&d), "both released");
+	cs->ops->close(cs);
+	free(c.val);
+	free(d.val);
+}
+
+/* A pool at its quota: a put fails with -ENOSPC at once (FULL_TRY). */
+static void test_full_pool_gives_enospc(void **state)
+{
+	struct tu_fx *fx = FX;
+	const char *full = getenv("CS_TEST_CEPH_FULL_POOL");
+	struct cs_rados_cfg cfg = { .timeout_s = 30 };
+	struct cs_chunkstore *cs = NULL;
+	struct chunk c = { 0 };
+
+	NEED_CLUSTER();
+	if (!full || !*full)
+		skip();
+	snprintf(cfg.pool, sizeof(cfg.pool), "%s", full);
+	snprintf(cfg.conf, sizeof(cfg.conf), "%s", conf);
+	TU_OK(cs_rados_open(fx->st, &cfg, &cs));
+	chunk_make(&c, 51);
+	c.reflen = cs->ops->put(cs, c.hash, c.val, (uint32_t)c.vlen, 4096, c.ref);
+	if (c.reflen > 0) {
+		TU_EXPECT_RC(cs->ops->sync(cs), -ENOSPC);
+		cs->ops->named(cs, c.ref, (size_t)c.reflen, 0);
+	} else {
+		TU_EXPECT_RC(c.reflen, -ENOSPC);
+	}
+	TU_EXPECT(strstr(cs_last_error(), full), "message: %s", cs_last_error());
+	TU_EXPECT_RC(cs->ops->reclaim(cs, 1 << 20), 0); /* releasing works on a full pool */
+	cs->ops->close(cs);
+	free(c.val);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spec_parse),
+#define T(f) cmocka_unit_test_setup_teardown(f, tu_setup_store, tu_teardown)
+		T(test_put_get_check_release),
+		T(test_two_stores_share_one_object),
+		T(test_two_stores_race_on_the_same_chunks),
+		T(test_store_data_path_in_the_pool),
+		T(test_open_errors_are_bounded),
+		cmocka_unit_test_setup_teardown(test_osd_stopped_gives_eio_then_resumes,
+						tu_setup_store, fault_teardown),
+		T(test_full_pool_gives_enospc),
+	};
+	return cmocka_run_group_tests_name("rados", tests, group_setup, group_teardown);
+}
