@@ -269,7 +269,8 @@ install-flexvolume: $(B)/cstorfs-flexvolume $(B)/cstorfsd $(B)/cstorfs-ctl
 	$(call install_atomic,$(B)/cstorfs-ctl,$(DESTDIR)$(PREFIX)/bin,cstorfs-ctl)
 	$(call install_atomic,$(B)/cstorfs-flexvolume,$(FLEX_DIR),cstorfs)
 
-# The CSI plugin (issue 17, plugin-shims/csi): C++ over the same client library (libcsclient.a).
+# The CSI plugin (issue 17, plugin-shims/csi): C++ over the same client library (libcsclient.a),
+# with cstorfs-ctl's JSON field readers (ctl/ctl_fmt.c).
 # csi.proto is compiled by protoc into $(B)/gen/csi, never committed. See plugin-shims/csi/README.md.
 CSI_SRC := $(wildcard plugin-shims/csi/*.cc)
 ifneq ($(CSI_SRC),)
@@ -278,7 +279,8 @@ CSI_VERSION  := $(shell sed -n 's/^\#define CS_VERSION "\(.*\)"/\1/p' fs/cs_api.
 CSI_CPPFLAGS := -D_GNU_SOURCE -Ictl -I$(CSI_GEN) -DCSI_VERSION='"$(CSI_VERSION)"' \
 		$(call pc,cflags,grpc++ protobuf libcjson)
 CSI_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -pthread -MMD -MP
-CSI_OBJ      := $(patsubst %.cc,$(B)/obj/%.o,$(CSI_SRC)) $(CSI_GEN)/csi.pb.o $(CSI_GEN)/csi.grpc.pb.o
+CSI_OBJ      := $(patsubst %.cc,$(B)/obj/%.o,$(CSI_SRC)) $(CSI_GEN)/csi.pb.o $(CSI_GEN)/csi.grpc.pb.o \
+		$(B)/obj/ctl/ctl_fmt.o
 
 $(CSI_GEN)/stamp: plugin-shims/csi/csi.proto
 	@mkdir -p $(CSI_GEN)
@@ -286,7 +288,7 @@ $(CSI_GEN)/stamp: plugin-shims/csi/csi.proto
 	$(Q)protoc -Iplugin-shims/csi --cpp_out=$(CSI_GEN) --grpc_out=$(CSI_GEN) \
 		--plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin) $<
 	@touch $@
-$(CSI_GEN)/%.o: $(CSI_GEN)/stamp
+$(CSI_GEN)/csi.pb.o $(CSI_GEN)/csi.grpc.pb.o: $(CSI_GEN)/%.o: $(CSI_GEN)/stamp
 	@$(if $(Q),echo "  CXX     $(CSI_GEN)/$*.cc")
 	$(Q)$(CXX) $(CSI_CPPFLAGS) $(CSI_CXXFLAGS) -c -o $@ $(CSI_GEN)/$*.cc
 $(B)/obj/plugin-shims/csi/%.o: plugin-shims/csi/%.cc $(CSI_GEN)/stamp

@@ -89,6 +89,10 @@ public:
 	/* The volume @name: 0, -ENOENT or another client error. */
 	int volume(const std::string &name, csi_json *out);
 
+	/* open(true), then volume @name into *@vol: with @exists, OK and
+	 * *@exists false when there is none; without, NOT_FOUND then. */
+	grpc::Status find(const std::string &name, csi_json *vol, bool *exists = nullptr);
+
 private:
 	struct cs_client *c_ = nullptr;
 };
@@ -153,6 +157,16 @@ bool csi_topology_ours(const pb::Topology &t);
 grpc::Status csi_page(const std::string &token, int32_t max, size_t total, size_t *first,
 		      size_t *count, std::string *next);
 
+/* Answer a Controller/NodeGetCapabilities call with the RPC capabilities
+ * @types. */
+template <typename Resp, typename Type>
+grpc::Status csi_rpc_caps(Resp *resp, std::initializer_list<Type> types)
+{
+	for (Type t : types)
+		resp->add_capabilities()->mutable_rpc()->set_type(t);
+	return grpc::Status::OK;
+}
+
 /* Fill @v from the daemon's volume object @vol. */
 void csi_volume_fill(const cJSON *vol, pb::Volume *v);
 
@@ -160,75 +174,54 @@ void csi_volume_fill(const cJSON *vol, pb::Volume *v);
 /* The services                                                     */
 /* ---------------------------------------------------------------- */
 
+/* The declaration of one method of a generated service, overridden:
+ * grpc::Status NAME(context, const NAMERequest *, NAMEResponse *). */
+#define CSI_RPC(name)                                                                           \
+	grpc::Status name(grpc::ServerContext *, const pb::name##Request *, pb::name##Response *) \
+	    override
+
+/* A call not offered: UNIMPLEMENTED, and (as the spec wants of every
+ * error) a message saying why. */
+#define CSI_NOT_OFFERED(name, why)                                                              \
+	CSI_RPC(name)                                                                           \
+	{                                                                                       \
+		return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, why);                      \
+	}
+
 class csi_identity final : public pb::Identity::Service
 {
-	grpc::Status GetPluginInfo(grpc::ServerContext *, const pb::GetPluginInfoRequest *,
-				   pb::GetPluginInfoResponse *) override;
-	grpc::Status GetPluginCapabilities(grpc::ServerContext *,
-					   const pb::GetPluginCapabilitiesRequest *,
-					   pb::GetPluginCapabilitiesResponse *) override;
-	grpc::Status Probe(grpc::ServerContext *, const pb::ProbeRequest *,
-			   pb::ProbeResponse *) override;
+	CSI_RPC(GetPluginInfo); CSI_RPC(GetPluginCapabilities); CSI_RPC(Probe);
 };
 
 class csi_controller final : public pb::Controller::Service
 {
-	grpc::Status CreateVolume(grpc::ServerContext *, const pb::CreateVolumeRequest *,
-				  pb::CreateVolumeResponse *) override;
-	grpc::Status DeleteVolume(grpc::ServerContext *, const pb::DeleteVolumeRequest *,
-				  pb::DeleteVolumeResponse *) override;
-	grpc::Status ValidateVolumeCapabilities(grpc::ServerContext *,
-						const pb::ValidateVolumeCapabilitiesRequest *,
-						pb::ValidateVolumeCapabilitiesResponse *) override;
-	grpc::Status ListVolumes(grpc::ServerContext *, const pb::ListVolumesRequest *,
-				 pb::ListVolumesResponse *) override;
-	grpc::Status GetCapacity(grpc::ServerContext *, const pb::GetCapacityRequest *,
-				 pb::GetCapacityResponse *) override;
-	grpc::Status ControllerGetCapabilities(grpc::ServerContext *,
-					       const pb::ControllerGetCapabilitiesRequest *,
-					       pb::ControllerGetCapabilitiesResponse *) override;
-	grpc::Status ControllerExpandVolume(grpc::ServerContext *,
-					    const pb::ControllerExpandVolumeRequest *,
-					    pb::ControllerExpandVolumeResponse *) override;
-	/* Not offered (no attach step, alpha): UNIMPLEMENTED, saying why. */
-	grpc::Status ControllerPublishVolume(grpc::ServerContext *,
-					     const pb::ControllerPublishVolumeRequest *,
-					     pb::ControllerPublishVolumeResponse *) override;
-	grpc::Status ControllerUnpublishVolume(grpc::ServerContext *,
-					       const pb::ControllerUnpublishVolumeRequest *,
-					       pb::ControllerUnpublishVolumeResponse *) override;
-	grpc::Status ControllerGetVolume(grpc::ServerContext *, const pb::ControllerGetVolumeRequest *,
-					 pb::ControllerGetVolumeResponse *) override;
+	/* csi_controller.cc */
+	CSI_RPC(CreateVolume); CSI_RPC(DeleteVolume); CSI_RPC(ValidateVolumeCapabilities);
+	CSI_RPC(ListVolumes); CSI_RPC(GetCapacity); CSI_RPC(ControllerGetCapabilities);
+	CSI_RPC(ControllerExpandVolume);
 	/* csi_snapshots.cc */
-	grpc::Status CreateSnapshot(grpc::ServerContext *, const pb::CreateSnapshotRequest *,
-				    pb::CreateSnapshotResponse *) override;
-	grpc::Status DeleteSnapshot(grpc::ServerContext *, const pb::DeleteSnapshotRequest *,
-				    pb::DeleteSnapshotResponse *) override;
-	grpc::Status ListSnapshots(grpc::ServerContext *, const pb::ListSnapshotsRequest *,
-				   pb::ListSnapshotsResponse *) override;
+	CSI_RPC(CreateSnapshot); CSI_RPC(DeleteSnapshot); CSI_RPC(ListSnapshots);
+	/* A FUSE volume needs no attach step before a node mounts it: no
+	 * controller publish, nor what is built on it (read-only publish,
+	 * published nodes). ControllerGetVolume is alpha. */
+	CSI_NOT_OFFERED(ControllerPublishVolume, "cstorfs volumes need no controller publish "
+						 "(no PUBLISH_UNPUBLISH_VOLUME capability)");
+	CSI_NOT_OFFERED(ControllerUnpublishVolume, "cstorfs volumes need no controller unpublish "
+						   "(no PUBLISH_UNPUBLISH_VOLUME capability)");
+	CSI_NOT_OFFERED(ControllerGetVolume, "ControllerGetVolume is not offered (no GET_VOLUME "
+					     "capability): use ListVolumes");
 };
 
 class csi_node final : public pb::Node::Service
 {
-	grpc::Status NodePublishVolume(grpc::ServerContext *, const pb::NodePublishVolumeRequest *,
-				       pb::NodePublishVolumeResponse *) override;
-	grpc::Status NodeUnpublishVolume(grpc::ServerContext *,
-					 const pb::NodeUnpublishVolumeRequest *,
-					 pb::NodeUnpublishVolumeResponse *) override;
-	grpc::Status NodeGetVolumeStats(grpc::ServerContext *, const pb::NodeGetVolumeStatsRequest *,
-					pb::NodeGetVolumeStatsResponse *) override;
-	grpc::Status NodeExpandVolume(grpc::ServerContext *, const pb::NodeExpandVolumeRequest *,
-				      pb::NodeExpandVolumeResponse *) override;
-	grpc::Status NodeGetCapabilities(grpc::ServerContext *,
-					 const pb::NodeGetCapabilitiesRequest *,
-					 pb::NodeGetCapabilitiesResponse *) override;
-	grpc::Status NodeGetInfo(grpc::ServerContext *, const pb::NodeGetInfoRequest *,
-				 pb::NodeGetInfoResponse *) override;
-	/* Not offered (nothing to stage): UNIMPLEMENTED, saying why. */
-	grpc::Status NodeStageVolume(grpc::ServerContext *, const pb::NodeStageVolumeRequest *,
-				     pb::NodeStageVolumeResponse *) override;
-	grpc::Status NodeUnstageVolume(grpc::ServerContext *, const pb::NodeUnstageVolumeRequest *,
-				       pb::NodeUnstageVolumeResponse *) override;
+	CSI_RPC(NodePublishVolume); CSI_RPC(NodeUnpublishVolume); CSI_RPC(NodeGetVolumeStats);
+	CSI_RPC(NodeExpandVolume); CSI_RPC(NodeGetCapabilities); CSI_RPC(NodeGetInfo);
+	/* Each publish is a mount of the volume's one FUSE session: there is
+	 * no device to stage once per node. */
+	CSI_NOT_OFFERED(NodeStageVolume, "cstorfs volumes are not staged (no STAGE_UNSTAGE_VOLUME "
+					 "capability)");
+	CSI_NOT_OFFERED(NodeUnstageVolume, "cstorfs volumes are not staged (no "
+					   "STAGE_UNSTAGE_VOLUME capability)");
 };
 
 /* csi_node.cc, for the controller too: the daemon's mount of @path

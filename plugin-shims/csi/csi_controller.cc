@@ -251,18 +251,15 @@ grpc::Status csi_controller::CreateVolume(grpc::ServerContext *, const pb::Creat
 	csi_client c;
 	csi_json vol;
 	uint64_t free = 0;
+	bool exists = false;
+	int err;
 	grpc::Status st = parse_create(req, &a);
 
 	if (!st.ok())
 		return st;
 	std::lock_guard<std::mutex> hold(csi_ops);
-	if (!(st = c.open(true)).ok())
-		return st;
-	int err = c.volume(a.name, &vol);
-	if (!err)
-		return existing(vol.get(), a, req, resp);
-	if (err != -ENOENT)
-		return csi_errno(err, "cannot look up volume '" + a.name + "'", c);
+	if (!(st = c.find(a.name, &vol, &exists)).ok() || exists)
+		return st.ok() ? existing(vol.get(), a, req, resp) : st;
 	if ((err = store_free(c, &free)))
 		return csi_errno(err, "cannot read the store's free space", c);
 	if (a.quota > free)
@@ -315,22 +312,18 @@ grpc::Status csi_controller::DeleteVolume(grpc::ServerContext *, const pb::Delet
 	csi_client c;
 	csi_json vol;
 	std::string ovol, osnap;
+	bool exists = false;
 
 	if (!st.ok())
 		return st;
 	std::lock_guard<std::mutex> hold(csi_ops);
-	if (!(st = c.open(true)).ok())
+	if (!(st = c.find(name, &vol, &exists)).ok() || !exists)
 		return st;
-	int err = c.volume(name, &vol);
-	if (err == -ENOENT)
-		return grpc::Status::OK;
-	if (err)
-		return csi_errno(err, "cannot look up volume '" + name + "'", c);
 	if (!(st = deletable(c, vol.get(), name)).ok())
 		return st;
 	bool helper = csi_split_snapshot_id(csi_jstr(vol.get(), "origin"), &ovol, &osnap) &&
 		      osnap == CSI_CLONE_PREFIX + name;
-	err = cs_client_volume_delete(c.get(), name.c_str(), 0);
+	int err = cs_client_volume_delete(c.get(), name.c_str(), 0);
 	if (err && err != -ENOENT)
 		return csi_errno(err, "cannot delete volume '" + name + "'", c);
 	if (helper && (err = cs_client_snapshot_delete(c.get(), ovol.c_str(), osnap.c_str())) &&
@@ -354,11 +347,8 @@ grpc::Status csi_controller::ValidateVolumeCapabilities(
 		return st;
 	if (req->volume_capabilities_size() == 0)
 		return csi_fail(code::INVALID_ARGUMENT, "volume_capabilities is required");
-	if (!(st = c.open(true)).ok())
+	if (!(st = c.find(req->volume_id(), &vol)).ok())
 		return st;
-	int err = c.volume(req->volume_id(), &vol);
-	if (err)
-		return csi_errno(err, "volume '" + req->volume_id() + "'", c);
 	for (const auto &cap : req->volume_capabilities()) {
 		std::string why = csi_cap_problem(cap);
 		if (!why.empty()) {
@@ -434,11 +424,10 @@ grpc::Status csi_controller::ControllerGetCapabilities(grpc::ServerContext *,
 {
 	using rpc = pb::ControllerServiceCapability::RPC;
 
-	for (auto t : {rpc::CREATE_DELETE_VOLUME, rpc::LIST_VOLUMES, rpc::GET_CAPACITY,
-		       rpc::CREATE_DELETE_SNAPSHOT, rpc::LIST_SNAPSHOTS, rpc::CLONE_VOLUME,
-		       rpc::EXPAND_VOLUME, rpc::SINGLE_NODE_MULTI_WRITER})
-		resp->add_capabilities()->mutable_rpc()->set_type(t);
-	return grpc::Status::OK;
+	/* Not offered, and why: README.md, "Kubernetes (CSI)". */
+	return csi_rpc_caps(resp, {rpc::CREATE_DELETE_VOLUME, rpc::LIST_VOLUMES, rpc::GET_CAPACITY,
+				   rpc::CREATE_DELETE_SNAPSHOT, rpc::LIST_SNAPSHOTS, rpc::CLONE_VOLUME,
+				   rpc::EXPAND_VOLUME, rpc::SINGLE_NODE_MULTI_WRITER});
 }
 
 grpc::Status csi_controller::ControllerExpandVolume(grpc::ServerContext *,
@@ -462,48 +451,19 @@ grpc::Status csi_controller::ControllerExpandVolume(grpc::ServerContext *,
 	if (!want)
 		return csi_fail(code::INVALID_ARGUMENT, "capacity_range asks for no size");
 	std::lock_guard<std::mutex> hold(csi_ops);
-	if (!(st = c.open(true)).ok())
+	if (!(st = c.find(name, &vol)).ok())
 		return st;
-	int err = c.volume(name, &vol);
-	if (err)
-		return csi_errno(err, "volume '" + name + "'", c);
 	uint64_t quota = csi_ju64(vol.get(), "quota");
 	resp->set_node_expansion_required(false);
 	if (!quota || quota >= want) { /* no quota is no limit: already big enough */
 		resp->set_capacity_bytes((int64_t)(quota ? quota : want));
 		return grpc::Status::OK;
 	}
-	if ((err = cs_client_volume_set_quota(c.get(), name.c_str(), want, nullptr)))
+	int err = cs_client_volume_set_quota(c.get(), name.c_str(), want, nullptr);
+	if (err)
 		return csi_errno(err, "cannot raise the quota of '" + name + "'", c);
 	csi_log("volume %s: quota %llu -> %llu bytes", name.c_str(), (unsigned long long)quota,
 		(unsigned long long)want);
 	resp->set_capacity_bytes((int64_t)want);
 	return grpc::Status::OK;
-}
-
-/* A FUSE volume needs no attach step before the node mounts it, so there
- * is no controller publish (nor the read-only publish and published-nodes
- * listing built on it). */
-grpc::Status csi_controller::ControllerPublishVolume(grpc::ServerContext *,
-						     const pb::ControllerPublishVolumeRequest *,
-						     pb::ControllerPublishVolumeResponse *)
-{
-	return grpc::Status(code::UNIMPLEMENTED, "cstorfs volumes need no controller publish "
-						 "(no PUBLISH_UNPUBLISH_VOLUME capability)");
-}
-
-grpc::Status csi_controller::ControllerUnpublishVolume(grpc::ServerContext *,
-						       const pb::ControllerUnpublishVolumeRequest *,
-						       pb::ControllerUnpublishVolumeResponse *)
-{
-	return grpc::Status(code::UNIMPLEMENTED, "cstorfs volumes need no controller unpublish "
-						 "(no PUBLISH_UNPUBLISH_VOLUME capability)");
-}
-
-grpc::Status csi_controller::ControllerGetVolume(grpc::ServerContext *,
-						 const pb::ControllerGetVolumeRequest *,
-						 pb::ControllerGetVolumeResponse *)
-{
-	return grpc::Status(code::UNIMPLEMENTED, "ControllerGetVolume is not offered (no "
-						 "GET_VOLUME capability): use ListVolumes");
 }

@@ -235,18 +235,13 @@ grpc::Status csi_node::NodePublishVolume(grpc::ServerContext *,
 	if (!st.ok())
 		return st;
 	std::lock_guard<std::mutex> hold(csi_ops);
-	if (!(st = c.open(true)).ok())
-		return st;
-	int err = c.volume(a.volume, &vol);
-	if (err)
-		return csi_errno(err, "volume '" + a.volume + "'", c);
-	if (!(st = published(c, a, &done)).ok() || done)
+	if (!(st = c.find(a.volume, &vol)).ok() || !(st = published(c, a, &done)).ok() || done)
 		return st;
 	if (mkdir(a.target.c_str(), 0750) < 0 && errno != EEXIST)
 		return csi_fail(code::INTERNAL, "cannot create " + a.target + ": " + strerror(errno));
 	unsigned flags = CS_CLIENT_MOUNT_SHARED | (a.ro ? CS_CLIENT_MOUNT_RDONLY : 0);
-	err = cs_client_mount(c.get(), a.volume.c_str(), a.target.c_str(), a.options.c_str(), flags,
-			      nullptr);
+	int err = cs_client_mount(c.get(), a.volume.c_str(), a.target.c_str(), a.options.c_str(),
+				  flags, nullptr);
 	if (err)
 		return csi_errno(err, "cannot mount volume '" + a.volume + "' at " + a.target, c);
 	if (a.group && !a.ro && !(st = mount_group(c, a)).ok())
@@ -326,10 +321,7 @@ grpc::Status csi_node::NodeUnpublishVolume(grpc::ServerContext *,
 		return grpc::Status::OK;
 	}
 	/* Nothing was published: fine, unless the volume does not exist. */
-	if (!(st = c.open(true)).ok())
-		return st;
-	int err = c.volume(req->volume_id(), &vol);
-	return err ? csi_errno(err, "volume '" + req->volume_id() + "'", c) : grpc::Status::OK;
+	return c.find(req->volume_id(), &vol);
 }
 
 namespace
@@ -344,11 +336,8 @@ grpc::Status published_at(csi_client &c, const std::string &volume, const std::s
 	grpc::Status st = csi_check_name(volume, "volume_id");
 
 	if (!st.ok() || !(st = canonical(path, "volume_path", canon)).ok() ||
-	    !(st = c.open(true)).ok())
+	    !(st = c.find(volume, vol)).ok())
 		return st;
-	int err = c.volume(volume, vol);
-	if (err)
-		return csi_errno(err, "volume '" + volume + "'", c);
 	if (!csi_mount_at(c, *canon, &have, &ro) || have != volume)
 		return csi_fail(code::NOT_FOUND,
 				"volume '" + volume + "' is not published at " + *canon);
@@ -421,10 +410,8 @@ grpc::Status csi_node::NodeGetCapabilities(grpc::ServerContext *,
 {
 	using rpc = pb::NodeServiceCapability::RPC;
 
-	for (auto t : {rpc::GET_VOLUME_STATS, rpc::EXPAND_VOLUME, rpc::SINGLE_NODE_MULTI_WRITER,
-		       rpc::VOLUME_MOUNT_GROUP})
-		resp->add_capabilities()->mutable_rpc()->set_type(t);
-	return grpc::Status::OK;
+	return csi_rpc_caps(resp, {rpc::GET_VOLUME_STATS, rpc::EXPAND_VOLUME,
+				   rpc::SINGLE_NODE_MULTI_WRITER, rpc::VOLUME_MOUNT_GROUP});
 }
 
 grpc::Status csi_node::NodeGetInfo(grpc::ServerContext *, const pb::NodeGetInfoRequest *,
@@ -433,21 +420,4 @@ grpc::Status csi_node::NodeGetInfo(grpc::ServerContext *, const pb::NodeGetInfoR
 	resp->set_node_id(csi_config.node_id);
 	csi_topology(resp->mutable_accessible_topology());
 	return grpc::Status::OK;
-}
-
-/* Each publish is its own mount of the volume's one FUSE session: there is
- * no device to stage once per node. */
-grpc::Status csi_node::NodeStageVolume(grpc::ServerContext *, const pb::NodeStageVolumeRequest *,
-				       pb::NodeStageVolumeResponse *)
-{
-	return grpc::Status(code::UNIMPLEMENTED, "cstorfs volumes are not staged (no "
-						 "STAGE_UNSTAGE_VOLUME capability)");
-}
-
-grpc::Status csi_node::NodeUnstageVolume(grpc::ServerContext *,
-					 const pb::NodeUnstageVolumeRequest *,
-					 pb::NodeUnstageVolumeResponse *)
-{
-	return grpc::Status(code::UNIMPLEMENTED, "cstorfs volumes are not staged (no "
-						 "STAGE_UNSTAGE_VOLUME capability)");
 }

@@ -1,6 +1,7 @@
 /*
  * csi_util.cc - the helpers every cstorfs-csi call uses (see csi.h): the
- * per-call client, errno to gRPC status, JSON fields, names, volume
+ * per-call client, errno to gRPC status, JSON fields (cstorfs-ctl's readers
+ * in ctl/ctl_fmt.c, linked in), names, volume
  * capabilities, capacity ranges, topology and page tokens. Nothing here
  * talks gRPC beyond building a Status; nothing here keeps state.
  */
@@ -10,6 +11,10 @@
 #include <cstring>
 
 #include "csi.h"
+
+extern "C" {
+#include "ctl_fmt.h" /* jstr, jnum, jbool: a C header without C++ guards */
+}
 
 csi_conf csi_config;
 std::mutex csi_ops;
@@ -49,6 +54,22 @@ int csi_client::volume(const std::string &name, csi_json *out)
 
 	out->reset(raw);
 	return err;
+}
+
+grpc::Status csi_client::find(const std::string &name, csi_json *vol, bool *exists)
+{
+	grpc::Status st = open(true);
+
+	if (!st.ok())
+		return st;
+	int err = volume(name, vol);
+	if (err == -ENOENT && exists) {
+		*exists = false;
+		return grpc::Status::OK;
+	}
+	if (exists)
+		*exists = true;
+	return err ? csi_errno(err, "volume '" + name + "'", *this) : grpc::Status::OK;
 }
 
 grpc::Status csi_fail(grpc::StatusCode code, const std::string &msg)
@@ -98,21 +119,17 @@ grpc::Status csi_errno(int err, const std::string &what, const csi_client &c)
 
 std::string csi_jstr(const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : "";
+	return jstr(o, key);
 }
 
 uint64_t csi_ju64(const cJSON *o, const char *key)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : 0;
+	return jnum(o, key);
 }
 
 bool csi_jtrue(const cJSON *o, const char *key)
 {
-	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return jbool(o, key);
 }
 
 /* ---------------------------------------------------------------- */
