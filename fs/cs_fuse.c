@@ -330,23 +330,21 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
                       fuse_ino_t newparent, const char *newname,
                       unsigned int flags)
 {
+	static const struct cs_flag_map map[] = {
+		{ RENAME_NOREPLACE, CS_RENAME_NOREPLACE },
+		{ RENAME_EXCHANGE, CS_RENAME_EXCHANGE },
+	};
 	struct cs_fuse *fs = req_fs(req);
+	int cflags = cs_map_flags(flags, map, 2);
 	uint64_t orphan = 0;
-	unsigned cflags = 0;
 	int rc;
 
 	TRACE("rename %llu/%s -> %llu/%s flags 0x%x", (unsigned long long)parent,
 	      name, (unsigned long long)newparent, newname, flags);
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		cs_reply_err(req, "rename", -EINVAL);
-		return;
-	}
-	if (flags & RENAME_NOREPLACE)
-		cflags |= CS_RENAME_NOREPLACE;
-	if (flags & RENAME_EXCHANGE)
-		cflags |= CS_RENAME_EXCHANGE;
-	rc = cs_rename(fs->vol, parent, name, newparent, newname, cflags,
-	               &orphan);
+	rc = cflags;
+	if (rc >= 0)
+		rc = cs_rename(fs->vol, parent, name, newparent, newname,
+		               (unsigned)cflags, &orphan);
 	if (rc < 0) {
 		cs_reply_err(req, "rename", rc);
 		return;

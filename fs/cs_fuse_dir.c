@@ -196,18 +196,15 @@ void cs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 void cs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                         const char *value, size_t size, int flags)
 {
-	int cflags = 0, rc;
+	static const struct cs_flag_map map[] = {
+		{ XATTR_CREATE, CS_XATTR_CREATE },
+		{ XATTR_REPLACE, CS_XATTR_REPLACE },
+	};
+	int rc = cs_map_flags((unsigned)flags, map, 2);
 
 	TRACE("setxattr %llu %s %zu", (unsigned long long)ino, name, size);
-	if (flags & ~(XATTR_CREATE | XATTR_REPLACE)) {
-		cs_reply_err(req, "setxattr", -EINVAL);
-		return;
-	}
-	if (flags & XATTR_CREATE)
-		cflags |= CS_XATTR_CREATE;
-	if (flags & XATTR_REPLACE)
-		cflags |= CS_XATTR_REPLACE;
-	rc = cs_setxattr(req_fs(req)->vol, ino, name, value, size, cflags);
+	if (rc >= 0)
+		rc = cs_setxattr(req_fs(req)->vol, ino, name, value, size, rc);
 	cs_reply_rc(req, "setxattr", rc);
 }
 

@@ -79,6 +79,13 @@ void cs_reply_attr_rc(fuse_req_t req, const char *op, int rc, const struct cs_at
 void cs_attr_to_stat(const struct cs_attr *a, struct stat *st);
 void cs_fill_entry(struct fuse_entry_param *e, const struct cs_attr *a);
 struct cs_cred cs_req_cred(fuse_req_t req);
+/* A flag of a FUSE call and the store's flag that means the same. */
+struct cs_flag_map {
+	unsigned fuse, store;
+};
+/* The store's flags for FUSE's @flags (the @n flags @map knows), or
+ * -EINVAL when @flags has one it does not know. */
+int cs_map_flags(unsigned flags, const struct cs_flag_map *map, size_t n);
 
 /* ---- directories, statfs, extended attributes (cs_fuse_dir.c) ---- */
 

@@ -71,32 +71,38 @@ static void node_grow(struct cs_fuse *fs)
 	free(old);
 }
 
+/* @ino's node, added with no counts when it has none (fs->lock held).
+ * NULL: no memory, nothing added. */
+static struct node *node_get(struct cs_fuse *fs, uint64_t ino)
+{
+	struct node **p = node_slot(fs, ino), *n = *p;
+
+	if (n)
+		return n;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->ino = ino;
+	*p = n;
+	if (++fs->count > fs->nbuckets)
+		node_grow(fs); /* moves the nodes, not into new memory */
+	return n;
+}
+
 /* Raise @ino's counts by @nlookup and @nopen. -ENOMEM: nothing changed. */
 int cs_node_ref(struct cs_fuse *fs, uint64_t ino, uint64_t nlookup,
                     uint64_t nopen)
 {
-	struct node **p, *n;
-	int rc = 0;
+	struct node *n;
 
 	pthread_mutex_lock(&fs->lock);
-	p = node_slot(fs, ino);
-	n = *p;
-	if (!n) {
-		n = calloc(1, sizeof(*n));
-		if (!n) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		n->ino = ino;
-		*p = n;
-		if (++fs->count > fs->nbuckets)
-			node_grow(fs);
+	n = node_get(fs, ino);
+	if (n) {
+		n->nlookup += nlookup;
+		n->nopen += nopen;
 	}
-	n->nlookup += nlookup;
-	n->nopen += nopen;
-out:
 	pthread_mutex_unlock(&fs->lock);
-	return rc;
+	return n ? 0 : -ENOMEM;
 }
 
 static void orphan_release(struct cs_fuse *fs, uint64_t ino)
@@ -302,4 +308,16 @@ struct cs_cred cs_req_cred(fuse_req_t req)
 	struct cs_cred cred = { .uid = ctx->uid, .gid = ctx->gid };
 
 	return cred;
+}
+
+int cs_map_flags(unsigned flags, const struct cs_flag_map *map, size_t n)
+{
+	int out = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (flags & map[i].fuse) {
+			out |= (int)map[i].store;
+			flags &= ~map[i].fuse;
+		}
+	return flags ? -EINVAL : out;
 }
