@@ -89,6 +89,10 @@ struct cfstore {
 };
 
 static __thread uint64_t my_wseq; /* the last put of this thread */
+/* This thread is reclaiming: its copies take only the room they need and
+ * skip the free-space admission (they free more than they take: on a full
+ * disk, deleting files must still give the room back). */
+static __thread int reclaiming;
 
 static struct cfstore *cf_of(struct cs_chunkstore *cs)
 {
@@ -225,7 +229,9 @@ static int reserve(struct cfstore *c, uint64_t len, struct cfile **out, uint64_t
 		uint64_t want = f->size + len + CF_PREALLOC - 1;
 
 		want -= want % CF_PREALLOC;
-		if (cs_health_admit_data(c->cs.st, want - f->alloc, "write chunk")) {
+		if (reclaiming)
+			want = f->size + len;
+		else if (cs_health_admit_data(c->cs.st, want - f->alloc, "write chunk")) {
 			want = f->size + len; /* nearly full: only what this chunk needs */
 			rc = cs_health_admit_data(c->cs.st, want - f->alloc, "write chunk");
 			if (rc)
@@ -592,6 +598,8 @@ static int move_records(struct cfstore *c, struct cfile *f, uint64_t budget)
 	uint64_t pos = f->scan, moved = 0;
 	int rc = buf ? 0 : -ENOMEM;
 
+	reclaiming = 1;
+
 	while (rc == 0 && pos + CF_HDR <= f->size && moved < budget) {
 		uint32_t len;
 		int here;
@@ -634,6 +642,7 @@ static int move_records(struct cfstore *c, struct cfile *f, uint64_t budget)
 			nanosleep(&ts, NULL);
 		}
 	}
+	reclaiming = 0;
 	if (rc == 0 && n)
 		rc = repoint(c, m, n);
 	else

@@ -1,6 +1,6 @@
 """cstorfs-ctl scrub (issue 12, item 6) against the real daemon and real FUSE
-mounts: a clean store scrubs clean; a byte flipped in a RocksDB blob file on
-disk (daemon stopped) is found and named with the volume, the file's path, the
+mounts: a clean store scrubs clean; a byte flipped in a chunk file on disk
+(daemon stopped) is found and named with the volume, the file's path, the
 snapshot that holds it, a renamed live copy and a clone reading through; a
 volume scrub reads only that volume's chunks; the rate option, cancel (also by
 stopping the daemon), `scrub status`, the result in `status` (kept across a
@@ -36,10 +36,10 @@ def scrub_wait(store, *args):
         raise AssertionError("scrub --wait --json did not print JSON\n" + describe(cp))
 
 
-def blob_hits(store, needle):
-    """Files under STORE/db holding @needle: {path: [offsets]}."""
+def chunk_file_hits(store, needle):
+    """Chunk files (STORE/chunks/*.ck) holding @needle: {path: [offsets]}."""
     hits = {}
-    for p in sorted(Path(store, "db").iterdir()):
+    for p in sorted(Path(store, "chunks").glob("*.ck")):
         data = p.read_bytes()
         i = data.find(needle)
         while i >= 0:
@@ -48,18 +48,13 @@ def blob_hits(store, needle):
     return hits
 
 
-def flip_in_blob_file(store, needle):
+def flip_in_chunk_file(store, needle):
     """With the daemon stopped: flip one byte of @needle where it lies in a
-    RocksDB blob file (*.blob). The store's writes may still sit in the
-    write-ahead log only; a daemon start (recovery flushes it into blob
-    files) and stop moves them there first. Returns the blob file."""
-    hits = {p: o for p, o in blob_hits(store, needle).items() if p.suffix == ".blob"}
-    if not hits:
-        start_daemon(store)
-        stop_daemon(store)
-        hits = {p: o for p, o in blob_hits(store, needle).items() if p.suffix == ".blob"}
+    chunk file (its bytes are written there once, before the metadata that
+    names them). Returns the chunk file."""
+    hits = chunk_file_hits(store, needle)
     assert len(hits) == 1 and len(next(iter(hits.values()))) == 1, \
-        f"expected the chunk's bytes in exactly one blob file once, found {hits}"
+        f"expected the chunk's bytes in exactly one chunk file once, found {hits}"
     path, [off] = next(iter(hits.items()))
     with open(path, "r+b") as f:
         f.seek(off + len(needle) // 2)
@@ -107,7 +102,7 @@ def test_clean_store_scrub_reads_every_chunk_and_finds_no_damage(store, daemon, 
 # Damage on disk
 # --------------------------------------------------------------------------
 
-def test_byte_flipped_in_a_blob_file_is_named_with_files_and_snapshots(store, daemon, work):
+def test_byte_flipped_in_a_chunk_file_is_named_with_files_and_snapshots(store, daemon, work):
     """vol:/dir/victim.bin holds chunks A and X; snapshot s1 keeps it there,
     the live volume renamed it to /moved.bin, clone cl of vol@s1 reads it
     through. X is damaged on disk: scrub names all three uses and only X."""
@@ -123,7 +118,7 @@ def test_byte_flipped_in_a_blob_file_is_named_with_files_and_snapshots(store, da
         (m / "dir" / "victim.bin").rename(m / "moved.bin")
     ok(run_ctl("clone", "vol@s1", "cl", store=store))
     stop_daemon(store)
-    flip_in_blob_file(store, x[30000:30512])
+    flip_in_chunk_file(store, x[30000:30512])
     start_daemon(store)
 
     cp = run_ctl("scrub", "--wait", store=store, timeout=120)
