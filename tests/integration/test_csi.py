@@ -456,3 +456,41 @@ def test_bad_command_lines_and_endpoints(work):
     assert cp.returncode == 1 and "in the way" in cp.stderr, cp
     assert (work / "file").read_text() == "x"
     assert run([CSI, "--version"]).stdout.strip() == f"cstorfs-csi {version()}"
+
+
+# --------------------------------------------------------------------------
+# The deployment files agree with the plugin
+# --------------------------------------------------------------------------
+
+def test_deploy_files_agree():
+    """plugin-shims/csi/deploy: every document parses; the CSIDriver is the plugin's name and
+    asks for no attach; every container speaks on the socket the plugin serves; the
+    registrar registers the path kubelet will use; the sidecars are all there."""
+    yaml = pytest.importorskip("yaml")
+    deploy = REPO / "plugin-shims" / "csi" / "deploy"
+    docs = [d for f in sorted(deploy.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())]
+    kinds = {}
+    for d in docs:
+        kinds.setdefault(d["kind"], []).append(d)
+    (drv,) = kinds["CSIDriver"]
+    assert drv["metadata"]["name"] == "cstorfs.csi"
+    assert drv["spec"]["attachRequired"] is False and drv["spec"]["fsGroupPolicy"] == "File"
+    assert [sc["provisioner"] for sc in kinds["StorageClass"]] == ["cstorfs.csi"]
+    assert [c["driver"] for c in kinds["VolumeSnapshotClass"]] == ["cstorfs.csi"]
+    images = {}
+    for wl in kinds["Deployment"] + kinds["DaemonSet"]:
+        for c in wl["spec"]["template"]["spec"]["containers"]:
+            images[c["name"]] = c
+            args = " ".join(c.get("args", []))
+            assert "unix:///csi/csi.sock" in args or "--csi-address=/csi/csi.sock" in args, c
+            assert any(m["mountPath"] == "/csi" for m in c["volumeMounts"]), c
+    assert {"cstorfs-csi", "csi-provisioner", "csi-snapshotter", "csi-resizer",
+            "node-driver-registrar"} <= set(images)
+    assert "--kubelet-registration-path=/var/lib/kubelet/plugins/cstorfs.csi/csi.sock" in \
+        images["node-driver-registrar"]["args"]
+    (node,) = kinds["DaemonSet"]
+    sock = [v for v in node["spec"]["template"]["spec"]["volumes"] if v["name"] == "socket-dir"]
+    assert sock[0]["hostPath"]["path"] == "/var/lib/kubelet/plugins/cstorfs.csi"
+    accounts = {a["metadata"]["name"] for a in kinds["ServiceAccount"]}
+    for wl in kinds["Deployment"] + kinds["DaemonSet"]:
+        assert wl["spec"]["template"]["spec"]["serviceAccountName"] in accounts
