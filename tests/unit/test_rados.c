@@ -24,6 +24,7 @@
 #include <rocksdb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "cs_priv.h"
 #include "cs_rados.h"
@@ -429,6 +430,205 @@ static void test_store_data_path_in_the_pool(void **state)
 	tu_free(data);
 }
 
+/* ---- two whole stores sharing the pool, writing and deleting at once ---- */
+
+#define SH_FILES 6
+#define SH_SEEDS 4 /* both stores write the same 4 contents: shared chunks */
+#define SH_ROUNDS 600
+#define SH_LEN (4 * CH)
+
+struct sharer {
+	cs_store *st;
+	cs_vol *v;
+	struct cs_cred cred;
+	int seed[SH_FILES]; /* the content of file fK, -1: absent */
+	uint64_t rng;
+	int failed;
+	int step;
+};
+
+static void sh_fill(uint8_t *b, int seed)
+{
+	struct tu_rng r;
+
+	tu_rng_seed(&r, 1000 + (uint64_t)seed);
+	tu_rng_fill(&r, b, SH_LEN);
+}
+
+/* One step of a sharer: create, overwrite or delete a file; now and then
+ * sync and collect garbage (the store's gc, then the chunk store's). */
+static int sh_step(struct sharer *x, struct tu_rng *r, uint8_t *buf, int i)
+{
+	int k = (int)tu_rng_below(r, SH_FILES), rc = 0;
+	char name[16];
+	struct cs_attr a;
+
+	snprintf(name, sizeof(name), "f%d", k);
+	if (x->seed[k] >= 0 && tu_rng_below(r, 2)) {
+		rc = cs_unlink(x->v, R, name, NULL);
+		x->seed[k] = rc ? x->seed[k] : -1;
+	} else {
+		int seed = (int)tu_rng_below(r, SH_SEEDS);
+
+		rc = x->seed[k] < 0 ? cs_mknod(x->v, R, name, S_IFREG | 0644, 0, &x->cred, &a)
+				    : cs_lookup(x->v, R, name, &a);
+		sh_fill(buf, seed);
+		if (rc == 0 && cs_write(x->v, a.ino, 0, buf, SH_LEN) != (ssize_t)SH_LEN)
+			rc = -EIO;
+		if (rc == 0)
+			x->seed[k] = seed;
+	}
+	if (rc == 0 && i % 8 == 7)
+		rc = cs_vol_sync(x->v);
+	if (rc == 0 && i % 16 == 15)
+		rc = cs_gc(x->st, NULL);
+	if (rc == 0 && i % 16 == 15)
+		rc = cs_gc_compact(x->st) < 0 ? -EIO : 0;
+	return rc;
+}
+
+static void *sh_run(void *arg)
+{
+	struct sharer *x = arg;
+	uint8_t *buf = malloc(SH_LEN);
+	struct tu_rng r;
+
+	tu_rng_seed(&r, x->rng);
+	for (int i = 0; buf && i < SH_ROUNDS && !x->failed; i++) {
+		x->failed = sh_step(x, &r, buf, i);
+		x->step = i;
+	}
+	if (!buf)
+		x->failed = -ENOMEM;
+	if (x->failed)
+		fprintf(stderr, "sharer %llu: step %d: %s (%s)\n", (unsigned long long)x->rng,
+			x->step, tu_errname(x->failed), cs_last_error());
+	free(buf);
+	return NULL;
+}
+
+/* The names ("hex") of the chunks a store's index keeps in RADOS. */
+struct names {
+	char (*n)[2 * CS_HASH_LEN + 1];
+	size_t len, cap;
+};
+
+static int names_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+	struct names *ns = ctx;
+
+	if (klen != CS_HASH_LEN || vlen == 0 || v[0] != 'O')
+		return 0;
+	if (cs_grow((void **)&ns->n, &ns->cap, ns->len + 1, sizeof(*ns->n)))
+		return -ENOMEM;
+	cs_hash_hex(k, ns->n[ns->len++]);
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The union of both stores' names equals the pool's objects. */
+static void expect_pool_is_union(cs_store *a, cs_store *b)
+{
+	struct names ns = { 0 }, pool_ns = { 0 };
+	rados_list_ctx_t l;
+	const char *entry;
+	size_t u = 0;
+
+	TU_OK(cs_kv_scan(a, a->cf_chunks, (const uint8_t *)"", 0, names_fn, &ns));
+	TU_OK(cs_kv_scan(b, b->cf_chunks, (const uint8_t *)"", 0, names_fn, &ns));
+	qsort(ns.n, ns.len, sizeof(*ns.n), name_cmp);
+	for (size_t i = 0; i < ns.len; i++)
+		if (u == 0 || strcmp(ns.n[u - 1], ns.n[i]))
+			memmove(ns.n[u++], ns.n[i], sizeof(*ns.n));
+	TU_OK(rados_nobjects_list_open(tio, &l));
+	while (rados_nobjects_list_next(l, &entry, NULL, NULL) == 0) {
+		TU_OK(cs_grow((void **)&pool_ns.n, &pool_ns.cap, pool_ns.len + 1, sizeof(*ns.n)));
+		snprintf(pool_ns.n[pool_ns.len++], sizeof(*ns.n), "%s", entry);
+	}
+	rados_nobjects_list_close(l);
+	qsort(pool_ns.n, pool_ns.len, sizeof(*ns.n), name_cmp);
+	TU_EXPECT_EQ(pool_ns.len, u, "objects in the pool vs chunks the two stores name");
+	for (size_t i = 0; i < u; i++)
+		TU_EXPECT_STR(pool_ns.n[i], ns.n[i], "object");
+	free(ns.n);
+	free(pool_ns.n);
+}
+
+/* Collect until the chunk store has nothing left to release. */
+static void sh_collect(struct sharer *x)
+{
+	TU_OK(cs_vol_sync(x->v));
+	TU_OK(cs_gc(x->st, NULL));
+	for (int i = 0; i < 100 && x->st->chunks->ops->wanted(x->st->chunks); i++)
+		TU_EXPECT(cs_gc_compact(x->st) >= 0, "gc compact: %s", cs_last_error());
+	TU_EXPECT(!x->st->chunks->ops->wanted(x->st->chunks), "releases left");
+}
+
+static void sh_verify(struct sharer *x)
+{
+	uint8_t *buf = tu_malloc(SH_LEN);
+	struct cs_store_stats stats;
+	char name[16];
+
+	TU_OK(cs_store_check(x->st, &stats, NULL, NULL));
+	for (int k = 0; k < SH_FILES; k++) {
+		if (x->seed[k] < 0)
+			continue;
+		snprintf(name, sizeof(name), "f%d", k);
+		sh_fill(buf, x->seed[k]);
+		tu_read_expect(x->v, tu_lookup(x->v, R, name), 0, buf, SH_LEN);
+	}
+	tu_free(buf);
+}
+
+static void test_two_stores_write_and_delete_concurrently(void **state)
+{
+	struct tu_fx *fx = FX;
+	char dir2[PATH_MAX], name[16];
+	struct sharer x[2] = { { .st = fx->st, .rng = 21 }, { .rng = 22 } };
+	pthread_t t[2];
+
+	NEED_CLUSTER();
+	tu_new_path(dir2, sizeof(dir2), "store2");
+	TU_OK(cs_store_open(dir2, CS_STORE_CREATE, &x[1].st));
+	for (int s = 0; s < 2; s++) {
+		x[s].st->chunks->ops->close(x[s].st->chunks);
+		x[s].st->chunks = rados_open(x[s].st);
+		x[s].cred = fx->cred;
+		TU_OK(cs_volume_create(x[s].st, "vol", NULL, 1000, 1000, NULL));
+		TU_OK(cs_vol_open(x[s].st, "vol", 0, &x[s].v));
+		memset(x[s].seed, -1, sizeof(x[s].seed));
+	}
+	for (int s = 0; s < 2; s++)
+		TU_EXPECT(pthread_create(&t[s], NULL, sh_run, &x[s]) == 0, "pthread_create");
+	for (int s = 0; s < 2; s++)
+		pthread_join(t[s], NULL);
+	for (int s = 0; s < 2; s++)
+		TU_OK(x[s].failed);
+	for (int s = 0; s < 2; s++) {
+		sh_collect(&x[s]);
+		sh_verify(&x[s]);
+	}
+	expect_pool_is_union(x[0].st, x[1].st);
+	for (int s = 0; s < 2; s++) {
+		for (int k = 0; k < SH_FILES; k++) {
+			snprintf(name, sizeof(name), "f%d", k);
+			if (x[s].seed[k] >= 0)
+				TU_OK(cs_unlink(x[s].v, R, name, NULL));
+		}
+		sh_collect(&x[s]);
+	}
+	TU_EXPECT_EQ(pool_objects(), 0, "objects after both stores deleted everything");
+	for (int s = 0; s < 2; s++)
+		cs_vol_close(x[s].v);
+	cs_store_close(x[1].st);
+	tu_rmrf(dir2);
+}
+
 static void test_open_errors_are_bounded(void **state)
 {
 	struct tu_fx *fx = FX;
@@ -553,6 +753,7 @@ int main(void)
 		T(test_two_stores_share_one_object),
 		T(test_two_stores_race_on_the_same_chunks),
 		T(test_store_data_path_in_the_pool),
+		T(test_two_stores_write_and_delete_concurrently),
 		T(test_open_errors_are_bounded),
 		cmocka_unit_test_setup_teardown(test_osd_stopped_gives_eio_then_resumes,
 						tu_setup_store, fault_teardown),
