@@ -119,6 +119,7 @@ int ctl_status(struct ctl *x, struct ctl_args *a)
 void ctl_status_print(const struct ctl *x, const struct ctl_args *a)
 {
 	const cJSON *ans = a->ans, *st = cJSON_GetObjectItemCaseSensitive(ans, "stats");
+	const cJSON *cs = cJSON_GetObjectItemCaseSensitive(ans, "chunk_store");
 	uint64_t up = jnum(ans, "uptime_s");
 	char b1[32], b2[32], b3[32];
 
@@ -135,6 +136,12 @@ void ctl_status_print(const struct ctl *x, const struct ctl_args *a)
 	       (unsigned long long)jnum(st, "chunks"), (unsigned long long)jnum(st, "chunk_refs"),
 	       size_str(x, jnum(st, "raw_bytes"), b2, sizeof(b2)),
 	       size_str(x, jnum(st, "stored_bytes"), b3, sizeof(b3)));
+	if (cJSON_IsObject(cs))
+		printf("chunk store: %s, %llu files, %s on disk, %s live, %s given back\n",
+		       jstr(cs, "kind"), (unsigned long long)jnum(cs, "files"),
+		       size_str(x, jnum(cs, "bytes"), b1, sizeof(b1)),
+		       size_str(x, jnum(cs, "live_bytes"), b2, sizeof(b2)),
+		       size_str(x, jnum(cs, "reclaimed_bytes"), b3, sizeof(b3)));
 	printf("snapshots: %llu (%llu volumes awaiting gc)\n",
 	       (unsigned long long)jnum(st, "snapshots"),
 	       (unsigned long long)jnum(st, "pending_reclaim"));

@@ -620,6 +620,20 @@ static int vol_sum_fn(void *ctx, const uint8_t *k, size_t klen,
 	return 0;
 }
 
+int cs_store_chunks(cs_store *st, struct cs_store_chunks *out)
+{
+	struct cs_chunkspace sp;
+
+	memset(out, 0, sizeof(*out));
+	st->chunks->ops->space(st->chunks, &sp);
+	snprintf(out->kind, sizeof(out->kind), "%s", st->chunks->ops->kind);
+	out->files = sp.files;
+	out->bytes = sp.bytes;
+	out->live_bytes = sp.live_bytes;
+	out->reclaimed_bytes = sp.reclaimed;
+	return 0;
+}
+
 int cs_store_stats(cs_store *st, struct cs_store_stats *out)
 {
 	struct vol_sums s = { .st = st };

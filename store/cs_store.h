@@ -175,6 +175,16 @@ struct cs_store_stats {
 /* Counters kept with every write (exact, O(1)). */
 int cs_store_stats(cs_store *st, struct cs_store_stats *out);
 
+/* Where the store's chunk bytes live and the disk they take. */
+struct cs_store_chunks {
+	char kind[16];           /* "local" (chunk files in DIR/chunks) */
+	uint64_t files;          /* chunk files */
+	uint64_t bytes;          /* bytes they take (what was written into them) */
+	uint64_t live_bytes;     /* bytes of chunks still used */
+	uint64_t reclaimed_bytes;/* given back since the store was opened */
+};
+int cs_store_chunks(cs_store *st, struct cs_store_chunks *out);
+
 /*
  * cs_store_recount - recompute every counter from scratch by scanning the
  * whole store (store-wide into @out, and each volume's counters, compared

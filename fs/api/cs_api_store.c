@@ -73,6 +73,22 @@ static cJSON *health_json(struct cs_api *api)
 	return o;
 }
 
+#define CHUNKS_U64(m) CS_HTTP_U64(struct cs_store_chunks, m)
+static const struct cs_http_u64 chunks_counters[] = {
+    CHUNKS_U64(files), CHUNKS_U64(bytes), CHUNKS_U64(live_bytes), CHUNKS_U64(reclaimed_bytes)};
+
+/* Where the chunk bytes live (cs_store_chunks). */
+static cJSON *chunk_store_json(struct cs_api *api)
+{
+	struct cs_store_chunks c;
+	cJSON *o = cJSON_CreateObject();
+
+	cs_store_chunks(api->st, &c);
+	cJSON_AddStringToObject(o, "kind", c.kind);
+	CS_HTTP_ADD_U64S(o, &c, chunks_counters);
+	return o;
+}
+
 static cJSON *stats_json(const struct cs_store_stats *s)
 {
 	cJSON *so = cJSON_CreateObject();
@@ -98,6 +114,7 @@ int cs_api_status_get(struct cs_api *api, struct cs_http_req *q, struct cs_http_
 	cJSON_AddItemToObject(o, "mounts", cs_mounts_json(api->mounts));
 	cJSON_AddItemToObject(o, "health", health_json(api));
 	cJSON_AddItemToObject(o, "stats", stats_json(&s));
+	cJSON_AddItemToObject(o, "chunk_store", chunk_store_json(api));
 	cJSON_AddItemToObject(o, "scrub", cs_api_scrub_summary(api->scrub));
 	cs_http_ok(r, 200, o);
 	return 0;
