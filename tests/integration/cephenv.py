@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, describe
+from conftest import REPO, describe, pid_alive
 
 CEPH_DEV = REPO / "scripts" / "ceph-dev.sh"
 START_TIMEOUT = 120     # the script's own waits are 90 s each at most
@@ -48,22 +48,18 @@ def skip_unless_ceph():
         pytest.skip(f"Ceph's packages are missing ({missing}): scripts/deps.sh test")
 
 
+def _argv(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
 def cluster_pids(d):
     """Pids of live (non-zombie) processes whose command line names @d's ceph.conf."""
     conf = str(Path(d, "ceph.conf")).encode()
-    pids = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
-            with open(f"/proc/{p}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state != "Z" and conf in argv:
-            pids.append(int(p))
-    return pids
+    return [int(p) for p in os.listdir("/proc")
+            if p.isdigit() and conf in _argv(p) and pid_alive(int(p))]
 
 
 class CephCluster:
