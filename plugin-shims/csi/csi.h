@@ -224,8 +224,8 @@ class csi_node final : public pb::Node::Service
 					   "STAGE_UNSTAGE_VOLUME capability)");
 };
 
-/* csi_node.cc, for the controller too: the daemon's mount of @path
- * (canonical) into *@volume and *@ro; false when it lists none. */
+/* csi_node.cc: the daemon's mount of @path (canonical) into *@volume and
+ * *@ro; false when it lists none. */
 bool csi_mount_at(csi_client &c, const std::string &path, std::string *volume, bool *ro);
 
 #endif /* CSI_H */

@@ -242,8 +242,11 @@ grpc::Status csi_node::NodePublishVolume(grpc::ServerContext *,
 	unsigned flags = CS_CLIENT_MOUNT_SHARED | (a.ro ? CS_CLIENT_MOUNT_RDONLY : 0);
 	int err = cs_client_mount(c.get(), a.volume.c_str(), a.target.c_str(), a.options.c_str(),
 				  flags, nullptr);
-	if (err)
-		return csi_errno(err, "cannot mount volume '" + a.volume + "' at " + a.target, c);
+	if (err) {
+		st = csi_errno(err, "cannot mount volume '" + a.volume + "' at " + a.target, c);
+		rmdir(a.target.c_str()); /* made above, empty: leave nothing behind */
+		return st;
+	}
 	if (a.group && !a.ro && !(st = mount_group(c, a)).ok())
 		return st;
 	csi_log("published volume %s at %s (%s)", a.volume.c_str(), a.target.c_str(),

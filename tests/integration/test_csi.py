@@ -217,11 +217,15 @@ def delete_all(p):
     p.fails(dv, p.pb.DeleteVolumeRequest(volume_id="pvc-1"), "FAILED_PRECONDITION", "snapshot")
     p.fails(p.controller.DeleteSnapshot, p.pb.DeleteSnapshotRequest(snapshot_id="pvc-1@snap-1"),
             "FAILED_PRECONDITION")
-    for vol in ("pvc-restored", "pvc-clone", "other"):
-        for _ in range(2):
-            p.ok(dv, p.pb.DeleteVolumeRequest(volume_id=vol))
+    for _ in range(2):
+        p.ok(dv, p.pb.DeleteVolumeRequest(volume_id="pvc-restored"))
     for _ in range(2):
         p.ok(p.controller.DeleteSnapshot, p.pb.DeleteSnapshotRequest(snapshot_id="pvc-1@snap-1"))
+    # Its clone still depends on pvc-1 (through the snapshot made for it).
+    p.fails(dv, p.pb.DeleteVolumeRequest(volume_id="pvc-1"), "FAILED_PRECONDITION", "clone")
+    for vol in ("pvc-clone", "other"):
+        for _ in range(2):
+            p.ok(dv, p.pb.DeleteVolumeRequest(volume_id=vol))
     # The clone's own snapshot of pvc-1 went with the clone.
     snaps = p.ok(p.controller.ListSnapshots, p.pb.ListSnapshotsRequest(source_volume_id="pvc-1"))
     assert list(snaps.entries) == []
@@ -262,8 +266,36 @@ def test_volume_mount_group_owns_the_root(csi, work):
     p.fails(p.node_svc.NodePublishVolume,
             p.publish("grp", target_dir(work, "pod-i"), mode="MULTI_NODE_READER_ONLY",
                       flags=["frobnicate"]), "INVALID_ARGUMENT", "frobnicate")
-    assert not (target_dir(work, "pod-i")).is_mount()
+    assert not target_dir(work, "pod-i").exists()
     unpublish(p, "grp", t)
+
+
+def test_multi_writer_targets_and_the_readonly_flag(csi, work):
+    p = csi
+    p.ok(p.controller.CreateVolume, p.create("mw", caps=[p.cap("SINGLE_NODE_MULTI_WRITER")]))
+    t1, t2, t3 = (target_dir(work, f"pod-{i}") for i in (1, 2, 3))
+    for t in (t1, t2):
+        p.ok(p.node_svc.NodePublishVolume, p.publish("mw", t, mode="SINGLE_NODE_MULTI_WRITER"))
+        assert "rw" in findmnt(t)[1]
+    assert sh(f"echo one > {t1}/a && echo two > {t2}/b && cat {t2}/a {t1}/b") == (0, "one\ntwo\n")
+    ro = p.publish("mw", t3, readonly=True, mode="SINGLE_NODE_MULTI_WRITER")
+    p.ok(p.node_svc.NodePublishVolume, ro)
+    p.ok(p.node_svc.NodePublishVolume, ro)
+    assert "ro" in findmnt(t3)[1] and sh(f"touch {t3}/c")[0] != 0
+    unpublish(p, "mw", t1, t2, t3)
+
+
+def test_a_daemon_that_cannot_start_is_unavailable(stubs, janitor, work):
+    (work / "file").write_text("not a directory")
+    p = Plugin(stubs[0], stubs[1], work, str(work / "file" / "store"))
+    try:
+        janitor.procs.append(p.proc)
+        assert p.ok(p.identity.Probe, p.pb.ProbeRequest()).ready.value is False
+        p.fails(p.controller.CreateVolume, p.create("v"), "UNAVAILABLE", "daemon")
+        p.fails(p.node_svc.NodePublishVolume, p.publish("v", target_dir(work, "pod")),
+                "UNAVAILABLE")
+    finally:
+        assert p.stop() == 0
 
 
 def test_unpublish_after_the_daemon_died_detaches_the_dead_mount(csi, work):
