@@ -820,10 +820,12 @@ def test_bad_input_exit_codes_and_messages(store, daemon, work):
 
 
 def _db_disk_bytes(store):
+    """Disk taken by the store's database and its chunk files."""
     total = 0
-    for e in os.scandir(Path(store) / "db"):
-        if e.is_file(follow_symlinks=False):
-            total += e.stat().st_blocks * 512
+    for sub in ("db", "chunks"):
+        for e in os.scandir(Path(store) / sub):
+            if e.is_file(follow_symlinks=False):
+                total += e.stat().st_blocks * 512
     return total
 
 
