@@ -285,6 +285,19 @@ def test_multi_writer_targets_and_the_readonly_flag(csi, work):
     unpublish(p, "mw", t1, t2, t3)
 
 
+def test_a_stale_socket_is_replaced(stubs, janitor, work):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(work / "csi.sock"))      # bound, never listening: what a killed plugin leaves
+    s.close()
+    p = Plugin(stubs[0], stubs[1], work, new_store(janitor, work))
+    try:
+        janitor.procs.append(p.proc)
+        assert p.ok(p.identity.GetPluginInfo, p.pb.GetPluginInfoRequest()).name == "cstorfs.csi"
+    finally:
+        assert p.stop() == 0 and not (work / "csi.sock").exists()
+
+
 def test_a_daemon_that_cannot_start_is_unavailable(stubs, janitor, work):
     (work / "file").write_text("not a directory")
     p = Plugin(stubs[0], stubs[1], work, str(work / "file" / "store"))
