@@ -21,9 +21,12 @@
  *   2. An object is removed only by an op that asserts the object is as
  *      it was when it was seen holding no key but the remover's.
  * The operations, each one atomic RADOS op on one object:
- *   put      A: create(exclusive) + write_full(bytes) + omap_set(our key);
- *            on -EEXIST, B: assert_exists + omap_set(our key);
- *            on -ENOENT (removed between A and B), A again.
+ *   put      A: create(exclusive) + write_full(bytes) + omap_set(our key),
+ *            or B: assert_exists + omap_set(our key); A failing with
+ *            -EEXIST goes again as B, B failing with -ENOENT (no object,
+ *            or removed meanwhile) as A. B goes first while recent puts
+ *            found their object (a second host writing what the pool
+ *            holds already: no bytes sent), A otherwise.
  *   release  read the object's first two keys and its version V;
  *            our key and another: assert_version(V) + omap_rm_keys(ours);
  *            our key alone: assert_version(V) + remove;
@@ -46,8 +49,8 @@
  * DURABILITY (rule 1). put() sends op A asynchronously (a copy of the
  * bytes travels with it) and returns the ref; sync() waits for every put
  * sent before it started. A RADOS write completes once every replica has
- * committed it, so a completed put is durable. Fallbacks (B, A again) run
- * in the sync. At most RD_INFLIGHT puts are in flight: put() waits for the
+ * committed it, so a completed put is durable. The second ops (B after A,
+ * A after B) are sent by the sync, all in flight at once. At most RD_INFLIGHT puts are in flight: put() waits for the
  * oldest beyond that. A failed put must fail the sync of the thread whose
  * batch would name the chunk, whichever thread's sync saw the failure: as
  * Linux's errseq_t does for fsync, a failure bumps a generation and every
@@ -114,6 +117,8 @@ struct rdput {
 	uint8_t hash[CS_HASH_LEN];
 	void *val; /* a copy, for the fallbacks */
 	uint32_t len;
+	int create; /* op A (create with the bytes), else op B (mark) */
+	int tries;
 };
 
 struct rdstore {
@@ -131,6 +136,7 @@ struct rdstore {
 	unsigned npending;
 	uint64_t seq;           /* puts sent */
 	pthread_mutex_t sync_mu; /* one reaper at a time */
+	int exist_score;        /* -8..8: recent puts found their object (mu) */
 	uint64_t err_gen;       /* failed puts (mu) */
 	int err_rc;             /* the last one's error (mu) */
 	uint64_t objects, bytes, reclaimed;
@@ -248,81 +254,83 @@ static void queue_release(struct rdstore *r, const uint8_t *hash, uint32_t store
 
 /* ---- put ---- */
 
-/* Op A or B on @hash, synchronously: 0, or a librados error. */
-static int mark_sync(struct rdstore *r, const uint8_t *hash, const void *val, uint32_t len,
-		     int create)
-{
-	const char *k = r->key, *v = "";
-	size_t kl = r->keylen, vl = 0;
-	char oid[RD_OID_LEN];
-	rados_write_op_t op = rados_create_write_op();
-	int rc;
+static int put_send(struct rdstore *r, struct rdput *p);
 
-	if (!op)
-		return -ENOMEM;
-	oid_of(hash, oid);
-	if (create) {
-		rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
-		rados_write_op_write_full(op, val, len);
-	} else {
-		rados_write_op_assert_exists(op);
+/* Take the puts sent up to @upto off the queue (oldest first). */
+static struct rdput *take_upto(struct rdstore *r, uint64_t upto)
+{
+	struct rdput *batch = NULL, **end = &batch;
+
+	pthread_mutex_lock(&r->mu);
+	while (r->head && r->head->seq <= upto) {
+		*end = r->head;
+		end = &r->head->next;
+		r->head = r->head->next;
 	}
-	rados_write_op_omap_set2(op, &k, &v, &kl, &vl, 1);
-	rc = rados_write_op_operate2(op, r->io, oid, NULL, RD_WFLAGS);
-	rados_release_write_op(op);
-	return rc;
+	*end = NULL;
+	if (!r->head)
+		r->tail = NULL;
+	pthread_mutex_unlock(&r->mu);
+	return batch;
 }
 
-/* After op A failed with -EEXIST: B, or A again if the object went. */
-static int mark_existing(struct rdstore *r, const uint8_t *hash, const void *val, uint32_t len)
+/* Put @p is done with @rc: account it (a failure bumps the error
+ * generation) and free it. */
+static void put_done(struct rdstore *r, struct rdput *p, int rc)
 {
-	int rc = -EEXIST;
-
-	for (int i = 0; i < RD_RETRIES; i++) {
-		rc = mark_sync(r, hash, val, len, rc != -EEXIST);
-		if (rc != -EEXIST && rc != -ENOENT)
-			return rc;
+	pthread_mutex_lock(&r->mu);
+	if (rc < 0) {
+		r->err_rc = rd_fail(r, rc, "writing", p->hash);
+		r->err_gen++;
 	}
-	return rc;
+	r->npending--;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	free(p->val);
+	free(p);
 }
 
-/* Wait for the puts sent up to @upto, oldest first, and run their
- * fallbacks; a failure bumps the error generation. */
+/* The op of @p completed with @rc: 1 when it must go again as the other
+ * op (A found the object: B; B found none: A), 0 when it is done. Keeps
+ * the score that picks the first op of the next puts. */
+static int put_again(struct rdstore *r, struct rdput *p, int rc)
+{
+	int exists = p->create ? rc == -EEXIST : rc == 0;
+	int again = rc == (p->create ? -EEXIST : -ENOENT) && ++p->tries < RD_RETRIES;
+
+	pthread_mutex_lock(&r->mu);
+	if ((rc == 0 || again) && (exists ? r->exist_score < 8 : r->exist_score > -8))
+		r->exist_score += exists ? 1 : -1;
+	pthread_mutex_unlock(&r->mu);
+	if (again)
+		p->create = !p->create;
+	return again;
+}
+
+/* Wait for the puts sent up to @upto and send their second ops, all in
+ * flight at once, until each is done. */
 static void reap(struct rdstore *r, uint64_t upto)
 {
-	pthread_mutex_lock(&r->sync_mu);
-	for (;;) {
-		struct rdput *p;
-		int rc;
+	struct rdput *batch, *p, *next, *again;
 
-		pthread_mutex_lock(&r->mu);
-		p = r->head;
-		if (p && p->seq <= upto) {
-			r->head = p->next;
-			if (!r->head)
-				r->tail = NULL;
-		} else {
-			p = NULL;
+	pthread_mutex_lock(&r->sync_mu);
+	for (batch = take_upto(r, upto); batch; batch = again) {
+		again = NULL;
+		for (p = batch; p; p = next) {
+			int rc;
+
+			next = p->next;
+			rados_aio_wait_for_complete(p->comp);
+			rc = rados_aio_get_return_value(p->comp);
+			rados_aio_release(p->comp);
+			rados_release_write_op(p->op);
+			if (put_again(r, p, rc) && (rc = put_send(r, p)) == 0) {
+				p->next = again;
+				again = p;
+				continue;
+			}
+			put_done(r, p, rc);
 		}
-		pthread_mutex_unlock(&r->mu);
-		if (!p)
-			break;
-		rados_aio_wait_for_complete(p->comp);
-		rc = rados_aio_get_return_value(p->comp);
-		rados_aio_release(p->comp);
-		rados_release_write_op(p->op);
-		if (rc == -EEXIST)
-			rc = mark_existing(r, p->hash, p->val, p->len);
-		pthread_mutex_lock(&r->mu);
-		if (rc < 0) {
-			r->err_rc = rd_fail(r, rc, "writing", p->hash);
-			r->err_gen++;
-		}
-		r->npending--;
-		pthread_cond_broadcast(&r->cv);
-		pthread_mutex_unlock(&r->mu);
-		free(p->val);
-		free(p);
 	}
 	pthread_mutex_unlock(&r->sync_mu);
 }
@@ -356,7 +364,7 @@ static void put_abandon(struct rdstore *r, const uint8_t *hash)
 	ent_put(r, e);
 }
 
-/* Send op A for @p; 0 or a librados error. */
+/* Send op A (@p->create) or B for @p; 0 or a librados error. */
 static int put_send(struct rdstore *r, struct rdput *p)
 {
 	const char *k = r->key, *v = "";
@@ -373,8 +381,12 @@ static int put_send(struct rdstore *r, struct rdput *p)
 		return rc;
 	}
 	oid_of(p->hash, oid);
-	rados_write_op_create(p->op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
-	rados_write_op_write_full(p->op, p->val, p->len);
+	if (p->create) {
+		rados_write_op_create(p->op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+		rados_write_op_write_full(p->op, p->val, p->len);
+	} else {
+		rados_write_op_assert_exists(p->op);
+	}
 	rados_write_op_omap_set2(p->op, &k, &v, &kl, &vl, 1);
 	rc = rados_aio_write_op_operate(p->op, r->io, p->comp, oid, NULL, RD_WFLAGS);
 	if (rc < 0) {
@@ -402,6 +414,7 @@ static int rd_put(struct cs_chunkstore *cs, const uint8_t *hash, const void *val
 	p->len = len;
 	pthread_mutex_lock(&r->mu);
 	rc = put_begin(r, hash);
+	p->create = r->exist_score <= 0;
 	if (rc == 0 && r->npending >= RD_INFLIGHT)
 		wait_for = r->head ? r->head->seq + RD_INFLIGHT / 2 : 0;
 	pthread_mutex_unlock(&r->mu);
