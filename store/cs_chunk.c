@@ -251,6 +251,20 @@ int cs_chunk_put(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *valu
 				    be32_get((const uint8_t *)value + 2), ref);
 }
 
+int cs_chunk_known(cs_store *st, const uint8_t hash[CS_HASH_LEN])
+{
+	uint8_t key[1 + CS_HASH_LEN];
+	char *v = NULL;
+	size_t vlen;
+	int rc;
+
+	key[0] = 'R';
+	memcpy(key + 1, hash, CS_HASH_LEN);
+	rc = cs_kv_get(st, st->cf_meta, key, sizeof(key), &v, &vlen);
+	free(v);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
+
 int cs_chunk_durable(cs_store *st)
 {
 	return st->chunks->ops->sync(st->chunks);

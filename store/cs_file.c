@@ -602,6 +602,8 @@ struct pre_chunk {
 	char *value; /* NULL: all zeros (a hole) */
 	size_t vlen;
 	uint32_t raw_len;
+	uint8_t ref[CS_REF_MAX]; /* pre_store put it there (reflen > 0) */
+	size_t reflen;
 };
 
 struct pre_write {
@@ -610,10 +612,13 @@ struct pre_write {
 	struct pre_chunk *c;
 };
 
-static void pre_free(struct pre_write *pw)
+static void pre_free(cs_store *st, struct pre_write *pw)
 {
-	for (size_t i = 0; i < pw->n; i++)
+	for (size_t i = 0; i < pw->n; i++) {
+		if (pw->c[i].reflen) /* put but not used: garbage */
+			cs_chunk_named(st, pw->c[i].ref, pw->c[i].reflen, 0);
 		free(pw->c[i].value);
+	}
 	free(pw->c);
 	pw->n = 0;
 	pw->c = NULL;
@@ -646,11 +651,37 @@ static int pre_encode(struct pre_write *pw, uint64_t off, const uint8_t *src, si
 			continue;
 		rc = cs_chunk_encode(d, len, level, c->hash, &c->value, &c->vlen);
 		if (rc) {
-			pre_free(pw);
+			pre_free(NULL, pw); /* nothing put yet */
 			return rc;
 		}
 	}
 	return 0;
+}
+
+/* Put the bytes of the encoded chunks the store does not hold into the
+ * chunk store and make them durable, before the volume is locked: writers
+ * of one volume then sync in parallel (one fdatasync for all of them),
+ * and the lock covers only the metadata. A chunk some other writer stores
+ * meanwhile leaves this copy as garbage (the commit names one). */
+static int pre_store(cs_store *st, struct pre_write *pw)
+{
+	int rc = 0, put = 0;
+
+	for (size_t i = 0; i < pw->n && rc == 0; i++) {
+		struct pre_chunk *c = &pw->c[i];
+
+		if (!c->value || (rc = cs_chunk_known(st, c->hash)) != 0)
+			continue; /* a hole, held, or an error the commit meets again */
+		rc = cs_chunk_put(st, c->hash, c->value, c->vlen, c->ref);
+		if (rc > 0) {
+			c->reflen = (size_t)rc;
+			put = 1;
+			rc = 0;
+		}
+	}
+	if (rc > 0)
+		rc = 0;
+	return rc == 0 && put ? cs_chunk_durable(st) : rc;
 }
 
 /* Store pre-encoded chunk @c as chunk @idx over @old (NULL: a hole). */
@@ -659,6 +690,7 @@ static int store_pre(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
 {
 	struct cs_ext e;
 	char *value = c->value;
+	int rc;
 
 	c->value = NULL; /* consumed */
 	if (c->raw_len == 0)
@@ -670,7 +702,12 @@ static int store_pre(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
 	memcpy(e.hash, c->hash, CS_HASH_LEN);
 	e.raw_len = c->raw_len;
 	e.stored_len = (uint32_t)c->vlen;
-	return cs_ext_replace(t, in, idx, old, &e, value, c->vlen);
+	rc = cs_ext_replace(t, in, idx, old, &e, value, c->vlen);
+	if (rc == 0 && c->reflen) { /* the txn settles it from here */
+		cs_txn_chunk_stored(t, c->ref, c->reflen);
+		c->reflen = 0;
+	}
+	return rc;
 }
 
 /* Apply @size bytes of @src (NULL: zeros) at @off to the chunked file @in.
@@ -863,12 +900,16 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		level = vol->vs->rec.compression;
 		pthread_mutex_unlock(&vol->vs->lock);
 		rc = pre_encode(&pw, off, src, size, level);
-		if (rc)
+		if (rc == 0)
+			rc = pre_store(vol->st, &pw);
+		if (rc) {
+			pre_free(vol->st, &pw);
 			return rc;
+		}
 	}
 	rc = cs_txn_begin(&t, vol->st, vol);
 	if (rc) {
-		pre_free(&pw);
+		pre_free(vol->st, &pw);
 		return rc;
 	}
 	rc = wb_make_room(&t);
@@ -880,7 +921,7 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		goto abort;
 	rc = write_buffered(&t, &in, off, src, size);
 	if (rc <= 0) { /* buffered (nothing to commit), or an error */
-		pre_free(&pw);
+		pre_free(vol->st, &pw);
 		cs_txn_abort(&t, 0);
 		return rc ? rc : (ssize_t)size;
 	}
@@ -903,10 +944,10 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 	if (!t.vs->keep_times)
 		in.mtime = in.ctime = t.now;
 	cs_txn_put_inode(&t, &in);
-	pre_free(&pw);
+	pre_free(vol->st, &pw);
 	rc = cs_txn_commit(&t);
 	return rc ? rc : (ssize_t)size;
 abort:
-	pre_free(&pw);
+	pre_free(vol->st, &pw);
 	return cs_txn_abort(&t, rc);
 }

@@ -376,6 +376,10 @@ void cs_txn_delv(struct cs_txn *t, const uint8_t *key, size_t klen);
 void cs_txn_put(struct cs_txn *t, const uint8_t *key, size_t klen,
                 const void *val, size_t vlen);
 void cs_txn_del(struct cs_txn *t, const uint8_t *key, size_t klen);
+/* The chunk of the reference just added (cs_txn_chunk_ref with a value)
+ * was put into the chunk store already, durable, at @ref: the commit names
+ * that copy instead of putting the value. */
+void cs_txn_chunk_stored(struct cs_txn *t, const uint8_t *ref, size_t reflen);
 /* Record a reference change on a chunk; @value (encoded, ownership taken)
  * is required when @delta > 0. */
 int cs_txn_chunk_ref(struct cs_txn *t, const uint8_t *hash, int64_t delta,
@@ -406,6 +410,8 @@ int cs_chunk_lens(const uint8_t *v, size_t vlen, uint32_t *stored, uint32_t *raw
  * for CS_REF_MAX), length returned. Durable only after cs_chunk_durable. */
 int cs_chunk_put(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *value,
 		 size_t vlen, uint8_t *ref);
+/* 1 when the store holds chunk @hash with references, 0 when not, <0. */
+int cs_chunk_known(cs_store *st, const uint8_t hash[CS_HASH_LEN]);
 /* Rule 1 of cs_chunkstore.h: make this thread's puts durable. */
 int cs_chunk_durable(cs_store *st);
 /* Tell the chunk store whether the batch after put @ref named it. */

@@ -41,8 +41,12 @@ int cs_txn_begin(struct cs_txn *t, cs_store *st, cs_vol *vol)
 static void free_deltas(struct cs_txn *t)
 {
 	for (size_t i = 0; i < t->ndeltas; i++) {
-		free(t->deltas[i].value);
-		free(t->deltas[i].gone);
+		struct cs_chunk_delta *d = &t->deltas[i];
+
+		if (d->reflen) /* put, never named: garbage */
+			cs_chunk_named(t->st, d->ref, d->reflen, 0);
+		free(d->value);
+		free(d->gone);
 	}
 }
 
@@ -138,6 +142,15 @@ int cs_txn_chunk_ref(struct cs_txn *t, const uint8_t *hash, int64_t delta,
 	d->named = 0;
 	d->gone = NULL;
 	return 0;
+}
+
+void cs_txn_chunk_stored(struct cs_txn *t, const uint8_t *ref, size_t reflen)
+{
+	struct cs_chunk_delta *d = &t->deltas[t->ndeltas - 1];
+
+	CS_ASSERT(t->ndeltas > 0 && d->value && reflen <= CS_REF_MAX);
+	memcpy(d->ref, ref, reflen);
+	d->reflen = reflen;
 }
 
 static int delta_cmp(const void *a, const void *b)
@@ -286,15 +299,22 @@ static void merge_deltas(struct cs_txn *t)
 				m->value = d->value;
 				m->value_len = d->value_len;
 				m->stored_len = d->stored_len;
+				memcpy(m->ref, d->ref, d->reflen);
+				m->reflen = d->reflen;
 				d->value = NULL;
+				d->reflen = 0;
 			}
+			if (d->reflen) /* a second copy of the same chunk */
+				cs_chunk_named(t->st, d->ref, d->reflen, 0);
 			free(d->value);
 			d->value = NULL;
+			d->reflen = 0;
 			continue;
 		}
 		if (j != i) {
 			t->deltas[j] = *d;
 			d->value = NULL;
+			d->reflen = 0;
 		}
 		j++;
 	}
@@ -308,22 +328,18 @@ static void merge_deltas(struct cs_txn *t)
  * becomes garbage). */
 static int put_new_chunks(struct cs_txn *t)
 {
-	uint8_t key[1 + CS_HASH_LEN];
 	int rc = 0, put = 0;
 
-	key[0] = 'R';
 	for (size_t i = 0; i < t->ndeltas && rc == 0; i++) {
 		struct cs_chunk_delta *d = &t->deltas[i];
-		char *v = NULL;
-		size_t vlen;
 
 		if (d->delta <= 0 || !d->value || d->reflen)
 			continue;
-		memcpy(key + 1, d->hash, CS_HASH_LEN);
-		rc = cs_kv_get(t->st, t->st->cf_meta, key, sizeof(key), &v, &vlen);
-		free(v);
-		if (rc != -ENOENT)
-			continue; /* held (or an error, which the commit meets again) */
+		rc = cs_chunk_known(t->st, d->hash);
+		if (rc) {
+			rc = 0; /* held (or an error, which the commit meets again) */
+			continue;
+		}
 		rc = cs_chunk_put(t->st, d->hash, d->value, d->value_len, d->ref);
 		if (rc > 0) {
 			d->reflen = (size_t)rc;
