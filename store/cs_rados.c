@@ -141,6 +141,9 @@ struct rdstore {
 	int err_rc;             /* the last one's error (mu) */
 	uint64_t objects, bytes, reclaimed;
 	uint64_t inst; /* this open's number in the process (seen_gen) */
+	uint64_t ninflight;     /* puts not yet named (mu) */
+	rados_list_ctx_t sweep; /* the pool listing of a sweep, NULL: none */
+	int flagged;            /* our "\0CSRD" key is written */
 };
 
 static struct rdstore *rd_of(struct cs_chunkstore *cs)
@@ -351,6 +354,7 @@ static int put_begin(struct rdstore *r, const uint8_t *hash)
 		r->nqueued--;
 	}
 	e->inflight++;
+	r->ninflight++;
 	return 0;
 }
 
@@ -361,6 +365,7 @@ static void put_abandon(struct rdstore *r, const uint8_t *hash)
 
 	CS_ASSERT(e && e->inflight > 0);
 	e->inflight--;
+	r->ninflight--;
 	ent_put(r, e);
 }
 
@@ -518,6 +523,7 @@ static void rd_named(struct cs_chunkstore *cs, const uint8_t *ref, size_t reflen
 	e = ent_get(r, hash, 0);
 	CS_ASSERT(e && e->inflight > 0);
 	e->inflight--;
+	r->ninflight--;
 	if (named) {
 		r->objects++;
 		r->bytes += h.stored_len;
@@ -734,6 +740,62 @@ static int release_one(struct rdstore *r, struct rdent *e)
 	return rc < 0 ? rc : 0;
 }
 
+/* ---- the sweep (rule 3) ----
+ *
+ * A store that stops with puts not yet named or keys not yet released (a
+ * crash, or a close with work left) leaves keys on objects its index does
+ * not name. Such a store keeps meta key "\0CSRD" (written at open, deleted
+ * by a close with nothing left); an open that finds it sweeps: it lists the
+ * pool, a step per reclaim() call, and queues a release of every chunk
+ * object the index does not name (release() removes only our key, and
+ * only where it is). */
+
+/* 64 hex digits into a hash: 0, or -1 when @s is not a chunk's name. */
+static int unhex(const char *s, uint8_t *hash)
+{
+	for (int i = 0; i < 2 * CS_HASH_LEN; i++) {
+		const char *d = strchr("0123456789abcdef", s[i]);
+
+		if (!s[i] || !d)
+			return -1;
+		hash[i / 2] = (uint8_t)(hash[i / 2] << 4 | (d - "0123456789abcdef"));
+	}
+	return s[2 * CS_HASH_LEN] ? -1 : 0;
+}
+
+/* Look at up to @max more objects of the pool: 1 more to do, 0 done. */
+static int sweep_step(struct rdstore *r, size_t max)
+{
+	uint8_t hash[CS_HASH_LEN];
+	const char *name;
+	char *v = NULL;
+	size_t vlen;
+
+	for (size_t i = 0; i < max; i++) {
+		int rc = rados_nobjects_list_next(r->sweep, &name, NULL, NULL);
+
+		if (rc == -ENOENT) {
+			rados_nobjects_list_close(r->sweep);
+			r->sweep = NULL;
+			return 0;
+		}
+		if (rc < 0)
+			return cs_fail(-EIO, "RADOS pool %s: listing: %s", r->pool, strerror(-rc));
+		if (unhex(name, hash))
+			continue; /* not a chunk */
+		rc = cs_kv_get(r->cs.st, r->cs.st->cf_chunks, hash, CS_HASH_LEN, &v, &vlen);
+		free(v);
+		v = NULL;
+		if (rc && rc != -ENOENT)
+			return rc;
+		pthread_mutex_lock(&r->mu);
+		if (rc == -ENOENT)
+			queue_release(r, hash, 0);
+		pthread_mutex_unlock(&r->mu);
+	}
+	return 1;
+}
+
 static int rd_reclaim(struct cs_chunkstore *cs, uint64_t budget)
 {
 	struct rdstore *r = rd_of(cs);
@@ -742,9 +804,12 @@ static int rd_reclaim(struct cs_chunkstore *cs, uint64_t budget)
 	int rc = 0, more;
 
 	max = max < 64 ? 64 : max > RD_RELEASE_MAX ? RD_RELEASE_MAX : max;
+	if (r->sweep && (rc = sweep_step(r, max)) < 0)
+		return rc;
 	todo = malloc(max * sizeof(*todo));
 	if (!todo)
 		return -ENOMEM;
+	rc = 0;
 	n = take_queued(r, todo, max);
 	/* rule 2: the batches that deleted these names are durable first */
 	if (n)
@@ -762,7 +827,7 @@ static int rd_reclaim(struct cs_chunkstore *cs, uint64_t budget)
 	}
 	free(todo);
 	pthread_mutex_lock(&r->mu);
-	more = r->nqueued > 0;
+	more = r->nqueued > 0 || r->sweep;
 	pthread_mutex_unlock(&r->mu);
 	return rc < 0 ? rc : more;
 }
@@ -773,7 +838,7 @@ static int rd_wanted(struct cs_chunkstore *cs)
 	int w;
 
 	pthread_mutex_lock(&r->mu);
-	w = r->nqueued > 0;
+	w = r->nqueued > 0 || r->sweep;
 	pthread_mutex_unlock(&r->mu);
 	return w;
 }
@@ -798,6 +863,10 @@ static void rd_close(struct cs_chunkstore *cs)
 		return;
 	if (r->io) {
 		reap(r, UINT64_MAX);
+		if (r->sweep)
+			rados_nobjects_list_close(r->sweep);
+		else if (r->flagged && !r->nqueued && !r->ninflight)
+			cs_rados_dirty(r->cs.st, 0); /* nothing left behind: no sweep next */
 		rados_ioctx_destroy(r->io);
 	}
 	if (r->cl)
@@ -846,6 +915,24 @@ static int count_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, 
 	return 0;
 }
 
+/* Sweep when the last run left its flag; raise the flag for this run. */
+static int sweep_start(struct rdstore *r)
+{
+	int rc = cs_rados_dirty(r->cs.st, -1);
+
+	if (rc == 1) {
+		rc = rados_nobjects_list_open(r->io, &r->sweep);
+		if (rc < 0) {
+			r->sweep = NULL;
+			return cs_fail(-EIO, "RADOS pool %s: listing: %s", r->pool, strerror(-rc));
+		}
+	} else if (rc == 0) {
+		rc = cs_rados_dirty(r->cs.st, 1);
+	}
+	r->flagged = rc == 0;
+	return rc;
+}
+
 int cs_rados_open(cs_store *st, const struct cs_rados_cfg *cfg0, struct cs_chunkstore **out)
 {
 	struct cs_rados_cfg cfg = *cfg0;
@@ -873,6 +960,8 @@ int cs_rados_open(cs_store *st, const struct cs_rados_cfg *cfg0, struct cs_chunk
 	}
 	if (rc == 0)
 		rc = cs_kv_scan(st, st->cf_chunks, (const uint8_t *)"", 0, count_fn, r);
+	if (rc == 0)
+		rc = sweep_start(r);
 	if (rc) {
 		rd_close(&r->cs);
 		return rc;

@@ -160,3 +160,27 @@ int cs_rados_connect(const struct cs_rados_cfg *cfg, rados_t *cl, rados_ioctx_t 
 			       "pool (omap)", cfg->pool);
 	return rc < 0 ? connect_fail(cfg, rc, "opening the pool") : 0;
 }
+
+#define RD_DIRTY_KEY "\0CSRD"
+
+int cs_rados_dirty(cs_store *st, int set)
+{
+	rocksdb_writebatch_t *wb;
+	char *v = NULL;
+	size_t vlen;
+	int rc;
+
+	if (set < 0) {
+		rc = cs_kv_get(st, st->cf_meta, (const uint8_t *)RD_DIRTY_KEY, 5, &v, &vlen);
+		free(v);
+		return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+	}
+	wb = rocksdb_writebatch_create();
+	if (set)
+		rocksdb_writebatch_put_cf(wb, st->cf_meta, RD_DIRTY_KEY, 5, "", 0);
+	else
+		rocksdb_writebatch_delete_cf(wb, st->cf_meta, RD_DIRTY_KEY, 5);
+	rc = cs_store_write(st, wb, 0, 1, "RADOS chunk store state");
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}

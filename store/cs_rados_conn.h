@@ -47,6 +47,12 @@ int cs_rados_parse(const char *spec, size_t len, struct cs_rados_cfg *cfg);
  * errors of cs_store_write), -ENOMEM. (cs_rados_conn.c) */
 int cs_rados_store_id(cs_store *st, uint8_t id[16]);
 
+/* The store's "left work behind" flag, meta key "\0CSRD" (cs_rados.c's
+ * sweep): @set -1 reads it (1 raised, 0 not, or an error of cs_kv_get),
+ * 1 raises it, 0 lowers it (synced writes: 0 or errors of cs_store_write).
+ * (cs_rados_conn.c) */
+int cs_rados_dirty(cs_store *st, int set);
+
 /* Connect to the cluster of @cfg (timeout_s set) and open its pool into
  * *@cl and *@io; errors as cs_rados_open (cs_rados.h). On failure *@cl
  * may be set (shut it down) and *@io is not. (cs_rados_conn.c) */

@@ -229,6 +229,44 @@ static void test_put_get_check_release(void **state)
 	free(c.val);
 }
 
+/* A store that stops with a put never named leaves its key on the object;
+ * its next open sweeps the pool and takes it back. A clean stop leaves
+ * nothing to sweep. */
+static void test_sweep_after_work_left_behind(void **state)
+{
+	struct tu_fx *fx = FX;
+	struct cs_chunkstore *cs;
+	struct chunk c = { 0 }, d = { 0 };
+
+	NEED_CLUSTER();
+	chunk_make(&c, 61);
+	chunk_make(&d, 62);
+	cs = rados_open(fx->st);
+	c.reflen = cs->ops->put(cs, c.hash, c.val, (uint32_t)c.vlen, 4096, c.ref);
+	TU_OK(cs->ops->sync(cs));
+	cs->ops->close(cs); /* as a crash before the batch would */
+	TU_EXPECT(exists(&c), "the object stays (its key is there)");
+
+	cs = rados_open(fx->st);
+	TU_EXPECT(cs->ops->wanted(cs), "a sweep is due");
+	store_chunk(fx->st, cs, &d); /* named: the sweep leaves it */
+	int rc;
+	while ((rc = cs->ops->reclaim(cs, 1 << 20)) > 0)
+		;
+	TU_OK(rc);
+	TU_EXPECT(!exists(&c), "the sweep released the unnamed chunk");
+	TU_EXPECT(exists(&d), "and kept the named one");
+	cs->ops->close(cs); /* clean: nothing pending */
+
+	cs = rados_open(fx->st);
+	TU_EXPECT(!cs->ops->wanted(cs), "no sweep after a clean close");
+	forget_chunk(fx->st, cs, &d);
+	TU_EXPECT(!exists(&d), "released");
+	cs->ops->close(cs);
+	free(c.val);
+	free(d.val);
+}
+
 static void test_two_stores_share_one_object(void **state)
 {
 	struct tu_fx *fx = FX;
@@ -750,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_spec_parse),
 #define T(f) cmocka_unit_test_setup_teardown(f, tu_setup_store, tu_teardown)
 		T(test_put_get_check_release),
+		T(test_sweep_after_work_left_behind),
 		T(test_two_stores_share_one_object),
 		T(test_two_stores_race_on_the_same_chunks),
 		T(test_store_data_path_in_the_pool),
