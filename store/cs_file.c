@@ -514,26 +514,21 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs
 }
 
 /* At the start of a write (@t just begun): commit the slots that waited
- * long enough, and the oldest ones while fewer than two are free (a write
- * fills at most two: its first and last chunk). */
+ * long enough, or every slot when fewer than two are free (a write fills
+ * at most two: its first and last chunk). All of them at once: one commit
+ * puts their chunks and syncs the chunk store once (cs_txn.c), where
+ * committing the oldest one or two per write cost a sync per small file. */
 static int wb_make_room(struct cs_txn *t)
 {
 	struct cs_volstate *vs = t->vs;
 	char pick[CS_WB_SLOTS];
-	int n, left;
+	int n;
 
 	if (!vs->wb_used)
 		return 0;
 	n = wb_pick(vs, 0, 1, &t->now, pick);
-	for (left = vs->wb_used - n; left > CS_WB_SLOTS - 2; left--, n++) {
-		int old = -1;
-
-		for (int i = 0; i < CS_WB_SLOTS; i++)
-			if (vs->wb[i].ino && !pick[i] &&
-			    (old < 0 || ns_since(&vs->wb[i].since, &vs->wb[old].since) > 0))
-				old = i;
-		pick[old] = 1;
-	}
+	if (vs->wb_used - n > CS_WB_SLOTS - 2)
+		n = wb_pick(vs, 0, 0, &t->now, pick);
 	return n ? wb_commit_picked(t, pick) : 0;
 }
 
