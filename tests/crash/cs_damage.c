@@ -5,6 +5,9 @@
  *   cs_damage STORE drop-chunk   delete the first chunk ("chunks" family)
  *   cs_damage STORE bump-ref     add one to the first chunk reference count
  *                                ('R' record in "meta")
+ *   cs_damage STORE cut-chunk-file  cut the chunk file holding the first
+ *                                chunk just before that chunk's bytes (its
+ *                                name stays in "chunks": bytes missing)
  *
  * Opens STORE/db with RocksDB directly (no daemon may hold it), makes the
  * one change with a synced write and prints the chunk's SHA-256 in hex on
@@ -12,6 +15,7 @@
  * 1 failure (message on stderr), 2 usage.
  */
 #include <limits.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +122,38 @@ static int first_key(struct db *d, rocksdb_column_family_handle_t *family, const
 	return rc;
 }
 
+/* Cut the chunk file of the first chunk (a ref 'F': stored length, raw
+ * length, file id, offset; store/cs_cfile.c) at the chunk's first byte. */
+static int cut_chunk_file(struct db *d, const char *store)
+{
+	char key[1 + HASH_LEN], *val = NULL, path[PATH_MAX];
+	const unsigned char *v;
+	unsigned long long off = 0;
+	unsigned int id;
+	size_t klen, vlen;
+	int rc = -1;
+
+	if (first_key(d, cf(d, "chunks"), "", 0, key, &klen, &val, &vlen) || klen != HASH_LEN ||
+	    vlen != 21 || val[0] != 'F') {
+		fprintf(stderr, "cs_damage: the store holds no chunk in a chunk file\n");
+		goto out;
+	}
+	v = (const unsigned char *)val;
+	id = (unsigned int)v[9] << 24 | v[10] << 16 | v[11] << 8 | v[12];
+	for (int i = 13; i < 21; i++)
+		off = off << 8 | v[i];
+	snprintf(path, sizeof(path), "%s/chunks/%08x.ck", store, id);
+	if (truncate(path, (off_t)off) < 0) {
+		perror(path);
+		goto out;
+	}
+	print_hash((unsigned char *)key);
+	rc = 0;
+out:
+	free(val);
+	return rc;
+}
+
 static int damage(struct db *d, const char *what)
 {
 	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
@@ -169,8 +205,9 @@ int main(int argc, char **argv)
 	struct db d = {0};
 	int rc;
 
-	if (argc != 3 || (strcmp(argv[2], "drop-chunk") && strcmp(argv[2], "bump-ref"))) {
-		fprintf(stderr, "usage: cs_damage STORE drop-chunk|bump-ref\n");
+	if (argc != 3 || (strcmp(argv[2], "drop-chunk") && strcmp(argv[2], "bump-ref") &&
+			  strcmp(argv[2], "cut-chunk-file"))) {
+		fprintf(stderr, "usage: cs_damage STORE drop-chunk|bump-ref|cut-chunk-file\n");
 		return 2;
 	}
 	if (db_open(&d, argv[1])) {
@@ -182,7 +219,7 @@ int main(int argc, char **argv)
 		db_close(&d);
 		return 1;
 	}
-	rc = damage(&d, argv[2]);
+	rc = strcmp(argv[2], "cut-chunk-file") ? damage(&d, argv[2]) : cut_chunk_file(&d, argv[1]);
 	db_close(&d);
 	return rc ? 1 : 0;
 }

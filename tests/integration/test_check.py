@@ -4,6 +4,7 @@ being written; a damaged store (a chunk deleted, a reference count changed,
 with tests/crash/cs_damage.c while no daemon runs) names each problem and
 exits 1."""
 
+import json
 import os
 import threading
 
@@ -134,6 +135,22 @@ def test_check_names_a_missing_chunk_and_exits_1(store, daemon, work):
     assert st == 200 and body["ok"] is False, f"{st} {body}"
     assert body["problems_found"] == len(body["problems"]) >= 2, body
     assert any(h in p and "missing" in p for p in body["problems"]), body
+
+
+def test_check_names_a_chunk_whose_bytes_are_gone_from_its_chunk_file(store, daemon, work):
+    """A chunk file cut short (a lost disk block, a bad copy): check names the
+    chunk, reads of it fail with EIO, and the daemon still starts."""
+    fill_volume(store, work / "mnt")
+    stop_daemon(store)
+    h = damage(store, "cut-chunk-file")
+    cp = check(store)
+    assert_error(cp, EXIT_FAIL, "inconsistent", h)
+    assert any(h in line and "chunk file" in line and line.startswith("problem: ")
+               for line in cp.stdout.splitlines()), describe(cp)
+    cp = run_ctl("scrub", "--wait", store=store, json_out=True, timeout=120)
+    s = json.loads(cp.stdout)
+    assert cp.returncode == EXIT_FAIL and s["damaged"] >= 1, describe(cp)
+    assert any(d["chunk"] == h and "chunk file" in d["reason"] for d in s["damage"]), s
 
 
 def test_check_names_each_problem(store, daemon, work):
