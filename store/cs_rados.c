@@ -549,35 +549,6 @@ static void rd_drop(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* Is our key on @oid's object? 1, 0, or a librados error (-ENOENT: no
- * object); its size in *@size. */
-static int stat_marked(struct rdstore *r, const char *oid, uint64_t *size)
-{
-	rados_read_op_t op = rados_create_read_op();
-	const char *k = r->key;
-	rados_omap_iter_t it = NULL;
-	int rc, rc_stat = 0, rc_keys = 0, found = 0;
-
-	if (!op)
-		return -ENOMEM;
-	rados_read_op_stat(op, size, NULL, &rc_stat);
-	rados_read_op_omap_get_vals_by_keys2(op, &k, 1, &r->keylen, &it, &rc_keys);
-	rc = rados_read_op_operate(op, r->io, oid, 0);
-	if (rc == 0)
-		rc = rc_stat ? rc_stat : rc_keys;
-	if (rc == 0 && it) {
-		char *key, *val;
-		size_t kl, vl;
-
-		while (rados_omap_get_next2(it, &key, &val, &kl, &vl) == 0 && key)
-			found |= kl == r->keylen && !memcmp(key, r->key, kl);
-	}
-	if (it)
-		rados_omap_get_end(it);
-	rados_release_read_op(op);
-	return rc < 0 ? rc : found;
-}
-
 static int rd_check(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
 		    size_t reflen)
 {
@@ -590,7 +561,7 @@ static int rd_check(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t
 	if (ref_ok(hash, ref, reflen, &h))
 		return -EIO;
 	oid_of(hash, oid);
-	rc = stat_marked(r, oid, &size);
+	rc = cs_rados_stat_marked(r->io, oid, r->key, r->keylen, &size);
 	if (rc == -ENOENT)
 		return cs_fail(-EIO, "chunk %s: missing from RADOS pool %s", oid, r->pool);
 	if (rc < 0) {
@@ -608,83 +579,137 @@ static int rd_check(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t
 
 /* ---- release and reclaim ---- */
 
-/* The first two omap keys of @oid and its version: how many (0-2) of them
- * there are, whether ours is among them (*@ours); a librados error. */
-static int read_keys(struct rdstore *r, const char *oid, int *ours, uint64_t *ver)
-{
-	rados_read_op_t op = rados_create_read_op();
-	rados_completion_t c;
-	rados_omap_iter_t it = NULL;
-	int rc, rc_keys = 0, n = 0;
+/* One release in flight (release_batch): read the object's first two keys
+ * and its version, then remove our key, or the object when the key was
+ * its last, under that version (invariant 2). */
+enum { REL_READ, REL_READING, REL_WRITING, REL_DONE };
 
-	*ours = 0;
-	if (!op)
+struct rdrel {
+	struct rdent *e;
+	int st, rc, n, tries;
+	char oid[RD_OID_LEN];
+	rados_completion_t c;
+	rados_read_op_t rop;
+	rados_write_op_t wop;
+	rados_omap_iter_t it;
+	int rc_keys;
+	int freed; /* the object went with our key */
+};
+
+/* Send the read of @x; 0 or an error. */
+static int rel_read(struct rdstore *r, struct rdrel *x)
+{
+	int rc;
+
+	x->it = NULL;
+	x->rc_keys = 0;
+	x->rop = rados_create_read_op();
+	if (!x->rop)
 		return -ENOMEM;
-	rc = rados_aio_create_completion2(NULL, NULL, &c);
-	if (rc < 0)
-		goto out;
-	rados_read_op_omap_get_keys2(op, "", 2, &it, NULL, &rc_keys);
-	rc = rados_aio_read_op_operate(op, r->io, c, oid, 0);
+	rc = rados_aio_create_completion2(NULL, NULL, &x->c);
 	if (rc == 0) {
-		rados_aio_wait_for_complete(c);
-		rc = rados_aio_get_return_value(c);
-		*ver = rados_aio_get_version(c);
+		rados_read_op_omap_get_keys2(x->rop, "", 2, &x->it, NULL, &x->rc_keys);
+		rc = rados_aio_read_op_operate(x->rop, r->io, x->c, x->oid, 0);
+		if (rc < 0)
+			rados_aio_release(x->c);
 	}
-	rados_aio_release(c);
-	if (rc == 0)
-		rc = rc_keys;
-	while (rc == 0 && it) {
+	if (rc < 0)
+		rados_release_read_op(x->rop);
+	return rc;
+}
+
+/* Wait for the read of @x and send the write it calls for: 1 sent, 0
+ * nothing to do (no object, or our key is not on it), or an error. */
+static int rel_write(struct rdstore *r, struct rdrel *x)
+{
+	const char *k = r->key;
+	uint64_t ver;
+	int rc, ours = 0;
+
+	rados_aio_wait_for_complete(x->c);
+	rc = rados_aio_get_return_value(x->c);
+	ver = rados_aio_get_version(x->c);
+	rados_aio_release(x->c);
+	rc = rc ? rc : x->rc_keys;
+	for (x->n = 0; rc == 0 && x->it; x->n++) {
 		char *key, *val;
 		size_t kl, vl;
 
-		if (rados_omap_get_next2(it, &key, &val, &kl, &vl) || !key)
+		if (rados_omap_get_next2(x->it, &key, &val, &kl, &vl) || !key)
 			break;
-		n++;
-		*ours |= kl == r->keylen && !memcmp(key, r->key, kl);
+		ours |= kl == r->keylen && !memcmp(key, r->key, kl);
 	}
-	if (it)
-		rados_omap_get_end(it);
-out:
-	rados_release_read_op(op);
-	return rc < 0 ? rc : n;
+	if (x->it)
+		rados_omap_get_end(x->it);
+	rados_release_read_op(x->rop);
+	if (rc == -ENOENT || (rc == 0 && !ours))
+		return 0;
+	if (rc < 0 || !(x->wop = rados_create_write_op()))
+		return rc < 0 ? rc : -ENOMEM;
+	/* both under the version seen: two stores letting go at once must
+	 * not each remove only their key and leave a keyless object */
+	rados_write_op_assert_version(x->wop, ver);
+	if (x->n == 1)
+		rados_write_op_remove(x->wop);
+	else
+		rados_write_op_omap_rm_keys2(x->wop, &k, &r->keylen, 1);
+	rc = rados_aio_create_completion2(NULL, NULL, &x->c);
+	if (rc == 0 && (rc = rados_aio_write_op_operate(x->wop, r->io, x->c, x->oid, NULL,
+							RD_RMFLAGS)) < 0)
+		rados_aio_release(x->c);
+	if (rc < 0)
+		rados_release_write_op(x->wop);
+	return rc < 0 ? rc : 1;
 }
 
-/* Remove our key from @hash's object, and the object with it when the key
- * was its last (invariant 2). 0 or a librados error. */
-static int release(struct rdstore *r, const uint8_t *hash, uint64_t *freed)
+/* Wait for the write of @x: 0 done, 1 to read again (-ERANGE: another
+ * store came or went since the read), or an error. */
+static int rel_done(struct rdstore *r, struct rdrel *x)
 {
-	char oid[RD_OID_LEN];
-	const char *k = r->key;
-	int rc = -ERANGE;
+	int rc;
 
-	oid_of(hash, oid);
-	for (int i = 0; i < RD_RETRIES && rc == -ERANGE; i++) {
-		uint64_t ver = 0;
-		int ours, n = read_keys(r, oid, &ours, &ver);
-		rados_write_op_t op;
+	rados_aio_wait_for_complete(x->c);
+	rc = rados_aio_get_return_value(x->c);
+	rados_aio_release(x->c);
+	rados_release_write_op(x->wop);
+	x->freed = rc == 0 && x->n == 1;
+	if (rc == -ERANGE && ++x->tries < RD_RETRIES)
+		return 1;
+	return rc == -ENOENT ? 0 : rc;
+}
 
-		if (n == -ENOENT || (n >= 0 && !ours))
-			return 0; /* gone, or not ours any more */
-		if (n < 0)
-			return n;
-		op = rados_create_write_op();
-		if (!op)
-			return -ENOMEM;
-		/* both under the version seen: two stores letting go at once
-		 * must not each remove only their key and leave a keyless object */
-		rados_write_op_assert_version(op, ver);
-		if (n == 1)
-			rados_write_op_remove(op);
-		else
-			rados_write_op_omap_rm_keys2(op, &k, &r->keylen, 1);
-		rc = rados_write_op_operate2(op, r->io, oid, NULL, RD_RMFLAGS);
-		rados_release_write_op(op);
-		if (rc == -ENOENT)
-			rc = 0;
-		if (rc == 0 && n == 1)
-			*freed = 1;
+/* Run the releases @x[0..n) in rounds, each round's ops all in flight at
+ * once, until every one is REL_DONE with its result in rc. */
+static void release_batch(struct rdstore *r, struct rdrel *x, size_t n)
+{
+	for (int busy = 1; busy;) {
+		size_t i;
+		int rc;
+
+		busy = 0;
+		for (i = 0; i < n; i++) {
+			if (x[i].st != REL_READ)
+				continue;
+			rc = rel_read(r, &x[i]);
+			x[i].st = rc == 0 ? REL_READING : REL_DONE;
+			x[i].rc = rc;
+		}
+		for (i = 0; i < n; i++) {
+			if (x[i].st != REL_READING)
+				continue;
+			rc = rel_write(r, &x[i]);
+			x[i].st = rc == 1 ? REL_WRITING : REL_DONE;
+			x[i].rc = rc == 1 ? 0 : rc;
+		}
+		for (i = 0; i < n; i++) {
+			if (x[i].st != REL_WRITING)
+				continue;
+			rc = rel_done(r, &x[i]);
+			x[i].st = rc == 1 ? REL_READ : REL_DONE;
+			x[i].rc = rc == 1 ? 0 : rc;
+			busy |= rc == 1;
+		}
 	}
-	return rc;
 }
 
 /* Take up to @max queued chunks into @out, marking them releasing; a chunk
@@ -714,30 +739,53 @@ static size_t take_queued(struct rdstore *r, struct rdent **out, size_t max)
 	return n;
 }
 
-/* Release @e's key unless the index names its chunk again; the entry ends
- * idle, or queued again after an error. */
-static int release_one(struct rdstore *r, struct rdent *e)
+/* @x is over: its entry ends idle, or queued again after an error. @rc:
+ * the first error so far; returned, or this one's (with its message). */
+static int release_end(struct rdstore *r, struct rdrel *x, int rc)
 {
-	char *v = NULL;
-	size_t vlen;
-	uint64_t freed = 0;
-	int rc = cs_kv_get(r->cs.st, r->cs.st->cf_chunks, e->hash, CS_HASH_LEN, &v, &vlen);
+	struct rdent *e = x->e;
 
-	free(v);
-	if (rc == -ENOENT) {
-		rc = release(r, e->hash, &freed);
-		if (rc < 0)
-			rc = rd_fail(r, rc, "releasing", e->hash);
-	}
+	if (rc == 0 && x->rc < 0)
+		rc = rd_fail(r, x->rc, "releasing", e->hash);
 	pthread_mutex_lock(&r->mu);
 	e->state = RD_IDLE;
-	if (rc < 0)
+	if (x->rc < 0)
 		queue_release(r, e->hash, e->stored);
-	r->reclaimed += freed ? e->stored : 0;
+	r->reclaimed += x->freed ? e->stored : 0;
 	ent_put(r, e);
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	return rc < 0 ? rc : 0;
+	return rc;
+}
+
+/* Release the keys of @todo[0..n) (taken by take_queued), those whose
+ * chunk the index does not name again; 0 or the first error. */
+static int release_all(struct rdstore *r, struct rdent **todo, size_t n)
+{
+	struct rdrel *x = calloc(n, sizeof(*x));
+	int rc = x ? cs_store_sync_wal(r->cs.st) : -ENOMEM; /* rule 2, first */
+
+	for (size_t i = 0; x && i < n; i++) {
+		char *v = NULL;
+		size_t vlen;
+		int named = rc ? rc : cs_kv_get(r->cs.st, r->cs.st->cf_chunks, todo[i]->hash,
+						CS_HASH_LEN, &v, &vlen);
+
+		free(v);
+		x[i].e = todo[i];
+		oid_of(todo[i]->hash, x[i].oid);
+		x[i].st = named == -ENOENT ? REL_READ : REL_DONE;
+		x[i].rc = named == -ENOENT ? 0 : named;
+	}
+	if (x)
+		release_batch(r, x, n);
+	for (size_t i = 0; i < n; i++) {
+		struct rdrel none = { .e = todo[i], .rc = rc };
+
+		rc = release_end(r, x ? &x[i] : &none, rc);
+	}
+	free(x);
+	return rc;
 }
 
 /* ---- the sweep (rule 3) ----
@@ -747,59 +795,34 @@ static int release_one(struct rdstore *r, struct rdent *e)
  * not name. Such a store keeps meta key "\0CSRD" (written at open, deleted
  * by a close with nothing left); an open that finds it sweeps: it lists the
  * pool, a step per reclaim() call, and queues a release of every chunk
- * object the index does not name (release() removes only our key, and
+ * object the index does not name (a release removes only our key, and
  * only where it is). */
 
-/* 64 hex digits into a hash: 0, or -1 when @s is not a chunk's name. */
-static int unhex(const char *s, uint8_t *hash)
+/* A chunk object the index does not name: queue its release. */
+static void sweep_found(void *ctx, const uint8_t *hash)
 {
-	for (int i = 0; i < 2 * CS_HASH_LEN; i++) {
-		const char *d = strchr("0123456789abcdef", s[i]);
+	struct rdstore *r = ctx;
 
-		if (!s[i] || !d)
-			return -1;
-		hash[i / 2] = (uint8_t)(hash[i / 2] << 4 | (d - "0123456789abcdef"));
-	}
-	return s[2 * CS_HASH_LEN] ? -1 : 0;
+	pthread_mutex_lock(&r->mu);
+	queue_release(r, hash, 0);
+	pthread_mutex_unlock(&r->mu);
 }
 
-/* Look at up to @max more objects of the pool: 1 more to do, 0 done. */
 static int sweep_step(struct rdstore *r, size_t max)
 {
-	uint8_t hash[CS_HASH_LEN];
-	const char *name;
-	char *v = NULL;
-	size_t vlen;
+	int rc = cs_rados_sweep_step(r->cs.st, r->sweep, max, sweep_found, r);
 
-	for (size_t i = 0; i < max; i++) {
-		int rc = rados_nobjects_list_next(r->sweep, &name, NULL, NULL);
-
-		if (rc == -ENOENT) {
-			rados_nobjects_list_close(r->sweep);
-			r->sweep = NULL;
-			return 0;
-		}
-		if (rc < 0)
-			return cs_fail(-EIO, "RADOS pool %s: listing: %s", r->pool, strerror(-rc));
-		if (unhex(name, hash))
-			continue; /* not a chunk */
-		rc = cs_kv_get(r->cs.st, r->cs.st->cf_chunks, hash, CS_HASH_LEN, &v, &vlen);
-		free(v);
-		v = NULL;
-		if (rc && rc != -ENOENT)
-			return rc;
-		pthread_mutex_lock(&r->mu);
-		if (rc == -ENOENT)
-			queue_release(r, hash, 0);
-		pthread_mutex_unlock(&r->mu);
+	if (rc <= 0) {
+		rados_nobjects_list_close(r->sweep);
+		r->sweep = NULL;
 	}
-	return 1;
+	return rc < 0 ? cs_fail(rc, "RADOS pool %s: sweeping: %s", r->pool, cs_last_error()) : rc;
 }
 
 static int rd_reclaim(struct cs_chunkstore *cs, uint64_t budget)
 {
 	struct rdstore *r = rd_of(cs);
-	size_t max = budget / CS_CHUNK_SIZE, n, i;
+	size_t max = budget / CS_CHUNK_SIZE, n;
 	struct rdent **todo;
 	int rc = 0, more;
 
@@ -809,22 +832,8 @@ static int rd_reclaim(struct cs_chunkstore *cs, uint64_t budget)
 	todo = malloc(max * sizeof(*todo));
 	if (!todo)
 		return -ENOMEM;
-	rc = 0;
 	n = take_queued(r, todo, max);
-	/* rule 2: the batches that deleted these names are durable first */
-	if (n)
-		rc = cs_store_sync_wal(cs->st);
-	for (i = 0; i < n; i++) {
-		if (rc == 0) {
-			rc = release_one(r, todo[i]);
-			continue;
-		}
-		pthread_mutex_lock(&r->mu); /* after an error: back to the queue */
-		todo[i]->state = RD_IDLE;
-		queue_release(r, todo[i]->hash, todo[i]->stored);
-		pthread_cond_broadcast(&r->cv);
-		pthread_mutex_unlock(&r->mu);
-	}
+	rc = n ? release_all(r, todo, n) : 0;
 	free(todo);
 	pthread_mutex_lock(&r->mu);
 	more = r->nqueued > 0 || r->sweep;

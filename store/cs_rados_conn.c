@@ -2,8 +2,9 @@
  * cs_rados_conn.c - what a RADOS chunk store needs before its first chunk
  * (cs_rados.h): the spec recorded at store creation, parsed and checked
  * with clear errors; the store's id on chunk objects; the connection to the
- * cluster, every operation bounded by the spec's timeout. No chunk I/O
- * (cs_rados.c).
+ * cluster, every operation bounded by the spec's timeout; the store's
+ * "left work behind" flag; and two lookups cs_rados.c makes that need
+ * none of its state (a step of the sweep, an object's size and key).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -183,4 +184,73 @@ int cs_rados_dirty(cs_store *st, int set)
 	rc = cs_store_write(st, wb, 0, 1, "RADOS chunk store state");
 	rocksdb_writebatch_destroy(wb);
 	return rc;
+}
+
+/* 64 hex digits into a hash: 0, or -1 when @s is not a chunk's name. */
+static int unhex(const char *s, uint8_t *hash)
+{
+	for (int i = 0; i < 2 * CS_HASH_LEN; i++) {
+		const char *d = strchr("0123456789abcdef", s[i]);
+
+		if (!s[i] || !d)
+			return -1;
+		hash[i / 2] = (uint8_t)(hash[i / 2] << 4 | (d - "0123456789abcdef"));
+	}
+	return s[2 * CS_HASH_LEN] ? -1 : 0;
+}
+
+int cs_rados_sweep_step(cs_store *st, rados_list_ctx_t l, size_t max,
+			void (*found)(void *ctx, const uint8_t *hash), void *ctx)
+{
+	uint8_t hash[CS_HASH_LEN];
+	const char *name;
+	char *v = NULL;
+	size_t vlen;
+
+	for (size_t i = 0; i < max; i++) {
+		int rc = rados_nobjects_list_next(l, &name, NULL, NULL);
+
+		if (rc == -ENOENT)
+			return 0;
+		if (rc < 0)
+			return cs_fail(-EIO, "listing: %s", strerror(-rc));
+		if (unhex(name, hash))
+			continue; /* not a chunk */
+		rc = cs_kv_get(st, st->cf_chunks, hash, CS_HASH_LEN, &v, &vlen);
+		free(v);
+		v = NULL;
+		if (rc == -ENOENT)
+			found(ctx, hash);
+		else if (rc)
+			return rc;
+	}
+	return 1;
+}
+
+int cs_rados_stat_marked(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
+			 uint64_t *size)
+{
+	rados_read_op_t op = rados_create_read_op();
+	const char *k = key;
+	rados_omap_iter_t it = NULL;
+	int rc, rc_stat = 0, rc_keys = 0, found = 0;
+
+	if (!op)
+		return -ENOMEM;
+	rados_read_op_stat(op, size, NULL, &rc_stat);
+	rados_read_op_omap_get_vals_by_keys2(op, &k, 1, &keylen, &it, &rc_keys);
+	rc = rados_read_op_operate(op, io, oid, 0);
+	if (rc == 0)
+		rc = rc_stat ? rc_stat : rc_keys;
+	if (rc == 0 && it) {
+		char *okey, *val;
+		size_t kl, vl;
+
+		while (rados_omap_get_next2(it, &okey, &val, &kl, &vl) == 0 && okey)
+			found |= kl == keylen && !memcmp(okey, key, kl);
+	}
+	if (it)
+		rados_omap_get_end(it);
+	rados_release_read_op(op);
+	return rc < 0 ? rc : found;
 }

@@ -53,6 +53,19 @@ int cs_rados_store_id(cs_store *st, uint8_t id[16]);
  * (cs_rados_conn.c) */
 int cs_rados_dirty(cs_store *st, int set);
 
+/* One step of a sweep (cs_rados.c): the next @max objects of pool
+ * listing @l; @found gets the hash of each chunk object the index of @st
+ * does not name. 1: more to list, 0: the listing is done, or an error
+ * (-EIO listing, errors of cs_kv_get). (cs_rados_conn.c) */
+int cs_rados_sweep_step(cs_store *st, rados_list_ctx_t l, size_t max,
+			void (*found)(void *ctx, const uint8_t *hash), void *ctx);
+
+/* Object @oid of pool @io: its size into *@size, and 1 when omap key
+ * @key (@keylen bytes) is on it, 0 when not; or a librados error (-ENOENT:
+ * no object). (cs_rados_conn.c) */
+int cs_rados_stat_marked(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
+			 uint64_t *size);
+
 /* Connect to the cluster of @cfg (timeout_s set) and open its pool into
  * *@cl and *@io; errors as cs_rados_open (cs_rados.h). On failure *@cl
  * may be set (shut it down) and *@io is not. (cs_rados_conn.c) */
