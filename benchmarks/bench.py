@@ -3,7 +3,9 @@
 
   bench.py fio FILE.json         print "MiB_per_s IOPS p99_us" of the job's main direction
   bench.py vol STORE_JSON        print "raw stored" from `cstorfs-ctl --json volume inspect`
-  bench.py report TSV META OUT   medians, min-max, ratios and issue 7's targets -> OUT (markdown),
+  bench.py chunks STATUS_JSON    print "files bytes live_bytes reclaimed_bytes" of the chunk
+                                 store from `cstorfs-ctl --json status` (zeros if absent)
+  bench.py report TSV META OUT   medians, min-max, ratios and issues 7's and 14's targets -> OUT (markdown),
                                  and the same tables on stdout
 
 TSV rows (written by run.sh): round, system, metric, value.  META: key=value lines (machine
@@ -31,6 +33,8 @@ METRICS = [
     ("randread_dir_p99", "random read 4 KiB O_DIRECT, p99 latency", "µs", False, "data"),
     ("randwrite_dir_iops", "random write 4 KiB O_DIRECT", "IOPS", True, "data"),
     ("randwrite_dir_p99", "random write 4 KiB O_DIRECT, p99 latency", "µs", False, "data"),
+    ("randwrite_dir4k_iops", "random write 4 KiB O_DIRECT, volume with 4 KiB chunks", "IOPS", True, "data"),
+    ("randwrite_dir4k_p99", "random write 4 KiB O_DIRECT, 4 KiB chunks, p99 latency", "µs", False, "data"),
     ("meta_create", "create empty files", "/s", True, "meta"),
     ("meta_write", "small file write (open, 4 KiB, close)", "/s", True, "meta"),
     ("meta_stat_cold", "stat, cold kernel caches", "/s", True, "meta"),
@@ -44,9 +48,15 @@ METRICS = [
     ("tree_untar_rm", "untar + rm -rf", "s", False, "tree"),
     ("cpu_per_gib_incomp", "daemon CPU per GiB written, incompressible", "CPU s/GiB", False, "daemon"),
     ("cpu_per_gib_comp", "daemon CPU per GiB written, compressible", "CPU s/GiB", False, "daemon"),
+    ("wdw_t1", "loop 1 write (fresh random, end fsync)", "s", False, "wdw"),
+    ("wdw_t2", "loop 2 write", "s", False, "wdw"),
+    ("wdw_t3", "loop 3 write", "s", False, "wdw"),
+    ("wdw_t4", "loop 4 write", "s", False, "wdw"),
+    ("wdw_ratio", "slowest of loops 2-4 ÷ loop 1", "×", False, "wdw"),
 ]
 PHASES = ["seq_incomp_write", "seq_incomp_read", "seq_comp_write", "seq_comp_read",
-          "rand", "meta", "tree"]
+          "rand", "meta", "tree", "wdw"]
+WDW_LOOPS = 4
 
 # (label, metric, kind, threshold): kind "vs_ptll"/"vs_native" ratio >= threshold for
 # higher-is-better, "time_vs_ptll" ratio <= threshold, "rss" peak MiB < threshold.
@@ -63,6 +73,27 @@ TARGETS = [
     ("untar + rm -rf ≤ 0.6× passthrough_ll's time", "tree_untar_rm", "time_vs_ptll", 0.6),
     ("random 4 KiB buffered write ≥ 1.0× passthrough_ll", "randwrite_buf_iops", "vs_ptll", 1.0),
     ("daemon RSS < 300 MiB (peak VmHWM over all workloads)", None, "rss", 300.0),
+]
+
+# Issue 14's targets: (label, metric, kind, threshold). kind: "vs_ptll"/"vs_native" cstorfs ÷
+# other >= threshold (rates); "speed_vs_ptll" passthrough's time ÷ cstorfs's >= threshold
+# (times, so above 1× is faster here too); "cpu_vs_ptll" cstorfs ÷ passthrough <= threshold;
+# "wdw" cstorfs's own slowest-later-loop ratio <= threshold; "dio4k" cstorfs's 4 KiB-chunk
+# volume ÷ native's O_DIRECT random writes >= threshold.
+TARGETS14 = [
+    ("seq write, fresh random data ≥ 1.0× passthrough_ll", "seq_write_incomp", "vs_ptll", 1.0),
+    ("seq write, fresh random data ≥ 0.8× native", "seq_write_incomp", "vs_native", 0.8),
+    ("seq write, compressible 50% ≥ 1.0× native", "seq_write_comp", "vs_native", 1.0),
+    ("seq read cold ≥ 0.9× passthrough_ll (the fresh random file)", "seq_read_incomp", "vs_ptll", 0.9),
+    ("seq read cold ≥ 0.9× passthrough_ll (the compressible file)", "seq_read_comp", "vs_ptll", 0.9),
+    ("random 4 KiB buffered writes ≥ 1.0× passthrough_ll", "randwrite_buf_iops", "vs_ptll", 1.0),
+    ("small-file write (open, 4 KiB, close) ≥ 1.0× passthrough_ll", "meta_write", "vs_ptll", 1.0),
+    ("unlink ≥ 1.0× passthrough_ll", "meta_unlink", "vs_ptll", 1.0),
+    ("untar ≥ 1.0× passthrough_ll (its time ÷ cstorfs's)", "tree_untar", "speed_vs_ptll", 1.0),
+    ("daemon CPU per GiB written ≤ 2× passthrough_ll's (fresh random)", "cpu_per_gib_incomp", "cpu_vs_ptll", 2.0),
+    ("daemon CPU per GiB written ≤ 2× passthrough_ll's (compressible)", "cpu_per_gib_comp", "cpu_vs_ptll", 2.0),
+    ("write-delete-write: slowest of loops 2-4 within 10% of loop 1", "wdw_ratio", "wdw", 1.10),
+    ("O_DIRECT 4 KiB random writes, 4 KiB-chunk volume ≥ 0.5× native", "randwrite_dir4k_iops", "dio4k", 0.5),
 ]
 
 
@@ -83,6 +114,12 @@ def cmd_vol(path):
     with open(path) as f:
         s = json.load(f)["stats"]
     print(s.get("raw_bytes", 0), s.get("stored_bytes", 0))
+
+
+def cmd_chunks(path):
+    with open(path) as f:
+        cs = json.load(f).get("chunk_store") or {}
+    print(" ".join(str(int(cs.get(k, 0))) for k in ("files", "bytes", "live_bytes", "reclaimed_bytes")))
 
 
 def fmt(v):
@@ -115,6 +152,10 @@ def load(tsv):
         u, r = data.get((s, "tree_untar")), data.get((s, "tree_rm"))
         if u and r and len(u) == len(r):
             data[(s, "tree_untar_rm")] = [a + b for a, b in zip(u, r)]
+        # write-delete-write per round: the slowest later loop against the first
+        loops = [data.get((s, "wdw_t%d" % i)) for i in range(1, WDW_LOOPS + 1)]
+        if all(loops) and len(set(len(x) for x in loops)) == 1:
+            data[(s, "wdw_ratio")] = [max(t[1:]) / t[0] for t in zip(*loops) if t[0] > 0]
     return data
 
 
@@ -143,6 +184,80 @@ def ratio(a, b, higher):
 
 def rstr(r):
     return "—" if r is None else "%.2f×" % r
+
+
+def chunk_table(data):
+    """cstorfs's chunk store (cstorfs-ctl status) after each write-delete-write loop."""
+    rows = [("wdw_%d" % i, "after loop %d (deleted, synced)" % i) for i in range(1, WDW_LOOPS + 1)]
+    rows.append(("wdw_settled", "6 s later (background gc polls every 2 s)"))
+    L = []
+    for tag, label in rows:
+        cells = []
+        for m in ("files", "bytes", "live_bytes", "reclaimed_bytes"):
+            st = stats([v / (1 if m == "files" else 1048576.0)
+                        for v in data.get(("cstorfs", "cs_%s_%s" % (m, tag)), [])])
+            # a count of files reads as a whole number ("3", not "3.00")
+            cells.append("%.0f" % st[0] if m == "files" and st and st[3] == 1 else cell(st))
+        if all(c == "—" for c in cells):
+            continue
+        L.append("| %s | %s |" % (label, " | ".join(cells)))
+    if not L:
+        return []
+    live = stats(data.get(("cstorfs", "cs_live_bytes_wdw_settled")) or
+                 data.get(("cstorfs", "cs_live_bytes_wdw_%d" % WDW_LOOPS)) or [])
+    if live and live[0] >= 1048576:
+        # every loop's file was deleted: whatever is still live was never let go
+        L += ["", "Every loop's file was deleted, yet %s MiB of chunks are still live at the end: "
+              "the store did not let go of deleted data, so the loop measures no reclaim (and its "
+              "disk use grows)." % fmt(live[0] / 1048576.0)]
+    return ["cstorfs's chunk store during the loop (`cstorfs-ctl --json status`, \"chunk_store\"; "
+            "given back = since the daemon started):\n",
+            "| when | chunk files | bytes on disk (MiB) | live (MiB) | given back (MiB) |",
+            "|---|---|---|---|---|"] + L + [""]
+
+
+def target14(data, meta, key, kind, thr):
+    """-> (measured text, met: True/False/None); None: not measured."""
+    c = stats(data.get(("cstorfs", key)))
+    if kind == "dio4k":
+        if meta.get("chunk_opt", "none") == "none":
+            return "not measurable: per-volume chunk size not built", None
+        o = stats(data.get(("native", "randwrite_dir_iops")))
+        r = ratio(c, o, True)
+        return (None, None) if r is None else ("%.2f× (%s vs %s IOPS)" % (r, fmt(c[0]), fmt(o[0])), r >= thr)
+    if kind == "wdw":
+        t = [stats(data.get(("cstorfs", "wdw_t%d" % i))) for i in range(1, WDW_LOOPS + 1)]
+        if c is None or None in t:
+            return None, None
+        return ("%.2f× (loops %s s)" % (c[0], ", ".join(fmt(x[0]) for x in t)), c[0] <= thr)
+    o = stats(data.get(("native" if kind == "vs_native" else "ptll", key)))
+    if c is None or o is None or c[0] == 0 or o[0] == 0:
+        return None, None
+    unit = {m[0]: m[2] for m in METRICS}[key]
+    r = o[0] / c[0] if kind == "speed_vs_ptll" else c[0] / o[0]
+    ok = r <= thr if kind == "cpu_vs_ptll" else r >= thr
+    return "%.2f× (%s vs %s %s)" % (r, fmt(c[0]), fmt(o[0]), unit), ok
+
+
+def targets14(data, meta):
+    L = ["## Issue 14 targets\n",
+         "cstorfs against passthrough_ll and native in this run (medians; in parentheses "
+         "cstorfs's figure vs the other system's, or for write-delete-write cstorfs's loop "
+         "times).\n",
+         "| target | measured | met? |", "|---|---|---|"]
+    met_n = tot = 0
+    for label, key, kind, thr in TARGETS14:
+        meas, ok = target14(data, meta, key, kind, thr)
+        if ok is None:
+            L.append("| %s | %s | %s |" % (label, "—" if meas is None else meas,
+                                           "not measured" if meas is None else "not measurable"))
+            continue
+        tot += 1
+        met_n += ok
+        L.append("| %s | %s | %s |" % (label, meas, "**met**" if ok else "not met"))
+    L.append("")
+    L.append("%d of %d measured targets met.\n" % (met_n, tot))
+    return L
 
 
 def cmd_report(tsv, metafile, out):
@@ -190,7 +305,8 @@ def cmd_report(tsv, metafile, out):
     sections = [("data", "Data (fio, psync, 1 job, queue depth 1)"),
                 ("meta", "Metadata (benchmarks/metabench.c)"),
                 ("tree", "A real tree (tarball of /usr/lib/python3*)"),
-                ("daemon", "Daemon CPU")]
+                ("daemon", "Daemon CPU"),
+                ("wdw", "Write-delete-write (issue 14): %s, each written, deleted, synced" % meta.get("wdw", "?").replace(" x ", " × "))]
     for sec, title in sections:
         L.append("## %s\n" % title)
         L.append("| metric | unit | native | passthrough_ll | cstorfs | cstorfs vs native | cstorfs vs passthrough_ll |")
@@ -209,9 +325,13 @@ def cmd_report(tsv, metafile, out):
                     cells.append(cell(sts[sy]))
             rn = ratio(sts["cstorfs"], sts["native"], higher)
             rp = ratio(sts["cstorfs"], sts["ptll"], higher)
+            if unit == "×":  # a system's ratio to itself: nothing to compare across systems
+                rn = rp = None
             L.append("| %s | %s | %s | %s | %s | %s | %s |" % (label, unit, cells[0], cells[1], cells[2],
                                                                rstr(rn), rstr(rp)))
         L.append("")
+
+    L.extend(chunk_table(data))
 
     # memory
     L.append("## Daemon memory at the end of each workload (MiB)\n")
@@ -237,6 +357,8 @@ def cmd_report(tsv, metafile, out):
                  "compressible %s (1.00 = stored as is; checks fio's data is neither deduplicated "
                  "nor compressed where it should not be).\n"
                  % (cell(stats(ratios[0] or [])), cell(stats(ratios[1] or []))))
+
+    L.extend(targets14(data, meta))
 
     # targets
     L.append("## Issue 7 targets\n")
@@ -273,10 +395,9 @@ def cmd_report(tsv, metafile, out):
         "- Sequential: `fio --rw=write --bs=1M --size=%(seq)s --end_fsync=1` (bandwidth includes the "
         "final fsync), then unmount, stop the FUSE daemon, `sync; echo 3 > /proc/sys/vm/drop_caches`, "
         "remount (cstorfs: a new cstorfsd on the same store) and `fio --rw=read --bs=1M`. "
-        "Incompressible = fio's default buffers (random, scrambled per write so nothing "
-        "deduplicates; fio's generator leaves them 7-11%% compressible by `zstd -1`, less than the 1/8 "
-        "cstorfs asks of compression, so it stores them as they are: stored/raw 1.00 below); "
-        "compressible = "
+        "Both with `refill_buffers`: fresh random bytes in every 1 MiB block, so nothing "
+        "deduplicates and no buffer is reused. Incompressible = fio's random generator (cstorfs "
+        "stores it as it is: stored/raw 1.00 below); compressible = "
         "`buffer_compress_percentage=50`.\n"
         "- Random: a %(rand)s file laid out with fio, then `--rw=randread|randwrite --bs=4k` for "
         "%(rt)s s each (after 1 s ramp), psync, buffered (`direct=0`, file pre-read into the page "
@@ -288,13 +409,23 @@ def cmd_report(tsv, metafile, out):
         "keep running.\n"
         "- Tree: a tar of /usr/lib/python3* (%(tree)s), read into the page cache first; `tar -xf`, "
         "then drop caches and `tar -cf - . | cat >/dev/null`, then `rm -rf`.\n"
+        "- Write-delete-write (issue 14): on one mount (and one daemon), %(wdw)s, each loop: `fio "
+        "--rw=write --bs=1M --end_fsync=1 --refill_buffers` of a fresh file, `rm`, `sync`. Each loop's "
+        "time is the wall time of the fio run (start to the end of its fsync); the figure is the "
+        "slowest of loops 2-4 ÷ loop 1, per round. cstorfs's background gc runs on its own (never "
+        "called by hand); its chunk store is read with `cstorfs-ctl --json status` after each "
+        "loop and 6 s after the last.\n"
+        "- O_DIRECT on a 4 KiB-chunk volume (issue 14): run only when `cstorfs-ctl volume create` "
+        "has a chunk-size option (here: %(copt)s): the random-write O_DIRECT job on a volume "
+        "created with it set to 4K.\n"
         "- CPU per GiB: utime+stime of the daemon process (/proc/PID/stat, all threads) across the "
         "fio write, divided by the GiB written.\n"
         "- Order: for each round, each workload, each system in turn (native, passthrough_ll, "
         "cstorfs), each from a fresh directory/store; so drift hits all three alike.\n"
         % {"seq": meta.get("seq_size", "?"), "rand": meta.get("rand_size", "?"),
            "rt": meta.get("rand_runtime", "?"), "mf": meta.get("meta_files", "?"),
-           "tree": meta.get("tree", "?")})
+           "tree": meta.get("tree", "?"),
+           "wdw": meta.get("wdw", "?").replace(" x ", " × "), "copt": meta.get("chunk_opt", "?")})
     if meta.get("meta_note"):
         L.append("- Metadata file count: %s.\n" % meta["meta_note"])
     text = "\n".join(L) + "\n"
@@ -313,6 +444,8 @@ def main():
         cmd_fio(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "vol":
         cmd_vol(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "chunks":
+        cmd_chunks(sys.argv[2])
     elif len(sys.argv) >= 5 and sys.argv[1] == "report":
         cmd_report(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

@@ -6,7 +6,7 @@
 # Runs benchmarks/run.sh for cstorfs only (one round, BENCH_QUICK sizes unless BENCH_QUICK=0),
 # and for each PHASE named (seq_incomp_write, seq_incomp_read, seq_comp_write, seq_comp_read,
 # randread_buf, randwrite_buf, randread_dir, randwrite_dir, meta_create, meta_write, meta_stat,
-# meta_readdir, meta_orc, meta_unlink, tree) attaches `perf record --call-graph dwarf` to that
+# meta_readdir, meta_orc, meta_unlink, tree, wdw, randwrite_dir4k) attaches `perf record --call-graph dwarf` to that
 # phase's cstorfsd until the next phase starts or the daemon exits. Writes OUTDIR/PHASE.data
 # and OUTDIR/PHASE.txt (self time by library, samples per thread, inclusive time by symbol).
 # Build first (make all, plus build/bench/* as `make bench` does). Example:

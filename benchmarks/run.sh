@@ -8,7 +8,7 @@
 #   BENCH_DIR=DIR      where the systems live (default /var/tmp/cstorfs-bench; never tmpfs)
 #   BENCH_ROUNDS=N     rounds (default 3; medians need >= 3)
 #   BENCH_SYSTEMS="native ptll cstorfs"       subset of systems
-#   BENCH_WORKLOADS="seq rand meta tree"      subset of workloads
+#   BENCH_WORKLOADS="seq rand meta tree wdw"  subset of workloads (wdw: write-delete-write)
 #   BENCH_OUT=FILE     report path (default benchmarks/RESULTS.md)
 #   BENCH_KEEP_BIN=1   reuse the binaries the previous run copied to build/bench/bin
 #                      (profile the very build that produced RESULTS.md)
@@ -31,16 +31,17 @@ PY=/usr/bin/python3
 BENCH_DIR=${BENCH_DIR:-/var/tmp/cstorfs-bench}
 QUICK=${BENCH_QUICK:-0}
 SYSTEMS=${BENCH_SYSTEMS:-native ptll cstorfs}
-WORKLOADS=${BENCH_WORKLOADS:-seq rand meta tree}
+WORKLOADS=${BENCH_WORKLOADS:-seq rand meta tree wdw}
 OUT=${BENCH_OUT:-$ROOT/benchmarks/RESULTS.md}
 
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=${BENCH_ROUNDS:-1}
-	SEQ_MIB=128 RAND_MIB=32 RAND_RT=2 META_FILES=2000
+	SEQ_MIB=128 RAND_MIB=32 RAND_RT=2 META_FILES=2000 WDW_MIB=128
 else
 	ROUNDS=${BENCH_ROUNDS:-3}
-	SEQ_MIB=1024 RAND_MIB=256 RAND_RT=6 META_FILES=20000
+	SEQ_MIB=1024 RAND_MIB=256 RAND_RT=6 META_FILES=20000 WDW_MIB=512
 fi
+WDW_LOOPS=4
 META_DIRS=20
 RES=$BENCH_DIR/results.tsv
 FAIL=$RES.fail
@@ -200,6 +201,7 @@ ptll_umount() {
 }
 
 CS_STORE=$BENCH_DIR/cstorfs/store
+CS_VOL_OPTS=() # extra `volume create` options (the 4 KiB-chunk volume of wl_rand)
 CS_MNT=$BENCH_DIR/cstorfs/mnt
 cs_mount() {
 	mkdir -p "$CS_MNT"
@@ -237,7 +239,8 @@ sys_up() {
 		rm -rf "$BENCH_DIR/cstorfs"
 		mkdir -p "$BENCH_DIR/cstorfs"
 		STORES+=("$CS_STORE")
-		"$CTL" --store "$CS_STORE" volume create bench >>"$LOG" 2>&1 || die "cstorfs volume create failed; see $LOG"
+		"$CTL" --store "$CS_STORE" volume create bench "${CS_VOL_OPTS[@]}" >>"$LOG" 2>&1 ||
+			die "cstorfs volume create ${CS_VOL_OPTS[*]} failed; see $LOG"
 		cs_mount
 		WD=$CS_MNT
 		;;
@@ -272,8 +275,10 @@ hold() {
 wl_seq() {
 	local sys=$1 kind args pid c0 c1 r f
 	for kind in incomp comp; do
-		args=()
-		if [ "$kind" = comp ]; then args=(--buffer_compress_percentage=50); fi
+		# fresh random bytes in every block (fio refills the buffer before each write; with
+		# a compress percentage it refills anyway): nothing to deduplicate, nothing cached
+		args=(--refill_buffers)
+		if [ "$kind" = comp ]; then args+=(--buffer_compress_percentage=50); fi
 		sys_up "$sys"
 		f=$WD/seq.dat
 		pid=$(daemon_pid "$sys")
@@ -333,6 +338,29 @@ wl_rand() {
 	done
 	rec_mem "$sys" rand
 	sys_down "$sys"
+	if [ "$sys" = cstorfs ] && [ -n "$CHUNK_OPT" ]; then rand_dio4k; fi
+}
+
+# issue 14: O_DIRECT 4 KiB random writes on a volume with 4 KiB chunks (only when
+# `volume create` has a chunk-size option; the report compares it with native's O_DIRECT)
+rand_dio4k() {
+	local f r iops p99
+	CS_VOL_OPTS=("$CHUNK_OPT" 4K)
+	sys_up cstorfs
+	CS_VOL_OPTS=()
+	f=$WD/rand.dat
+	run_fio rand_layout --rw=write --bs=1M --size=${RAND_MIB}M --end_fsync=1 --filename="$f" >/dev/null ||
+		die "cstorfs ($CHUNK_OPT 4K): laying out $f failed"
+	hold cstorfs randwrite_dir4k
+	if r=$(run_fio randwrite_dir4k --rw=randwrite --bs=4k --size=${RAND_MIB}M --direct=1 \
+		--runtime=$RAND_RT --ramp_time=1 --time_based --filename="$f"); then
+		read -r _ iops p99 <<<"$r"
+		rec cstorfs randwrite_dir4k_iops "$iops"
+		rec cstorfs randwrite_dir4k_p99 "$p99"
+	else
+		recfail cstorfs randwrite_dir4k_iops "$(fio_err randwrite_dir4k)"
+	fi
+	sys_down cstorfs
 }
 
 wl_meta() {
@@ -381,6 +409,54 @@ wl_tree() {
 	sys_down "$sys"
 }
 
+# issue 14's write-delete-write loop: write WDW_MIB of fresh random bytes (end fsync), delete
+# it, sync; WDW_LOOPS times on one mount and one daemon. Each loop's wall time (fio start to
+# the end of its fsync) is recorded; a store that leaves reclaiming its deleted chunks to the
+# next writer shows it in loops 2-4. cstorfs's background gc runs as it would (never by hand).
+wl_wdw() {
+	local sys=$1 f i t0 t1 r
+	sys_up "$sys"
+	f=$WD/wdw.dat
+	hold "$sys" wdw
+	for ((i = 1; i <= WDW_LOOPS; i++)); do
+		t0=$(now)
+		# fio seeds its buffer generator the same way every run (randrepeat): without a seed
+		# of its own each loop would write the previous loop's bytes, and a store that has
+		# not yet dropped them would deduplicate instead of writing
+		r=$(run_fio "wdw_$i" --rw=write --bs=1M --size=${WDW_MIB}M --end_fsync=1 --refill_buffers \
+			--randseed=$((ROUND * 100 + i)) --filename="$f") ||
+			die "$sys: write-delete-write loop $i failed; see $LOG"
+		t1=$(now)
+		rec "$sys" "wdw_t$i" "$(elapsed "$t0" "$t1")"
+		rec "$sys" "wdw_mibs$i" "${r%% *}"
+		rm -f "$f" || die "$sys: rm $f failed"
+		sync
+		if [ "$sys" = cstorfs ]; then cs_chunks "wdw_$i"; fi
+	done
+	if [ "$sys" = cstorfs ]; then
+		# what the background gc gives back once the writers stop (it polls every 2 s)
+		sleep 6
+		cs_chunks wdw_settled
+	fi
+	rec_mem "$sys" wdw
+	sys_down "$sys"
+}
+
+# record the chunk store's files, bytes, live_bytes, reclaimed_bytes (cstorfs-ctl status)
+cs_chunks() {
+	local js=$BENCH_DIR/status.json v k m
+	if ! "$CTL" --store "$CS_STORE" --json status >"$js" 2>>"$LOG"; then
+		say "cstorfs-ctl status failed; see $LOG"
+		return 0
+	fi
+	read -r -a v <<<"$($PY "$ROOT/benchmarks/bench.py" chunks "$js")"
+	k=0
+	for m in files bytes live_bytes reclaimed_bytes; do
+		rec cstorfs "cs_${m}_$1" "${v[$k]}"
+		k=$((k + 1))
+	done
+}
+
 # ---------------------------------------------------------------- main
 mkdir -p "$BENCH_DIR"
 fstype=$(findmnt -n -o FSTYPE -T "$BENCH_DIR")
@@ -413,6 +489,10 @@ if [ ! -s "$TARBALL" ]; then
 	mv "$TARBALL.tmp" "$TARBALL"
 fi
 
+# issue 14's per-volume chunk size: measured only once `volume create` has the option
+CHUNK_OPT=$("$CTL" volume create --help 2>&1 | awk '/^  volume create/ { p = 1; print; next } p && /^  [a-z]/ { p = 0 } p' |
+	grep -oE -- '--(recordsize|chunk[-_]size)' | head -1 || true)
+
 T_START=$(now)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 disk_dev=$(findmnt -n -o SOURCE -T "$BENCH_DIR")
@@ -440,9 +520,11 @@ disk_name=$(lsblk -no PKNAME "$disk_dev" 2>/dev/null | head -1)
 	echo "rand_size=${RAND_MIB} MiB"
 	echo "rand_runtime=$RAND_RT"
 	echo "meta_files=$META_FILES"
+	echo "wdw=$WDW_LOOPS x ${WDW_MIB} MiB"
+	echo "chunk_opt=${CHUNK_OPT:-none}"
 	[ -z "$META_NOTE" ] || echo "meta_note=$META_NOTE"
 	echo "tree=$(tar -tf "$TARBALL" | wc -l) entries, $(($(stat -c %s "$TARBALL") / 1048576)) MiB"
-	echo "params=seq ${SEQ_MIB} MiB, random file ${RAND_MIB} MiB x ${RAND_RT} s, metadata ${META_FILES} files in ${META_DIRS} dirs, ${ROUNDS} round(s)"
+	echo "params=seq ${SEQ_MIB} MiB, random file ${RAND_MIB} MiB x ${RAND_RT} s, metadata ${META_FILES} files in ${META_DIRS} dirs, write-delete-write ${WDW_LOOPS} x ${WDW_MIB} MiB, ${ROUNDS} round(s)"
 } >"$BENCH_DIR/meta"
 
 say "systems: $SYSTEMS; workloads: $WORKLOADS; rounds: $ROUNDS; dir: $BENCH_DIR ($fstype)"
