@@ -245,6 +245,9 @@ static int reserve(struct cfstore *c, uint64_t len, struct cfile **out, uint64_t
 	*off = f->size;
 	f->size += len;
 	f->refs++;
+	f->pending++; /* from here, not after the write: reclaim must not take a file
+		       * whose bytes a batch is about to name (named() ends it) */
+	f->live += len;
 	*out = f;
 	return 0;
 }
@@ -274,10 +277,11 @@ static int cf_put(struct cs_chunkstore *cs, const uint8_t *hash, const void *val
 	pthread_mutex_lock(&c->mu);
 	if (rc == 0) {
 		f->dirty = 1;
-		f->pending++; /* until named() */
-		f->live += CF_HDR + (uint64_t)len;
 		my_wseq = ++c->wseq;
 		c->fg_at = now_ns();
+	} else { /* the reserved bytes are garbage, and nothing will name them */
+		f->pending--;
+		f->live -= CF_HDR + (uint64_t)len;
 	}
 	cs_chunkref_encode(&r, ref);
 	be32_put(ref + CS_REF_HEAD, f->id);
