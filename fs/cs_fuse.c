@@ -33,7 +33,8 @@
  * are answered ENOSYS (FUSE_CAP_NO_OPEN_SUPPORT / NO_OPENDIR_SUPPORT): the
  * kernel then opens files and directories by itself, keeping the page cache
  * and caching listings, and sends no open, release, opendir or releasedir.
- * create still opens (and is released). An open inode stays alive through
+ * create counts as a lookup only: after the first ENOSYS the kernel sends
+ * no release for created files either. An open inode stays alive through
  * the kernel's lookup reference (nlookup), which it holds while any file
  * is open.
  *
@@ -414,12 +415,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	cs_fill_entry(&e, &a);
 	set_open_flags(fi);
-	if (cs_node_ref(fs, a.ino, 1, 1) < 0) {
+	/* a lookup, not an open: once an open was answered ENOSYS the kernel
+	 * sends no RELEASE for created files either (6.18), and an open count
+	 * never lowered kept every file created and deleted on the mount, with
+	 * its data, until unmount. The lookup holds the inode while it is open
+	 * (the kernel forgets it only after the last close). */
+	if (cs_node_ref(fs, a.ino, 1, 0) < 0) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		cs_node_unref(fs, a.ino, 1, 1);
+		cs_node_unref(fs, a.ino, 1, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -6,7 +6,8 @@
  * The node table. For every inode the kernel holds we keep:
  *   nlookup  entry replies (lookup, mknod, mkdir, symlink, link, create,
  *            readdirplus entries other than "." and "..") minus forgets;
- *   nopen    open/create replies minus releases;
+ *   nopen    open replies minus releases (create counts as a lookup:
+ *            the kernel may send no release for it, cs_fuse.c);
  *   orphan   cs_unlink/cs_rename reported the inode's last link gone.
  * Invariants:
  *   1. A node exists iff nlookup + nopen > 0.

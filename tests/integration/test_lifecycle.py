@@ -228,6 +228,30 @@ def test_closed_files_reach_the_store_within_seconds_without_fsync(store, daemon
         assert read(m / "big")[70_000:70_008] == b"patched!"
 
 
+def test_files_created_and_deleted_are_freed_while_mounted(store, daemon, work):
+    """Regression (issue 14's benchmark found it): once an existing file had
+    been opened, files created and then deleted on the mount kept their
+    inode and data until unmount (create counted as an open whose release
+    the kernel never sends). The store must give them back while mounted."""
+    create_volume(store, "vol")
+    with mounted(store, "vol", work / "mnt") as m:
+        write(m / "old", b"x" * 10)
+        read(m / "old")                       # an open of an existing file
+        base = ctl_json("volume", "inspect", "vol", store=store)["stats"]
+        for i in range(3):
+            with open(m / f"new{i}", "wb") as f:   # create, write, close
+                f.write(os.urandom(300_000))
+                os.fsync(f.fileno())
+            with open(m / f"new{i}", "rb") as f:   # open it again, as fio does
+                f.read(10)
+            os.unlink(m / f"new{i}")
+
+        def freed():
+            st = ctl_json("volume", "inspect", "vol", store=store)["stats"]
+            return st["inodes"] == base["inodes"] and st["logical_bytes"] == base["logical_bytes"]
+        wait_until(freed, timeout=10, what="deleted files' inodes and data to be freed")
+
+
 def test_fusermount_u_releases_volume_in_daemon(store, daemon, work):
     create_volume(store, "vol")
     mnt = work / "mnt"
