@@ -30,7 +30,7 @@ int ctl_check_compression(const char *opt, const char *s, uint64_t *num)
 
 int ctl_volume_create(struct ctl *x, struct ctl_args *a)
 {
-	const struct ctl_val *quota = ctl_opt(a, "--quota");
+	const struct ctl_val *quota = ctl_opt(a, "--quota"), *chunk = ctl_opt(a, "--chunk-size");
 	const char *comp = ctl_str(a, "--compression");
 	cJSON *body = cJSON_CreateObject();
 	int rc;
@@ -40,6 +40,8 @@ int ctl_volume_create(struct ctl *x, struct ctl_args *a)
 		cJSON_AddStringToObject(body, "compression", comp);
 	if (quota->count)
 		cJSON_AddNumberToObject(body, "quota", (double)quota->num);
+	if (chunk->count)
+		cJSON_AddNumberToObject(body, "chunk_size", (double)chunk->num);
 	rc = cs_client_request(x->c, "POST", "/v1/volumes", body, 0, &a->ans);
 	cJSON_Delete(body);
 	return rc;
@@ -112,6 +114,7 @@ void ctl_volume_inspect_print(const struct ctl *x, const struct ctl_args *a)
 	printf("id:             %llu\n", (unsigned long long)jnum(v, "id"));
 	printf("created:        %s\n", jstr(v, "created"));
 	printf("compression:    %s\n", jstr(v, "compression"));
+	printf("chunk size:     %s\n", size_str(x, jnum(v, "chunk_size"), b, sizeof(b)));
 	printf("quota:          %s\n",
 	       jnum(v, "quota") ? size_str(x, jnum(v, "quota"), b, sizeof(b)) : "none");
 	printf("epoch:          %llu\n", (unsigned long long)jnum(v, "epoch"));

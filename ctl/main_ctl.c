@@ -49,6 +49,9 @@
 	      "zstd at level N (1..19), or none; default zstd:1 (a clone: the origin's)",          \
 	      .check = ctl_check_compression)
 #define O_QUOTA VALUE("--quota", NULL, CTL_SIZE, "SIZE", "at most SIZE of data (default: none)")
+#define O_CHUNK_SIZE                                                                               \
+	VALUE("--chunk-size", NULL, CTL_SIZE, "SIZE",                                              \
+	      "bytes per chunk, a power of two from 4K to 1M (default 64K; like ZFS's recordsize)")
 #define O_QUIET FLAG("--quiet", "-q", "no progress line on stderr")
 
 /* The four scrub rows take the same words, so that scrub status and stop
@@ -67,7 +70,7 @@ static const struct ctl_cmd commands[] = {
     {.name = "volume",
      .sub = "create",
      .args = ARGS(ARG("NAME", CTL_ARG_VOLUME)),
-     .opts = OPTS(O_COMPRESSION, O_QUOTA),
+     .opts = OPTS(O_COMPRESSION, O_QUOTA, O_CHUNK_SIZE),
      .help = "create a volume",
      .flags = CTL_DAEMON,
      .run = ctl_volume_create,

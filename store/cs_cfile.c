@@ -59,7 +59,8 @@
 #define CF_MAX (64ull << 20)         /* a file is sealed past this */
 #define CF_PREALLOC (8ull << 20)     /* growth step */
 #define CF_REF_LEN (CS_REF_HEAD + 12)
-#define CF_YIELD_NS 20000000LL       /* reclaim pauses this long behind writers */
+#define CF_YIELD_NS 10000000LL       /* reclaim pauses this long behind writers */
+#define CF_YIELD_EVERY (1ull << 20)  /* after moving this much (<= 100 MiB/s then) */
 
 struct cfile {
 	uint32_t id;
@@ -278,7 +279,8 @@ static int cf_put(struct cs_chunkstore *cs, const uint8_t *hash, const void *val
 	if (rc == 0) {
 		f->dirty = 1;
 		my_wseq = ++c->wseq;
-		c->fg_at = now_ns();
+		if (!reclaiming) /* a writer's put, not reclaim's own */
+			c->fg_at = now_ns();
 	} else { /* the reserved bytes are garbage, and nothing will name them */
 		f->pending--;
 		f->live -= CF_HDR + (uint64_t)len;
@@ -599,7 +601,7 @@ static int move_records(struct cfstore *c, struct cfile *f, uint64_t budget)
 	uint8_t *buf = malloc(CF_HDR + CS_CHUNK_VALUE_MAX);
 	struct moved *m = NULL;
 	size_t n = 0, cap = 0;
-	uint64_t pos = f->scan, moved = 0;
+	uint64_t pos = f->scan, moved = 0, paced = 0;
 	int rc = buf ? 0 : -ENOMEM;
 
 	reclaiming = 1;
@@ -639,11 +641,12 @@ static int move_records(struct cfstore *c, struct cfile *f, uint64_t budget)
 			}
 		}
 		pos += CF_HDR + len;
-		if (rc == 0 && moved && now_ns() - __atomic_load_n(&c->fg_at, __ATOMIC_RELAXED) <
-							 (uint64_t)CF_YIELD_NS) {
+		if (rc == 0 && moved - paced >= CF_YIELD_EVERY) {
 			struct timespec ts = {0, CF_YIELD_NS}; /* writers are busy: let them go first */
 
-			nanosleep(&ts, NULL);
+			paced = moved;
+			if (now_ns() - __atomic_load_n(&c->fg_at, __ATOMIC_RELAXED) < 2 * CF_YIELD_NS)
+				nanosleep(&ts, NULL);
 		}
 	}
 	reclaiming = 0;

@@ -1,7 +1,7 @@
 /*
  * cs_chunk.c - chunk values: hashing, compression, verification.
  *
- * A chunk is at most CS_CHUNK_SIZE raw bytes, keyed by the SHA-256 of those
+ * A chunk is at most its volume's chunk size (CS_CHUNK_MAX) raw bytes, keyed by the SHA-256 of those
  * bytes. Its stored value is a 6-byte header followed by the payload:
  *
  *   byte 0     format (1)
@@ -124,7 +124,7 @@ int cs_chunk_encode(const void *raw, size_t len, int level,
 	size_t bound = ZSTD_compressBound(len);
 	char *v;
 
-	CS_ASSERT(len > 0 && len <= CS_CHUNK_SIZE);
+	CS_ASSERT(len > 0 && len <= CS_CHUNK_MAX);
 	SHA256(raw, len, hash);
 	v = malloc(HDR + (bound > len ? bound : len));
 	if (!v)
@@ -251,6 +251,35 @@ int cs_chunk_put(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *valu
 				    be32_get((const uint8_t *)value + 2), ref);
 }
 
+uint32_t cs_compression_word(int level, uint32_t chunk_size)
+{
+	uint32_t shift = 0;
+
+	if (chunk_size && chunk_size != CS_CHUNK_SIZE)
+		while ((1u << shift) < chunk_size)
+			shift++;
+	return (uint32_t)level | shift << 16;
+}
+
+int cs_chunk_size_check(uint32_t size)
+{
+	if (size < CS_CHUNK_MIN || size > CS_CHUNK_MAX || (size & (size - 1)))
+		return cs_fail(-EINVAL, "chunk size %u is not a power of two from %u to %u bytes",
+			       size, CS_CHUNK_MIN, CS_CHUNK_MAX);
+	return 0;
+}
+
+int cs_compression_split(uint32_t word, int *level, uint32_t *chunk_size)
+{
+	uint32_t shift = word >> 16 & 0xff;
+
+	*level = (int)(word & 0xffff);
+	*chunk_size = shift ? 1u << shift : CS_CHUNK_SIZE;
+	if (word >> 24 || *level > 19 || (shift && (shift < 12 || shift > 20)))
+		return -EINVAL;
+	return 0;
+}
+
 int cs_chunk_known(cs_store *st, const uint8_t hash[CS_HASH_LEN])
 {
 	uint8_t key[1 + CS_HASH_LEN];
@@ -296,7 +325,7 @@ int cs_chunkstore_open(cs_store *st)
 	return rc;
 }
 
-int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out)
+int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out, size_t cap)
 {
 	uint8_t check[CS_HASH_LEN];
 	char *buf = value_buf(), *alloc = NULL, *v;
@@ -315,7 +344,7 @@ int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out)
 		goto out;
 	}
 	raw = be32_get((uint8_t *)v + 2);
-	if (raw == 0 || raw > CS_CHUNK_SIZE) {
+	if (raw == 0 || raw > cap) {
 		rc = chunk_bad(hash, "bad length");
 		goto out;
 	}
@@ -327,8 +356,8 @@ int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out)
 		memcpy(out, v + HDR, raw);
 	} else if (v[1] == CODEC_ZSTD) {
 		ZSTD_DCtx *d = dctx();
-		size_t n = d ? ZSTD_decompressDCtx(d, out, CS_CHUNK_SIZE, v + HDR, vlen - HDR)
-			     : ZSTD_decompress(out, CS_CHUNK_SIZE, v + HDR, vlen - HDR);
+		size_t n = d ? ZSTD_decompressDCtx(d, out, raw, v + HDR, vlen - HDR)
+			     : ZSTD_decompress(out, raw, v + HDR, vlen - HDR);
 
 		if (ZSTD_isError(n) || n != raw) {
 			rc = chunk_bad(hash, "does not decompress");

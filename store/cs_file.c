@@ -4,7 +4,9 @@
  *
  * Keys owned: 'E' VID ino idx ~E -> extent: SHA-256 of the chunk (32),
  * raw length (4), stored length (4). Chunk idx covers bytes
- * [idx * CS_CHUNK_SIZE, (idx + 1) * CS_CHUNK_SIZE). A chunk's raw bytes are
+ * [idx * C, (idx + 1) * C) where C is the volume's chunk size (rec->
+ * chunk_size, fixed at creation, CS_CHUNK_MIN..CS_CHUNK_MAX; a clone has
+ * its origin's, so shared extents mean the same bytes). A chunk's raw bytes are
  * stored without their trailing zeros: bytes past the raw length read as
  * zeros, and an all-zero chunk is a hole (no extent at all).
  *
@@ -29,7 +31,7 @@ int cs_ext_decode(struct cs_ext *e, const uint8_t *v, size_t vlen)
 	memcpy(e->hash, v, CS_HASH_LEN);
 	e->raw_len = be32_get(v + CS_HASH_LEN);
 	e->stored_len = be32_get(v + CS_HASH_LEN + 4);
-	if (e->raw_len == 0 || e->raw_len > CS_CHUNK_SIZE)
+	if (e->raw_len == 0 || e->raw_len > CS_CHUNK_MAX)
 		return cs_fail(-EIO, "corrupt extent record");
 	return 0;
 }
@@ -106,21 +108,23 @@ fail:
 	return rc;
 }
 
-/* Fill @buf (CS_CHUNK_SIZE) with chunk @idx's bytes: zeros past its raw
- * length, all zeros for a hole. *@e / *@have tell what extent was found. */
+/* Fill @buf (the volume's chunk size) with chunk @idx's bytes: zeros past
+ * its raw length, all zeros for a hole. *@e / *@have tell what extent was
+ * found. */
 int cs_file_chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
                       uint64_t idx, uint8_t *buf, struct cs_ext *e, int *have)
 {
+	uint32_t csz = rec->chunk_size;
 	int rc = cs_ext_get(st, rec, ino, idx, e);
 
 	*have = 0;
 	if (rc == -ENOENT) {
-		memset(buf, 0, CS_CHUNK_SIZE);
+		memset(buf, 0, csz);
 		return 0;
 	}
 	if (rc)
 		return rc;
-	rc = cs_chunk_read(st, e->hash, buf);
+	rc = cs_chunk_read(st, e->hash, buf, csz);
 	if (rc < 0)
 		return rc;
 	if ((uint32_t)rc != e->raw_len) {
@@ -131,7 +135,7 @@ int cs_file_chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
 		               (unsigned long long)ino, (unsigned long long)idx, hex, rc,
 		               e->raw_len);
 	}
-	memset(buf + e->raw_len, 0, CS_CHUNK_SIZE - e->raw_len);
+	memset(buf + e->raw_len, 0, csz - e->raw_len);
 	*have = 1;
 	return 0;
 }
@@ -139,16 +143,17 @@ int cs_file_chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino,
 int cs_file_chunks(cs_store *st, const struct cs_volrec *rec, uint64_t ino, uint64_t off,
                    uint64_t end, int (*fn)(void *ctx, struct cs_chunk_part *p), void *ctx)
 {
+	uint32_t csz = rec->chunk_size;
 	struct cs_chunk_part p;
 	int rc = 0;
 
-	p.buf = malloc(CS_CHUNK_SIZE);
+	p.buf = malloc(csz);
 	if (!p.buf)
 		return -ENOMEM;
 	for (p.pos = off; p.pos < end && rc == 0; p.pos += p.n) {
-		p.idx = p.pos / CS_CHUNK_SIZE;
-		p.co = p.pos % CS_CHUNK_SIZE;
-		p.n = CS_CHUNK_SIZE - p.co;
+		p.idx = p.pos / csz;
+		p.co = p.pos % csz;
+		p.n = csz - p.co;
 		if (p.n > end - p.pos)
 			p.n = end - p.pos;
 		rc = cs_file_chunk_load(st, rec, ino, p.idx, p.buf, &p.e, &p.have);
@@ -164,7 +169,7 @@ int cs_file_chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx,
                        const uint8_t *buf, const struct cs_ext *old)
 {
 	struct cs_ext e;
-	size_t len = CS_CHUNK_SIZE;
+	size_t len = t->rec.chunk_size;
 	char *value;
 	size_t vlen;
 	int rc;
@@ -201,7 +206,7 @@ static void wb_overlay(struct cs_volstate *vs, uint64_t ino, uint64_t off, uint6
 {
 	for (int i = 0; i < CS_WB_SLOTS; i++) {
 		const struct cs_wslot *w = &vs->wb[i];
-		uint64_t cs = w->idx * CS_CHUNK_SIZE, ce = cs + CS_CHUNK_SIZE;
+		uint64_t cs = w->idx * vs->rec.chunk_size, ce = cs + vs->rec.chunk_size;
 		uint64_t a = cs > off ? cs : off, b = ce < end ? ce : end;
 
 		if (w->ino == ino && a < b)
@@ -293,9 +298,19 @@ out:
  * wb_used counts the slots in use; readers that see 0 need no lock.
  */
 
+#define WB_SPAN 4 /* chunks a buffered write may touch */
+
 static int64_t ns_since(const struct timespec *a, const struct timespec *b)
 {
 	return (int64_t)(b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
+}
+
+/* Slots a volume uses: about 4 MiB of chunks, 4 to CS_WB_SLOTS of them. */
+static int wb_slots(const struct cs_volstate *vs)
+{
+	uint32_t n = (4u << 20) / vs->rec.chunk_size;
+
+	return n < 4 ? 4 : n > CS_WB_SLOTS ? CS_WB_SLOTS : (int)n;
 }
 
 static struct cs_wslot *wb_find(struct cs_volstate *vs, uint64_t ino, uint64_t idx)
@@ -314,9 +329,9 @@ static void wb_free(struct cs_volstate *vs, struct cs_wslot *w)
 
 /* How far a flush of slot @w may raise its file's recorded size: its
  * writes' end, but not past its own chunk (rule 3). */
-static uint64_t slot_end(const struct cs_wslot *w)
+static uint64_t slot_end(const struct cs_volstate *vs, const struct cs_wslot *w)
 {
-	uint64_t ce = (w->idx + 1) * CS_CHUNK_SIZE;
+	uint64_t ce = (w->idx + 1) * vs->rec.chunk_size;
 
 	return w->size < ce ? w->size : ce;
 }
@@ -397,8 +412,8 @@ static int wb_write_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS])
 			rc = cs_ext_get(t->st, &t->rec, ino, w->idx, &e);
 			if (rc == 0 || rc == -ENOENT)
 				rc = cs_file_chunk_store(t, &in, w->idx, w->data, rc == 0 ? &e : NULL);
-			if (slot_end(w) > in.size)
-				in.size = slot_end(w);
+			if (slot_end(vs, w) > in.size)
+				in.size = slot_end(vs, w);
 			raise_times(vs, &in, &w->mtime);
 			done[j] = 1;
 		}
@@ -481,9 +496,10 @@ int cs_file_inode_begin(struct cs_txn *t, cs_vol *vol, uint64_t ino, struct cs_i
 }
 
 /* The slot holding chunk @idx of @in: found, or a free one filled from the
- * store's chunk. Returns 1 when no slot is free (the caller then writes the
- * chunk through). */
-static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs_wslot **out)
+ * store's chunk (not read when @whole: the write covers it all). Returns 1
+ * when no slot is free (the caller then writes the chunk through). */
+static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, int whole,
+		  struct cs_wslot **out)
 {
 	struct cs_volstate *vs = t->vs;
 	struct cs_wslot *w = wb_find(vs, in->ino, idx);
@@ -494,14 +510,14 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs
 		*out = w;
 		return 0;
 	}
-	for (int i = 0; i < CS_WB_SLOTS && !w; i++)
+	for (int i = 0; i < wb_slots(vs) && !w; i++)
 		if (!vs->wb[i].ino)
 			w = &vs->wb[i];
 	if (!w)
 		return 1;
-	if (!w->data && !(w->data = malloc(CS_CHUNK_SIZE)))
+	if (!w->data && !(w->data = malloc(vs->rec.chunk_size)))
 		return -ENOMEM;
-	rc = cs_file_chunk_load(t->st, &t->rec, in->ino, idx, w->data, &e, &have);
+	rc = whole ? 0 : cs_file_chunk_load(t->st, &t->rec, in->ino, idx, w->data, &e, &have);
 	if (rc)
 		return rc;
 	w->ino = in->ino;
@@ -514,8 +530,8 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs
 }
 
 /* At the start of a write (@t just begun): commit the slots that waited
- * long enough, or every slot when fewer than two are free (a write fills
- * at most two: its first and last chunk). All of them at once: one commit
+ * long enough, or every slot when fewer than WB_SPAN are free (a buffered
+ * write fills at most WB_SPAN). All of them at once: one commit
  * puts their chunks and syncs the chunk store once (cs_txn.c), where
  * committing the oldest one or two per write cost a sync per small file. */
 static int wb_make_room(struct cs_txn *t)
@@ -527,7 +543,7 @@ static int wb_make_room(struct cs_txn *t)
 	if (!vs->wb_used)
 		return 0;
 	n = wb_pick(vs, 0, 1, &t->now, pick);
-	if (vs->wb_used - n > CS_WB_SLOTS - 2)
+	if (vs->wb_used - n > wb_slots(vs) - WB_SPAN)
 		n = wb_pick(vs, 0, 0, &t->now, pick);
 	return n ? wb_commit_picked(t, pick) : 0;
 }
@@ -620,10 +636,10 @@ static void pre_free(cs_store *st, struct pre_write *pw)
 }
 
 static int pre_encode(struct pre_write *pw, uint64_t off, const uint8_t *src, size_t size,
-                      int level)
+                      int level, uint32_t csz)
 {
-	uint64_t first = (off + CS_CHUNK_SIZE - 1) / CS_CHUNK_SIZE;
-	uint64_t end = (off + size) / CS_CHUNK_SIZE;
+	uint64_t first = (off + csz - 1) / csz;
+	uint64_t end = (off + size) / csz;
 
 	memset(pw, 0, sizeof(*pw));
 	if (end <= first)
@@ -634,9 +650,9 @@ static int pre_encode(struct pre_write *pw, uint64_t off, const uint8_t *src, si
 	pw->first = first;
 	pw->n = end - first;
 	for (size_t i = 0; i < pw->n; i++) {
-		const uint8_t *d = src + ((first + i) * CS_CHUNK_SIZE - off);
+		const uint8_t *d = src + ((first + i) * csz - off);
 		struct pre_chunk *c = &pw->c[i];
-		size_t len = CS_CHUNK_SIZE;
+		size_t len = csz;
 		int rc;
 
 		while (len > 0 && d[len - 1] == 0)
@@ -713,18 +729,18 @@ static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
                         const uint8_t *src, size_t size, uint8_t *buf,
                         const uint8_t *base, size_t base_len, struct pre_write *pw)
 {
-	uint64_t pos = off, end = off + size;
+	uint64_t pos = off, end = off + size, csz = t->rec.chunk_size;
 	int rc = 0;
 
 	while (pos < end && rc == 0) {
-		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
-		uint64_t n = CS_CHUNK_SIZE - co;
+		uint64_t idx = pos / csz, co = pos % csz;
+		uint64_t n = csz - co;
 		struct cs_ext e;
 		int have = 0;
 
 		if (n > end - pos)
 			n = end - pos;
-		if (pw && n == CS_CHUNK_SIZE && idx >= pw->first && idx - pw->first < pw->n) {
+		if (pw && n == csz && idx >= pw->first && idx - pw->first < pw->n) {
 			rc = cs_ext_get(t->st, &t->rec, in->ino, idx, &e);
 			have = rc == 0;
 			rc = rc == -ENOENT ? 0 : rc;
@@ -734,9 +750,9 @@ static int write_chunks(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 			continue;
 		}
 		if (idx == 0 && base) {
-			memset(buf, 0, CS_CHUNK_SIZE);
+			memset(buf, 0, csz);
 			memcpy(buf, base, base_len);
-		} else if (n == CS_CHUNK_SIZE) {
+		} else if (n == csz) {
 			rc = cs_ext_get(t->st, &t->rec, in->ino, idx, &e);
 			have = rc == 0;
 			rc = rc == -ENOENT ? 0 : rc;
@@ -760,7 +776,7 @@ int cs_file_inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf
 {
 	uint32_t len = in->data_len;
 
-	memset(buf, 0, CS_CHUNK_SIZE);
+	memset(buf, 0, t->rec.chunk_size);
 	memcpy(buf, in->data, len);
 	in->data_len = 0;
 	in->data_bytes -= len;
@@ -777,7 +793,7 @@ static int write_from_inline(struct cs_txn *t, struct cs_inode *in, uint64_t off
 	uint32_t len = in->data_len;
 	int rc;
 
-	if (off >= CS_CHUNK_SIZE) { /* the write leaves chunk 0 alone */
+	if (off >= t->rec.chunk_size) { /* the write leaves chunk 0 alone */
 		rc = cs_file_inline_to_chunks(t, in, buf);
 		return rc ? rc : write_chunks(t, in, off, src, size, buf, NULL, 0, pw);
 	}
@@ -808,33 +824,37 @@ static int wb_overlaps(struct cs_volstate *vs, uint64_t ino, uint64_t first, uin
 }
 
 /*
- * A write smaller than a chunk into a chunked file of a volume without
- * quota goes into the write buffer when its (at most two) chunks have
- * slots: nothing is committed now. Returns 1 when it did not fit.
+ * A write smaller than CS_CHUNK_SIZE (and than the volume's chunk size, or
+ * of at most WB_SPAN whole chunks of a volume with smaller ones: a
+ * database's pages on a 4 KiB-chunk volume) into a chunked file of a
+ * volume without quota goes into the write buffer when its chunks have
+ * slots: nothing is committed now, and the buffer is later committed in
+ * one batch with one chunk-file sync. Returns 1 when it did not fit.
  */
 static int write_buffered(struct cs_txn *t, struct cs_inode *in, uint64_t off,
                           const uint8_t *src, size_t size)
 {
 	struct cs_volstate *vs = t->vs;
-	uint64_t first = off / CS_CHUNK_SIZE, last = (off + size - 1) / CS_CHUNK_SIZE;
+	uint64_t csz = t->rec.chunk_size, first = off / csz, last = (off + size - 1) / csz;
 	int need = 0, free_slots = 0, rc;
 
-	if (t->rec.quota || in->size <= CS_INLINE_MAX || size >= CS_CHUNK_SIZE)
+	if (t->rec.quota || in->size <= CS_INLINE_MAX || size >= CS_CHUNK_SIZE ||
+	    last - first >= WB_SPAN)
 		return 1;
 	for (uint64_t idx = first; idx <= last; idx++)
 		need += !wb_find(vs, in->ino, idx);
-	for (int i = 0; i < CS_WB_SLOTS; i++)
+	for (int i = 0; i < wb_slots(vs); i++)
 		free_slots += !vs->wb[i].ino;
 	if (free_slots < need)
 		return 1;
 	for (uint64_t pos = off, end = off + size; pos < end;) {
-		uint64_t idx = pos / CS_CHUNK_SIZE, co = pos % CS_CHUNK_SIZE;
-		uint64_t n = CS_CHUNK_SIZE - co;
+		uint64_t idx = pos / csz, co = pos % csz;
+		uint64_t n = csz - co;
 		struct cs_wslot *w;
 
 		if (n > end - pos)
 			n = end - pos;
-		rc = wb_get(t, in, idx, &w);
+		rc = wb_get(t, in, idx, co == 0 && n == csz, &w);
 		CS_ASSERT(rc <= 0); /* a slot was free */
 		if (rc)
 			return rc;
@@ -864,7 +884,7 @@ static int write_through(struct cs_txn *t, struct cs_inode *in, uint64_t off, co
 		in->data_bytes = new_size;
 		return 0;
 	}
-	buf = malloc(CS_CHUNK_SIZE);
+	buf = malloc(t->rec.chunk_size);
 	if (!buf)
 		return -ENOMEM;
 	if (in->size <= CS_INLINE_MAX)
@@ -881,7 +901,7 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 	struct pre_write pw = { 0 };
 	struct cs_inode in;
 	struct cs_txn t;
-	uint64_t new_size, before;
+	uint64_t new_size, before, csz = vol->vs->rec.chunk_size; /* fixed at creation */
 	int rc, level;
 
 	if (size == 0)
@@ -890,11 +910,12 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		return cs_fail(-EFBIG, "write past the largest file size");
 	if (vol->rdonly)
 		return cs_fail(-EROFS, "volume '%s' is open read-only", vol->vs->rec.name);
-	if (size >= CS_CHUNK_SIZE) { /* whole chunks: encoded outside the lock */
+	if (size >= csz && size >= CS_CHUNK_SIZE) { /* whole chunks, not for the buffer:
+						     * encoded outside the lock */
 		pthread_mutex_lock(&vol->vs->lock);
 		level = vol->vs->rec.compression;
 		pthread_mutex_unlock(&vol->vs->lock);
-		rc = pre_encode(&pw, off, src, size, level);
+		rc = pre_encode(&pw, off, src, size, level, (uint32_t)csz);
 		if (rc == 0)
 			rc = pre_store(vol->st, &pw);
 		if (rc) {
@@ -920,7 +941,7 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 		cs_txn_abort(&t, 0);
 		return rc ? rc : (ssize_t)size;
 	}
-	if (wb_overlaps(t.vs, ino, off / CS_CHUNK_SIZE, (off + size - 1) / CS_CHUNK_SIZE)) {
+	if (wb_overlaps(t.vs, ino, off / csz, (off + size - 1) / csz)) {
 		/* written through: what the buffer holds of the file first (rule 2) */
 		rc = wb_flush_locked(&t, ino, 0);
 		if (rc == 0)

@@ -77,7 +77,7 @@ int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t 
 		in->size = size;
 		return 0;
 	}
-	buf = malloc(CS_CHUNK_SIZE);
+	buf = malloc(t->rec.chunk_size);
 	if (!buf)
 		return -ENOMEM;
 	if (size <= CS_INLINE_MAX) { /* chunked -> inline */
@@ -95,8 +95,8 @@ int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t 
 	} else if (in->size <= CS_INLINE_MAX) { /* inline -> chunked */
 		rc = cs_file_inline_to_chunks(t, in, buf);
 	} else if (size < in->size) { /* shrink: drop and trim */
-		uint64_t last = (size - 1) / CS_CHUNK_SIZE;
-		uint64_t keep = size - last * CS_CHUNK_SIZE;
+		uint64_t last = (size - 1) / t->rec.chunk_size;
+		uint64_t keep = size - last * t->rec.chunk_size;
 		struct cs_ext e;
 		int have;
 
@@ -108,7 +108,7 @@ int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in, uint64_t 
 		else if (rc == 0 && e.raw_len > keep) {
 			rc = cs_file_chunk_load(t->st, &t->rec, in->ino, last, buf, &e, &have);
 			if (rc == 0) {
-				memset(buf + keep, 0, CS_CHUNK_SIZE - keep);
+				memset(buf + keep, 0, t->rec.chunk_size - keep);
 				rc = cs_file_chunk_store(t, in, last, buf, &e);
 			}
 		}
@@ -249,7 +249,7 @@ int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence)
 	if (in.size <= CS_INLINE_MAX)
 		return whence == CS_SEEK_DATA ? (int64_t)off : (int64_t)in.size;
 	s.hole = whence == CS_SEEK_HOLE;
-	s.want = off / CS_CHUNK_SIZE;
+	s.want = off / vol->vs->rec.chunk_size;
 	prefix[0] = 'E';
 	be64_put(prefix + 1, vol->vs->rec.id);
 	be64_put(prefix + 9, ino);
@@ -260,12 +260,12 @@ int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence)
 	if (!s.hole) {
 		if (!s.done)
 			return cs_fail(-ENXIO, "no data past the offset");
-		res = s.found * CS_CHUNK_SIZE;
+		res = s.found * vol->vs->rec.chunk_size;
 		if (res < off)
 			res = off;
 		return res >= in.size ? cs_fail(-ENXIO, "no data past the offset") : (int64_t)res;
 	}
-	res = (s.done ? s.found : s.want) * CS_CHUNK_SIZE;
+	res = (s.done ? s.found : s.want) * vol->vs->rec.chunk_size;
 	if (res < off)
 		res = off;
 	return (int64_t)(res < in.size ? res : in.size);

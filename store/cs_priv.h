@@ -88,7 +88,7 @@ int cs_grow(void **v, size_t *cap, size_t n, size_t size);
 
 /* The largest encoded chunk (cs_chunk.c keeps a chunk raw unless zstd
  * shrinks it). */
-#define CS_CHUNK_VALUE_MAX (6 + CS_CHUNK_SIZE)
+#define CS_CHUNK_VALUE_MAX (6 + CS_CHUNK_MAX)
 
 /* ---- byte order ---- */
 
@@ -143,6 +143,9 @@ struct cs_volrec {
 	uint8_t uuid[16];
 	int64_t ctime_ns;
 	int compression;
+	uint32_t chunk_size; /* bytes per chunk: stored as log2 in the bits 16-23
+	                        of the compression word (0: CS_CHUNK_SIZE, as
+	                        every record before per-volume chunk sizes) */
 	uint64_t quota;
 	uint64_t epoch;      /* current epoch: writes go here */
 	uint64_t base_epoch; /* epoch at creation: no key is older */
@@ -168,7 +171,7 @@ struct cs_volrec {
  * data holds the whole chunk: what the store had, with the writes on top.
  * ino 0: the slot is free.
  */
-#define CS_WB_SLOTS 16
+#define CS_WB_SLOTS 64 /* at most; a volume uses about 4 MiB of them (cs_file.c) */
 #define CS_WB_AGE_NS 500000000LL /* flushed by the next write after this */
 
 struct cs_wslot {
@@ -176,7 +179,7 @@ struct cs_wslot {
 	struct timespec since; /* first write: the age that forces a flush */
 	struct timespec mtime; /* last write */
 	uint64_t size;         /* the file's size after the last write here */
-	uint8_t *data;         /* CS_CHUNK_SIZE bytes, kept for reuse */
+	uint8_t *data;         /* the volume's chunk size in bytes, kept for reuse */
 };
 
 /* Shared state of one volume opened in this process (by any handles). */
@@ -394,10 +397,18 @@ int cs_rec_has_history(const struct cs_volrec *rec);
  * or when compression does not shrink them). *value is malloc'd. */
 int cs_chunk_encode(const void *raw, size_t len, int level,
                     uint8_t hash[CS_HASH_LEN], char **value, size_t *vlen);
-/* Fetch chunk @hash, decompress into @out (room for CS_CHUNK_SIZE) and
+/* Fetch chunk @hash, decompress into @out (room for @cap bytes) and
  * verify the hash against @hash. Returns the raw length, -EIO on any
  * mismatch or corruption (message names the chunk). */
-int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out);
+int cs_chunk_read(cs_store *st, const uint8_t hash[CS_HASH_LEN], uint8_t *out, size_t cap);
+/* The compression word of a volume record or stream header: the zstd level
+ * in bits 0-15, log2 of the chunk size in bits 16-23, 0 there for the
+ * default (so records and streams of default volumes read as before). */
+uint32_t cs_compression_word(int level, uint32_t chunk_size);
+/* Split a compression word: 0, or -EINVAL for a level or size out of range. */
+int cs_compression_split(uint32_t word, int *level, uint32_t *chunk_size);
+/* 0 when @size is a chunk size a volume may have, else -EINVAL (message). */
+int cs_chunk_size_check(uint32_t size);
 /* Format a hash as 64 hex digits into @buf (>= 65 bytes). */
 void cs_hash_hex(const uint8_t hash[CS_HASH_LEN], char *buf);
 /* The encoded chunk @hash as stored (malloc'd into *@val): from the chunk
@@ -528,7 +539,7 @@ int cs_ext_get(cs_store *st, const struct cs_volrec *rec, uint64_t ino, uint64_t
  * follow. */
 int cs_ext_replace(struct cs_txn *t, struct cs_inode *in, uint64_t idx, const struct cs_ext *old,
                    const struct cs_ext *new, char *value, size_t vlen);
-/* Fill @buf (CS_CHUNK_SIZE) with chunk @idx's bytes (zeros for a hole);
+/* Fill @buf (the volume's chunk size) with chunk @idx's bytes (zeros for a hole);
  * *@e / *@have tell what extent was found. */
 int cs_file_chunk_load(cs_store *st, const struct cs_volrec *rec, uint64_t ino, uint64_t idx,
                        uint8_t *buf, struct cs_ext *e, int *have);
@@ -537,7 +548,7 @@ int cs_file_chunk_store(struct cs_txn *t, struct cs_inode *in, uint64_t idx, con
                         const struct cs_ext *old);
 /* The part of a byte range that lies in one chunk, as cs_file_chunks hands
  * it over: file bytes @pos..@pos+@n are bytes @co..@co+@n of chunk @idx,
- * loaded into @buf (CS_CHUNK_SIZE) as cs_file_chunk_load does (@e, @have). */
+ * loaded into @buf (the chunk size) as cs_file_chunk_load does (@e, @have). */
 struct cs_chunk_part {
 	uint64_t pos, idx, co, n;
 	uint8_t *buf;
@@ -551,7 +562,7 @@ int cs_file_chunks(cs_store *st, const struct cs_volrec *rec, uint64_t ino, uint
                    uint64_t end, int (*fn)(void *ctx, struct cs_chunk_part *p), void *ctx);
 /* -EISDIR / -EINVAL unless @in is a regular file. */
 int cs_file_check(const struct cs_inode *in);
-/* Move an inline file's bytes into chunk 0 (@buf: CS_CHUNK_SIZE scratch). */
+/* Move an inline file's bytes into chunk 0 (@buf: chunk-size scratch). */
 int cs_file_inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf);
 
 /* Truncate (or extend) @in to @size inside txn @t, dropping or trimming

@@ -110,11 +110,13 @@ static const struct cs_field volrec_fields[] = {
 
 size_t cs_volrec_encode(const struct cs_volrec *r, uint8_t *b)
 {
+	struct cs_volrec w = *r; /* the level and the chunk size in one word */
 	size_t nl = strlen(r->name);
 	uint8_t *p = b;
 
+	w.compression = (int)cs_compression_word(r->compression, r->chunk_size);
 	*p++ = CS_VOLREC_VERSION;
-	p = CS_FIELDS_PUT(p, r, volrec_fields);
+	p = CS_FIELDS_PUT(p, &w, volrec_fields);
 	*p++ = (uint8_t)(nl >> 8);
 	*p++ = (uint8_t)nl;
 	memcpy(p, r->name, nl);
@@ -136,6 +138,8 @@ int cs_volrec_decode(struct cs_volrec *r, const uint8_t *b, size_t len)
 		return cs_fail(-EIO, "corrupt volume record");
 	memcpy(r->name, p, nl);
 	r->name[nl] = 0;
+	if (cs_compression_split((uint32_t)r->compression, &r->compression, &r->chunk_size))
+		return cs_fail(-EIO, "corrupt volume record (compression word)");
 	return 0;
 }
 

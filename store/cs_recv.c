@@ -663,6 +663,7 @@ static int make_target(cs_store *st, const char *volume, const struct cs_stream_
 	cs_txn_begin(&t, st, NULL);
 	r->ctime_ns = (int64_t)t.now.tv_sec * 1000000000 + t.now.tv_nsec;
 	r->compression = h->compression;
+	r->chunk_size = h->chunk_size;
 	r->quota = h->quota;
 	r->epoch = r->base_epoch = 1;
 	r->next_ino = CS_ROOT_INO + 1;
@@ -673,6 +674,10 @@ static int make_target(cs_store *st, const char *volume, const struct cs_stream_
 		rc = cs_snap_by_uuid(st, h->base_uuid, &bvid, &base);
 		if (rc == 0)
 			rc = cs_volrec_load(st, bvid, &o);
+		if (rc == 0 && o.chunk_size != h->chunk_size)
+			rc = cs_fail(-EINVAL, "the stream's volume has %u-byte chunks, the base "
+				     "snapshot's volume '%s' %u-byte ones", h->chunk_size, o.name,
+				     o.chunk_size);
 		if (rc)
 			return cs_txn_abort(&t, rc);
 		r->origin_id = bvid;

@@ -99,6 +99,9 @@ int cs_recv_check_target(cs_store *st, const char *volume, const struct cs_strea
 	if (cs_vs_find(st, vid, 0))
 		return cs_fail(-EBUSY, "volume '%s' is in use (mounted)", volume);
 	rc = cs_volrec_load(st, vid, &r);
+	if (rc == 0 && r.chunk_size != h->chunk_size)
+		return cs_fail(-EINVAL, "volume '%s' has %u-byte chunks, the stream's %u-byte ones",
+			       volume, r.chunk_size, h->chunk_size);
 	if (rc == 0)
 		rc = latest_snap(st, vid, volume, &last);
 	if (rc)

@@ -153,7 +153,7 @@ static int progress(struct cs_scrub *s, uint32_t stored)
 static int check_one(struct cs_scrub *s, const struct item *it, uint8_t *buf)
 {
 	char msg[256];
-	int rc = cs_chunk_read(s->st, it->hash, buf);
+	int rc = cs_chunk_read(s->st, it->hash, buf, CS_CHUNK_MAX);
 
 	if (rc == -ENOMEM)
 		return rc;
@@ -396,7 +396,7 @@ static void *scrub_main(void *arg)
 {
 	struct cs_scrub *s = arg;
 	struct cs_scrub_status t;
-	uint8_t *buf = malloc(CS_CHUNK_SIZE);
+	uint8_t *buf = malloc(CS_CHUNK_MAX);
 	struct timespec end;
 	int rc;
 

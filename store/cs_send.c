@@ -341,6 +341,7 @@ static int plan_make(cs_store *st, const struct cs_send_opts *o, struct plan *p)
 	snprintf(p->h.volume, sizeof(p->h.volume), "%s", p->vol.name);
 	memcpy(p->h.volume_uuid, p->vol.uuid, 16);
 	p->h.compression = p->vol.compression;
+	p->h.chunk_size = p->vol.chunk_size;
 	p->h.quota = p->vol.quota;
 	snprintf(p->h.snap, sizeof(p->h.snap), "%s", p->snap.name);
 	memcpy(p->h.snap_uuid, p->snap.uuid, 16);

@@ -490,6 +490,11 @@ int cs_clone_create(cs_store *st, const char *volume, const char *snap,
 	}
 	from.compression = o.compression; /* what opts does not say: the origin's */
 	from.quota = o.quota;
+	from.chunk_size = o.chunk_size; /* and always its chunk size: extents are shared */
+	if (opts && opts->chunk_size && opts->chunk_size != o.chunk_size) {
+		rc = cs_fail(-EINVAL, "a clone has its origin's chunk size (%u bytes)", o.chunk_size);
+		goto out;
+	}
 	rc = cs_volname_free(st, newname);
 	if (rc == 0)
 		rc = cs_volume_begin_new(st, &t, &c, newname, opts, &from);

@@ -62,7 +62,9 @@ extern "C" {
 #endif
 
 #define CS_ROOT_INO 1ULL               /* root directory of every volume */
-#define CS_CHUNK_SIZE (64u * 1024u)    /* data chunk size, bytes */
+#define CS_CHUNK_SIZE (64u * 1024u)    /* a volume's chunk size by default, bytes */
+#define CS_CHUNK_MIN (4u * 1024u)      /* the smallest a volume may choose */
+#define CS_CHUNK_MAX (1024u * 1024u)   /* the largest (a power of two in between) */
 #define CS_INLINE_MAX 2048u            /* files up to this size live inline */
 #define CS_NAME_MAX 255u               /* longest name (entry, volume, xattr) */
 #define CS_XATTR_VALUE_MAX (64u * 1024u)
@@ -222,6 +224,9 @@ int cs_store_check(cs_store *st, struct cs_store_stats *out, cs_check_fn fn, voi
 struct cs_volume_opts {
 	int compression; /* zstd level 1..19, 0 for none, -1 for default */
 	uint64_t quota;  /* bytes of logical data, 0 for none */
+	uint32_t chunk_size; /* at creation only: a power of two in CS_CHUNK_MIN..
+	                        CS_CHUNK_MAX (like ZFS's recordsize), 0 for
+	                        CS_CHUNK_SIZE; a clone has its origin's */
 };
 
 #define CS_DEFAULT_ZSTD_LEVEL 1
@@ -244,6 +249,7 @@ struct cs_volume_info {
 	uint64_t id;           /* store-local number (never reused) */
 	int64_t ctime_ns;      /* creation time, ns since the epoch */
 	int compression;       /* 0 none, else the zstd level */
+	uint32_t chunk_size;   /* bytes per chunk (cs_volume_opts) */
 	uint64_t quota;        /* 0: none */
 	uint64_t epoch;        /* current epoch (snapshot generation) */
 	int open_rw;           /* currently open read-write in this process */
@@ -609,6 +615,7 @@ struct cs_stream_header {
 	char volume[CS_NAME_MAX + 1];
 	uint8_t volume_uuid[16];
 	int compression;
+	uint32_t chunk_size; /* the volume's; in the compression word on the wire */
 	uint64_t quota;
 	char snap[CS_NAME_MAX + 1];
 	uint8_t snap_uuid[16];

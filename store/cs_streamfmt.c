@@ -138,7 +138,7 @@ void cs_header_encode(struct cs_obuf *b, const struct cs_stream_header *h)
 	cs_obuf_u64(b, h->total_bytes);
 	cs_obuf_str(b, h->volume);
 	cs_obuf_put(b, h->volume_uuid, 16);
-	cs_obuf_u32(b, (uint32_t)h->compression);
+	cs_obuf_u32(b, cs_compression_word(h->compression, h->chunk_size));
 	cs_obuf_u64(b, h->quota);
 	cs_obuf_str(b, h->snap);
 	cs_obuf_put(b, h->snap_uuid, 16);
@@ -176,10 +176,9 @@ int cs_header_decode(struct cs_stream_header *h, const uint8_t *p, size_t len)
 		goto bad;
 	if (b.pos != len)
 		goto bad;
-	h->compression = (int)comp;
 	h->snap_ctime_ns = (int64_t)ct;
-	if (h->compression < 0 || h->compression > 19 || cs_name_check(h->volume) ||
-	    cs_name_check(h->snap))
+	if (cs_compression_split(comp, &h->compression, &h->chunk_size) ||
+	    cs_name_check(h->volume) || cs_name_check(h->snap))
 		return cs_fail(-EBADMSG, "stream header: invalid volume, snapshot or options");
 	if ((h->flags & CS_STREAM_INCREMENTAL) &&
 	    (cs_name_check(h->base) || cs_name_check(h->base_volume)))
@@ -558,17 +557,17 @@ static int chunk_check(uint64_t seq, const uint8_t *p, size_t len)
 	if (len < CS_HASH_LEN + 6 || p[CS_HASH_LEN] != 1)
 		return cs_fail(-EBADMSG, "record %llu: malformed chunk", (unsigned long long)seq);
 	rawlen = be32_get(p + CS_HASH_LEN + 2);
-	if (rawlen == 0 || rawlen > CS_CHUNK_SIZE)
+	if (rawlen == 0 || rawlen > CS_CHUNK_MAX)
 		return cs_fail(-EBADMSG, "record %llu: chunk length %zu", (unsigned long long)seq,
 		               rawlen);
-	raw = malloc(CS_CHUNK_SIZE);
+	raw = malloc(rawlen);
 	if (!raw)
 		return -ENOMEM;
 	if (p[CS_HASH_LEN + 1] == 0 && len - CS_HASH_LEN - 6 == rawlen) {
 		memcpy(raw, p + CS_HASH_LEN + 6, rawlen);
 		n = rawlen;
 	} else if (p[CS_HASH_LEN + 1] == 1) {
-		n = ZSTD_decompress(raw, CS_CHUNK_SIZE, p + CS_HASH_LEN + 6, len - CS_HASH_LEN - 6);
+		n = ZSTD_decompress(raw, rawlen, p + CS_HASH_LEN + 6, len - CS_HASH_LEN - 6);
 		if (ZSTD_isError(n))
 			n = 0;
 	}

@@ -24,7 +24,7 @@ static int check_opts(const struct cs_volume_opts *o)
 	if (o && (o->compression < -1 || o->compression > 19))
 		return cs_fail(-EINVAL, "compression level %d is outside 0..19 (0 = none)",
 		               o->compression);
-	return 0;
+	return o && o->chunk_size ? cs_chunk_size_check(o->chunk_size) : 0;
 }
 
 static void fill_info(cs_store *st, const struct cs_volrec *r, struct cs_volume_info *out)
@@ -42,6 +42,7 @@ static void fill_info(cs_store *st, const struct cs_volrec *r, struct cs_volume_
 	out->id = r->id;
 	out->ctime_ns = r->ctime_ns;
 	out->compression = r->compression;
+	out->chunk_size = r->chunk_size;
 	out->quota = r->quota;
 	out->epoch = r->epoch;
 	out->stats = r->stats;
@@ -68,6 +69,7 @@ int cs_volume_begin_new(cs_store *st, struct cs_txn *t, struct cs_volrec *r, con
 	r->ctime_ns = (int64_t)t->now.tv_sec * 1000000000 + t->now.tv_nsec;
 	r->compression = (!opts || opts->compression < 0) ? dflt->compression : opts->compression;
 	r->quota = opts ? opts->quota : dflt->quota;
+	r->chunk_size = opts && opts->chunk_size ? opts->chunk_size : dflt->chunk_size;
 	r->epoch = r->base_epoch = 1;
 	return 0;
 }
@@ -86,7 +88,7 @@ int cs_volume_create(cs_store *st, const char *name,
                      const struct cs_volume_opts *opts, uid_t uid, gid_t gid,
                      struct cs_volume_info *out)
 {
-	static const struct cs_volume_opts dflt = { CS_DEFAULT_ZSTD_LEVEL, 0 };
+	static const struct cs_volume_opts dflt = { CS_DEFAULT_ZSTD_LEVEL, 0, CS_CHUNK_SIZE };
 	struct cs_inode root;
 	struct cs_txn t;
 	int rc;
@@ -246,6 +248,12 @@ int cs_volume_set_opts(cs_store *st, const char *name,
 	rc = cs_live_rec(st, vid, &vs, &r);
 	if (rc)
 		goto out;
+	if (opts->chunk_size && opts->chunk_size != r.chunk_size) {
+		rc = cs_fail(-EINVAL, "volume '%s' has %u-byte chunks: the chunk size is chosen at "
+			     "creation", name, r.chunk_size);
+		cs_live_done(vs, &r, 0);
+		goto out;
+	}
 	if (opts->compression >= 0)
 		r.compression = opts->compression;
 	r.quota = opts->quota;

@@ -61,6 +61,7 @@ static cJSON *volume_json(struct cs_api *api, const struct cs_volume_info *v)
 	cJSON_AddNumberToObject(o, "id", (double)v->id);
 	cJSON_AddStringToObject(o, "created", when);
 	cJSON_AddStringToObject(o, "compression", comp);
+	cJSON_AddNumberToObject(o, "chunk_size", (double)v->chunk_size);
 	cJSON_AddNumberToObject(o, "quota", (double)v->quota);
 	cJSON_AddNumberToObject(o, "epoch", (double)v->epoch);
 	mps = cs_mounts_of(api->mounts, v->name);
@@ -211,38 +212,47 @@ static int parse_compression(struct cs_http_reply *r, const char *s, int *level)
 			    "invalid compression '%.64s': \"none\" or \"zstd:N\" with N 1..19", s);
 }
 
-static int get_quota(struct cs_http_reply *r, const cJSON *obj, int *present, uint64_t *quota)
+/* Field @name of @obj, a number of bytes: *@present 0 when absent. */
+static int get_bytes(struct cs_http_reply *r, const cJSON *obj, const char *name, int *present,
+		     uint64_t *out)
 {
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, "quota");
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
 	double v;
 
 	*present = 0;
 	if (!it)
 		return 0;
 	if (!cJSON_IsNumber(it))
-		return cs_http_fail(r, EINVAL, "field 'quota' must be a number of bytes");
+		return cs_http_fail(r, EINVAL, "field '%s' must be a number of bytes", name);
 	v = it->valuedouble;
 	if (v < 0 || v != (double)(uint64_t)v || v > 18446744073709549568.0)
 		return cs_http_fail(r, EINVAL,
-				    "field 'quota' must be a non-negative integer (bytes)");
-	*quota = (uint64_t)v;
+				    "field '%s' must be a non-negative integer (bytes)", name);
+	*out = (uint64_t)v;
 	*present = 1;
 	return 0;
 }
 
-/* The "compression" and "quota" of @body over the values in @opts. */
+/* The "compression", "quota" and "chunk_size" of @body over the values in
+ * @opts (the store says whether a chunk size is one a volume may have). */
 static int body_opts(struct cs_http_reply *r, const cJSON *body, struct cs_volume_opts *opts)
 {
 	const char *comp;
-	uint64_t quota = 0;
-	int err, has_quota;
+	uint64_t quota = 0, chunk = 0;
+	int err, has_quota, has_chunk;
 
 	if ((err = cs_http_string(r, body, "compression", 0, &comp)) ||
 	    (comp && (err = parse_compression(r, comp, &opts->compression))) ||
-	    (err = get_quota(r, body, &has_quota, &quota)))
+	    (err = get_bytes(r, body, "quota", &has_quota, &quota)) ||
+	    (err = get_bytes(r, body, "chunk_size", &has_chunk, &chunk)))
 		return err;
 	if (has_quota)
 		opts->quota = quota;
+	if (has_chunk && (chunk == 0 || chunk > CS_CHUNK_MAX))
+		return cs_http_fail(r, EINVAL, "field 'chunk_size' must be a power of two from %u "
+				    "to %u bytes", CS_CHUNK_MIN, CS_CHUNK_MAX);
+	if (has_chunk)
+		opts->chunk_size = (uint32_t)chunk;
 	return 0;
 }
 
@@ -283,7 +293,7 @@ static int fail_making(struct cs_http_reply *r, int err, const char *made, const
 static int clone_create(struct cs_api *api, const char *name, const char *from, const cJSON *body,
 			struct cs_http_reply *r)
 {
-	struct cs_volume_opts opts;
+	struct cs_volume_opts opts = {0};
 	struct cs_volume_info origin;
 	char vol[CS_NAME_MAX + 1];
 	const char *snap;
@@ -310,7 +320,7 @@ static int clone_create(struct cs_api *api, const char *name, const char *from, 
 
 int cs_api_volume_create(struct cs_api *api, struct cs_http_req *q, struct cs_http_reply *r)
 {
-	static const char *const fields[] = {"name", "compression", "quota", "from", NULL};
+	static const char *const fields[] = {"name", "compression", "quota", "chunk_size", "from", NULL};
 	struct cs_volume_opts opts = {.compression = -1, .quota = 0};
 	const char *name, *from;
 	cJSON *body = NULL;
@@ -371,7 +381,7 @@ int cs_api_volume_patch(struct cs_api *api, struct cs_http_req *q, struct cs_htt
 	static const char *const fields[] = {"name", "compression", "quota", NULL};
 	const char *name = q->arg[0], *to = NULL, *comp = NULL;
 	struct cs_volume_info info;
-	struct cs_volume_opts opts;
+	struct cs_volume_opts opts = {0};
 	cJSON *body = NULL;
 	int err, has_quota = 0;
 	uint64_t quota = 0;
@@ -381,7 +391,7 @@ int cs_api_volume_patch(struct cs_api *api, struct cs_http_req *q, struct cs_htt
 	    (err = cs_http_string(r, body, "name", 0, &to)) ||
 	    (to && (err = cs_http_name(r, "new volume name", to))) ||
 	    (err = cs_http_string(r, body, "compression", 0, &comp)) ||
-	    (err = get_quota(r, body, &has_quota, &quota)) ||
+	    (err = get_bytes(r, body, "quota", &has_quota, &quota)) ||
 	    (err = cs_api_volume_must_exist(api, r, name, &info)))
 		goto out;
 	opts.compression = info.compression;

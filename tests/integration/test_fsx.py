@@ -33,7 +33,11 @@ MODES = [
     ("kill", 1205, 9, ["--event-prob", "0", "--event-every", "30"], ("kill",)),
     ("links", 1206, 7, ["--files", "3", "--links", "--event-every", "50"], ("evict",)),
     ("direct", 1207, 6, ["--direct", "--files", "2"], ()),
+    # volumes with other chunk sizes (volume create --chunk-size)
+    ("chunk4k", 1209, 6, ["--direct", "--files", "2", "--event-every", "60"], ("restart",)),
+    ("chunk1m", 1210, 6, ["--event-every", "60"], ("remount",)),
 ]
+CHUNK = {"chunk4k": "4K", "chunk1m": "1M"}
 
 
 def settled_dir(mnt):
@@ -71,7 +75,7 @@ def report(cp, what, seed, log, keep, args, directory):
 
 @pytest.mark.parametrize("mode,seed,seconds,opts,events", MODES, ids=[m[0] for m in MODES])
 def test_fsx_mode_on_cstorfs(mode, seed, seconds, opts, events, store, daemon, work):
-    create_volume(store, "vol")
+    create_volume(store, "vol", *(["--chunk-size", CHUNK[mode]] if mode in CHUNK else []))
     log = work / "fsx.log"
     with mounted(store, "vol", work / "mnt") as mnt:
         d = settled_dir(mnt)
