@@ -2,8 +2,9 @@
 CLI, daemon and FUSE mounts: what may be chosen, that inspect and the API show it, that a
 clone and a received copy keep it, and that many O_DIRECT writers of 4 KiB pages on a
 4 KiB-chunk volume (a database's pattern) leave a store `check` finds consistent while the
-daemon's background reclaim runs beside them (a race there once deleted a chunk file a
-write was about to name). The bytes themselves are checked by cs_fsx (test_fsx.py, modes
+daemon's background reclaim runs beside them (fio doing this once found reclaim deleting a
+chunk file a write was about to name; this test did not reproduce that narrow race on the
+old code in two runs, and stands as a consistency check under that load). The bytes themselves are checked by cs_fsx (test_fsx.py, modes
 chunk4k and chunk1m) and tests/unit/test_chunksize.c."""
 
 import mmap
