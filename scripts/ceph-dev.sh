@@ -11,7 +11,7 @@
 # clients use it: `rados -c DIR/ceph.conf -p cstorfs ls`. The pool (default cstorfs, or
 # $CEPH_DEV_POOL) has size 1 and application rados; start returns once its placement groups
 # are active+clean. --size is the OSD's capacity (default 2G; memstore keeps it in RAM, about
-# 2.2x the bytes stored in RSS, bluestore a sparse file DIR/osd.0/block). --no-mgr skips the
+# 2.2x the bytes stored in RSS, bluestore a sparse file DIR/osd.0.block). --no-mgr skips the
 # mgr (300 MB less; then PG states cannot be listed, so start waits for a probe write instead).
 #
 # Everything lives under DIR: the conf, the daemons' data, logs (DIR/log), admin sockets and
@@ -171,7 +171,7 @@ ms bind ipv6 = false
 public addr = 127.0.0.1
 osd objectstore = $OBJSTORE
 memstore device bytes = $SIZE
-bluestore block path = $D/osd.0/block
+bluestore block path = $D/osd.0.block
 bluestore block create = true
 bluestore block size = $SIZE
 osd pool default size = 1
@@ -325,8 +325,8 @@ cmd_start() {
 		}
 	done
 	# a dead cluster: start clean (only what this script creates)
-	rm -rf "$D/mon.a" "$D/mgr.x" "$D/osd.0" "$D/run" "$D/log" "$D/crash" "$D/mgr-modules" \
-		"$D/monmap" "$D/ceph.conf"
+	rm -rf "$D/mon.a" "$D/mgr.x" "$D/osd.0" "$D/osd.0.block" "$D/run" "$D/log" "$D/crash" \
+		"$D/mgr-modules" "$D/monmap" "$D/ceph.conf"
 	mkdir -p "$D/run" "$D/log" "$D/crash" "$D/mgr.x" || die "cannot create $D's directories"
 	FSID=$(cat /proc/sys/kernel/random/uuid)
 	start_mon

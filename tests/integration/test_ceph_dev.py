@@ -79,3 +79,15 @@ def test_bad_input_and_missing_packages(tmp_path):
     assert cp.returncode == 4, describe(cp)
     assert "ceph-mon" in cp.stderr and "apt-get install" in cp.stderr, describe(cp)
     assert not (tmp_path / "y").exists()
+
+
+def test_bluestore_without_mgr(cdir):
+    """The other OSD backend (bluestore on a sparse file under DIR) and no mgr (start waits
+    for a probe write instead of PG states)."""
+    c = start_cluster(cdir, "tpool", "--objectstore", "bluestore", "--no-mgr", "--size", "1G")
+    assert (cdir / "osd.0.block").stat().st_size == 1 << 30
+    assert len(cluster_pids(cdir)) == 2, "expected mon and osd, no mgr"
+    c.rados("put", "obj", "-", stdin=b"on bluestore")
+    assert c.rados("get", "obj", "-").stdout == b"on bluestore"
+    assert ceph_dev("stop", cdir).returncode == 0
+    assert cluster_pids(cdir) == []
