@@ -1,7 +1,8 @@
 """A one-node Ceph cluster for the RADOS tests (issue 15), through scripts/ceph-dev.sh.
 
-`ceph_cluster` (session scope) starts one cluster in a fresh temporary directory and yields a
-CephCluster: its conf path, its pool, and `rados(*args)`, the `rados` command line against it.
+`ceph_cluster` (session scope; conftest.py imports it, so every module shares one) starts one
+cluster in a fresh temporary directory and yields a CephCluster: its conf path, its pool, and
+`rados(*args)`, the `rados` command line against it.
 The cluster is stopped on every path: the fixture's finalizer (registered before the start, so
 a start that fails half way is stopped too), then, should the finalizer never run (the
 interpreter killed by a KeyboardInterrupt mid-fixture), an atexit hook. Tests that need their

@@ -603,3 +603,8 @@ def as_nobody(script, timeout=TIMEOUT):
 
 def file_mode(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+# The one-node Ceph cluster of the RADOS tests (issue 15): one per session, for every module
+# that asks for it (tests/integration/cephenv.py; started only when a test uses it).
+from cephenv import ceph_cluster  # noqa: E402,F401

@@ -1,6 +1,6 @@
 """The RADOS chunk store's C tests (tests/unit/test_rados.c) against a live one-node cluster
 (issue 15): `make unit` runs that program without a cluster, where it skips; here it gets one
-(the session's ceph_cluster), with an empty pool of its own, a pool at its quota (a full
+(the session's ceph_cluster, from conftest.py), with an empty pool of its own, a pool at its quota (a full
 pool) and the OSD's pid (a test stops the OSD for a few seconds with SIGSTOP; it is
 resumed on every path)."""
 
@@ -11,12 +11,11 @@ import subprocess
 import pytest
 
 from conftest import BUILD, describe, wait_until
-from cephenv import ceph_cluster  # noqa: F401  (the fixture)
 
 TEST_RADOS = BUILD / "tests" / "test_rados"
 
 
-def test_rados_chunk_store(ceph_cluster):  # noqa: F811
+def test_rados_chunk_store(ceph_cluster):
     c = ceph_cluster
     if not os.access(TEST_RADOS, os.X_OK):
         pytest.fail(f"{TEST_RADOS} is missing: make B={BUILD} {TEST_RADOS}")
