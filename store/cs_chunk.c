@@ -251,35 +251,6 @@ int cs_chunk_put(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *valu
 				    be32_get((const uint8_t *)value + 2), ref);
 }
 
-uint32_t cs_compression_word(int level, uint32_t chunk_size)
-{
-	uint32_t shift = 0;
-
-	if (chunk_size && chunk_size != CS_CHUNK_SIZE)
-		while ((1u << shift) < chunk_size)
-			shift++;
-	return (uint32_t)level | shift << 16;
-}
-
-int cs_chunk_size_check(uint32_t size)
-{
-	if (size < CS_CHUNK_MIN || size > CS_CHUNK_MAX || (size & (size - 1)))
-		return cs_fail(-EINVAL, "chunk size %u is not a power of two from %u to %u bytes",
-			       size, CS_CHUNK_MIN, CS_CHUNK_MAX);
-	return 0;
-}
-
-int cs_compression_split(uint32_t word, int *level, uint32_t *chunk_size)
-{
-	uint32_t shift = word >> 16 & 0xff;
-
-	*level = (int)(word & 0xffff);
-	*chunk_size = shift ? 1u << shift : CS_CHUNK_SIZE;
-	if (word >> 24 || *level > 19 || (shift && (shift < 12 || shift > 20)))
-		return -EINVAL;
-	return 0;
-}
-
 int cs_chunk_known(cs_store *st, const uint8_t hash[CS_HASH_LEN])
 {
 	uint8_t key[1 + CS_HASH_LEN];

@@ -594,7 +594,10 @@ int cs_rename(cs_vol *vol, uint64_t parent, const char *name, uint64_t newparent
 	if (!r)
 		return -ENOMEM;
 	r->vol = vol;
-	rc = cs_txn_begin(&r->t, vol->st, vol);
+	/* what the write buffer holds goes in first (as ext4's auto_da_alloc):
+	 * a file written and renamed over another (the atomic-replace idiom)
+	 * must not come back empty after a crash */
+	rc = cs_file_txn_begin(&r->t, vol, 0);
 	if (rc)
 		goto out_free;
 	rc = rename_load(r, parent, name, newparent, newname, flags);

@@ -97,6 +97,37 @@ const uint8_t *cs_fields_get(const uint8_t *p, void *s, const struct cs_field *f
 	return fields_move((uint8_t *)p, s, f, n, 0);
 }
 
+/* ---- chunk sizes and the compression word ---- */
+
+uint32_t cs_compression_word(int level, uint32_t chunk_size)
+{
+	uint32_t shift = 0;
+
+	if (chunk_size && chunk_size != CS_CHUNK_SIZE)
+		while ((1u << shift) < chunk_size)
+			shift++;
+	return (uint32_t)level | shift << 16;
+}
+
+int cs_chunk_size_check(uint32_t size)
+{
+	if (size < CS_CHUNK_MIN || size > CS_CHUNK_MAX || (size & (size - 1)))
+		return cs_fail(-EINVAL, "chunk size %u is not a power of two from %u to %u bytes",
+			       size, CS_CHUNK_MIN, CS_CHUNK_MAX);
+	return 0;
+}
+
+int cs_compression_split(uint32_t word, int *level, uint32_t *chunk_size)
+{
+	uint32_t shift = word >> 16 & 0xff;
+
+	*level = (int)(word & 0xffff);
+	*chunk_size = shift ? 1u << shift : CS_CHUNK_SIZE;
+	if (word >> 24 || *level > 19 || (shift && (shift < 12 || shift > 20)))
+		return -EINVAL;
+	return 0;
+}
+
 /* ---- the volume record ('V') ---- */
 
 #define VOLREC_F(kind, m) CS_FIELD(CS_F##kind, struct cs_volrec, m)

@@ -460,12 +460,15 @@ int cs_scrub_start(cs_store *st, const struct cs_scrub_opts *o, cs_scrub **out)
 		rc = cs_volname_check(o->volume);
 		if (rc)
 			return rc;
-		pthread_mutex_lock(&st->vlock);
-		rc = cs_vol_lookup_name(st, o->volume, &vid);
-		pthread_mutex_unlock(&st->vlock);
-		if (rc)
-			return rc;
 	}
+	pthread_mutex_lock(&st->vlock);
+	/* what the write buffers hold is read too (a failed flush keeps it
+	 * buffered: not in the store, nothing to read) */
+	(void)cs_wb_flush_open(st);
+	rc = o && o->volume ? cs_vol_lookup_name(st, o->volume, &vid) : 0;
+	pthread_mutex_unlock(&st->vlock);
+	if (rc)
+		return rc;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
