@@ -379,28 +379,6 @@ int cs_file_commit_reply(struct cs_txn *t, struct cs_inode *in, struct cs_attr *
 	return rc;
 }
 
-int64_t cs_file_buffered_bytes(cs_vol *vol, uint64_t ino)
-{
-	struct cs_volstate *vs = vol->vs;
-	int64_t n = 0;
-
-	if (vol->rdonly || !__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
-		return 0;
-	pthread_mutex_lock(&vs->lock);
-	for (int i = 0; i < CS_WB_SLOTS; i++) {
-		const struct cs_wslot *w = &vs->wb[i];
-		uint64_t len = vs->rec.chunk_size;
-
-		if (w->ino != ino || !ino)
-			continue;
-		while (len > 0 && w->data[len - 1] == 0) /* stored without trailing zeros */
-			len--;
-		n += (int64_t)len - w->old_raw;
-	}
-	pthread_mutex_unlock(&vs->lock);
-	return n;
-}
-
 int cs_inode_load_view(cs_vol *vol, uint64_t ino, struct cs_inode *out)
 {
 	struct cs_volstate *vs = vol->vs;

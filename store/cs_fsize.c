@@ -271,6 +271,31 @@ int64_t cs_lseek(cs_vol *vol, uint64_t ino, uint64_t off, int whence)
 	return (int64_t)(res < in.size ? res : in.size);
 }
 
+/* How many bytes of data @ino's record will count more (or fewer) once
+ * the write buffer's chunks of it are written out (cs_file.c): st_blocks
+ * as the flush will count them. */
+static int64_t buffered_bytes(cs_vol *vol, uint64_t ino)
+{
+	struct cs_volstate *vs = vol->vs;
+	int64_t n = 0;
+
+	if (vol->rdonly || !__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&vs->lock);
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		const struct cs_wslot *w = &vs->wb[i];
+		uint64_t len = vs->rec.chunk_size;
+
+		if (w->ino != ino || !ino)
+			continue;
+		while (len > 0 && w->data[len - 1] == 0) /* stored without trailing zeros */
+			len--;
+		n += (int64_t)len - w->old_raw;
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return n;
+}
+
 int cs_getattr(cs_vol *vol, uint64_t ino, struct cs_attr *out)
 {
 	struct cs_inode in;
@@ -283,7 +308,7 @@ int cs_getattr(cs_vol *vol, uint64_t ino, struct cs_attr *out)
 	rc = cs_inode_load_view(vol, ino, &in);
 
 	if (rc == 0 && S_ISREG(in.mode)) /* counted as the flush will count it */
-		in.data_bytes += (uint64_t)cs_file_buffered_bytes(vol, ino);
+		in.data_bytes += (uint64_t)buffered_bytes(vol, ino);
 	if (rc == 0)
 		cs_inode_to_attr(&in, out);
 	return rc;

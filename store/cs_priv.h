@@ -593,9 +593,6 @@ void cs_file_view(const struct cs_volstate *vs, struct cs_inode *in);
 int cs_file_commit_reply(struct cs_txn *t, struct cs_inode *in, struct cs_attr *out);
 /* Load inode @ino outside a txn, as cs_file_view shows it. */
 int cs_inode_load_view(cs_vol *vol, uint64_t ino, struct cs_inode *out);
-/* How many bytes of data @ino's record will count more (or fewer) once
- * the write buffer's chunks of it are written out: getattr's st_blocks. */
-int64_t cs_file_buffered_bytes(cs_vol *vol, uint64_t ino);
 /* Forget the buffered chunks of @ino (its data is being deleted). */
 void cs_wb_discard(struct cs_volstate *vs, uint64_t ino);
 /* Flush every buffered chunk of @vs in a transaction of its own. */
