@@ -34,6 +34,7 @@ LIBS_CLIENT := $(call pc,libs,libcurl libcjson)
 # librados (issue 15; Debian has no .pc for it): only what calls the RADOS chunk store
 # (store/cs_rados*.c) links it; the static library leaves those objects out of the rest.
 LIBS_RADOS  := -lrados
+LIBS_STORE  += $(LIBS_RADOS)
 CPPFLAGS    += $(call pc,cflags,fuse3 libmicrohttpd libcjson libcurl)
 
 ifeq ($(V),1)

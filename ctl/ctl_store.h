@@ -20,6 +20,8 @@ int ctl_status(struct ctl *x, struct ctl_args *a);
 void ctl_status_print(const struct ctl *x, const struct ctl_args *a);
 /* daemon start: nothing but the row's CTL_DAEMON. */
 int ctl_daemon_start(struct ctl *x, struct ctl_args *a);
+/* store create (ctl_storecreate.c) */
+int ctl_store_create(struct ctl *x, struct ctl_args *a);
 /* daemon stop: POST /v1/daemon/stop, then wait up to 30 s for the
  * process to go (exit 1 if it does not); no daemon is no error. Prints
  * itself. */

@@ -262,6 +262,15 @@ static const struct ctl_cmd commands[] = {
      .run = ctl_scrub,
      .print = ctl_scrub_print},
 
+    /* the store (ctl_storecreate.c) */
+    {.name = "store",
+     .sub = "create",
+     .opts = OPTS(VALUE("--chunks", NULL, CTL_STRING, "local|rados:POOL",
+			"where chunks live: local chunk files (default), or a Ceph RADOS pool"),
+		  VALUE("--ceph-conf", NULL, CTL_STRING, "FILE", "the cluster's ceph.conf"),
+		  VALUE("--ceph-id", NULL, CTL_STRING, "NAME", "the Ceph client name (default admin)")),
+     .help = "create the store (no daemon runs for it yet)",
+     .run = ctl_store_create},
     /* the daemon (ctl_store.c) */
     {.name = "status",
      .help = "the daemon, its store, its health and its mounts",

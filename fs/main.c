@@ -60,18 +60,20 @@ struct daemon_opts {
 	int foreground;
 	int debug;
 	int create;
+	const char *chunks; /* --chunks SPEC: where a created store keeps chunks */
 };
 
 static int log_fd = -1; /* STORE/cstorfsd.log once detached */
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cstorfsd --store DIR [--foreground] [--debug] [--create]\n"
+	fprintf(f, "usage: cstorfsd --store DIR [--foreground] [--debug] [--create [--chunks SPEC]]\n"
 		   "\n"
 		   "  --store DIR    the store directory (required)\n"
 		   "  --foreground   do not detach; log to stderr\n"
 		   "  --debug        log at debug level (every FUSE operation)\n"
 		   "  --create       create the store when DIR holds none\n"
+		   "  --chunks SPEC  with --create: local (default) or rados:POOL[;conf=FILE][;id=NAME]\n"
 		   "\n"
 		   "Exit codes: 0 clean stop, 1 error, 3 store in use.\n");
 }
@@ -95,11 +97,12 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	static const struct option lo[] = {
 	    {"store", required_argument, NULL, 's'}, {"foreground", no_argument, NULL, 'f'},
 	    {"debug", no_argument, NULL, 'd'},	     {"create", no_argument, NULL, 'c'},
-	    {"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0}};
+	    {"help", no_argument, NULL, 'h'},	     {"chunks", required_argument, NULL, 'k'},
+	    {NULL, 0, NULL, 0}};
 	int ch;
 
 	memset(o, 0, sizeof(*o));
-	while ((ch = getopt_long(argc, argv, "s:fdch", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "s:fdchk:", lo, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			o->store = optarg;
@@ -112,6 +115,9 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case 'c':
 			o->create = 1;
+			break;
+		case 'k':
+			o->chunks = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -127,6 +133,10 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	}
 	if (!o->store || !*o->store) {
 		die_msg("--store DIR is required");
+		return -1;
+	}
+	if (o->chunks && !o->create) {
+		die_msg("--chunks goes with --create");
 		return -1;
 	}
 	return 0;
@@ -290,8 +300,12 @@ static long lock_owner(const char *store)
 
 static int open_store(const struct daemon_opts *o, const char *store, cs_store **st)
 {
-	int err = cs_store_open(store, o->create ? CS_STORE_CREATE : 0, st);
+	/* a store that exists keeps its chunk store; none yet: create it as asked */
+	int err = cs_store_open(store, 0, st);
 	long pid;
+
+	if (err == -ENOENT && o->create)
+		err = cs_store_open_chunks(store, CS_STORE_CREATE, o->chunks, st);
 
 	if (err == 0)
 		return 0;

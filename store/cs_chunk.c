@@ -30,6 +30,7 @@
 #include <zstd.h>
 
 #include "cs_priv.h"
+#include "cs_rados.h"
 
 #define CHUNK_FORMAT 1
 #define CODEC_RAW 0
@@ -289,6 +290,8 @@ int cs_chunkstore_open(cs_store *st)
 
 	if (rc == -ENOENT || (rc == 0 && vlen == 5 && !memcmp(v, "local", 5)))
 		rc = cs_cfile_open(st, &st->chunks);
+	else if (rc == 0 && vlen > 6 && !memcmp(v, "rados:", 6))
+		rc = cs_rados_open_spec(st, v, vlen, &st->chunks);
 	else if (rc == 0)
 		rc = cs_fail(-EINVAL, "store %s keeps its chunks in '%.*s', which this build "
 			     "cannot open", st->path, (int)(vlen > 200 ? 200 : vlen), v);

@@ -77,6 +77,7 @@
 
 #include "cs_health.h"
 #include "cs_priv.h"
+#include "cs_rados.h"
 
 /* Stores open in this process (fcntl locks do not exclude ourselves). */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -458,7 +459,36 @@ static int rm_entry(const char *path, const struct stat *sb, int type, struct FT
 	return 0;
 }
 
+/* A new store's chunk store, as @chunks says (cs_store_open_chunks): the
+ * value of meta key "\0CS", checked, written before the chunk store opens.
+ * A store that exists (not @created) keeps its own. */
+static int record_chunks(cs_store *st, const char *chunks, int created)
+{
+	struct cs_rados_cfg cfg;
+	rocksdb_writebatch_t *wb;
+	int rc;
+
+	if (chunks && !created)
+		return cs_fail(-EEXIST, "store %s exists: its chunk store stays what it is",
+			       st->path);
+	if (!chunks || !strcmp(chunks, "local"))
+		return 0;
+	rc = cs_rados_parse(chunks, strlen(chunks), &cfg);
+	if (rc)
+		return rc;
+	wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_put_cf(wb, st->cf_meta, "\0CS", 3, chunks, strlen(chunks));
+	rc = cs_store_write(st, wb, 0, 1, "chunk store");
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
 int cs_store_open(const char *dir, int flags, cs_store **out)
+{
+	return cs_store_open_chunks(dir, flags, NULL, out);
+}
+
+int cs_store_open_chunks(const char *dir, int flags, const char *chunks, cs_store **out)
 {
 	struct stat sb;
 	cs_store *st;
@@ -508,6 +538,8 @@ int cs_store_open(const char *dir, int flags, cs_store **out)
 	if (rc)
 		goto fail;
 	rc = load_sb(st, kind == 0);
+	if (rc == 0)
+		rc = record_chunks(st, chunks, created);
 	if (rc)
 		goto fail;
 	rc = cs_chunkstore_open(st);

@@ -103,6 +103,18 @@ const char *cs_last_error(void);
  */
 int cs_store_open(const char *dir, int flags, cs_store **out);
 
+/*
+ * cs_store_open_chunks - cs_store_open that, creating the store, records
+ * where its chunks live: @chunks NULL or "local" (chunk files in
+ * DIR/chunks), or "rados:POOL[;conf=FILE][;id=NAME][;timeout=SECONDS]", a
+ * Ceph RADOS pool several stores may share (store/cs_rados_conn.h). A
+ * store keeps its choice for life. Errors of cs_store_open, and: -EINVAL
+ * a bad @chunks; -EEXIST @chunks given for a store that exists; those of
+ * the cluster (cs_rados.h: -ENOENT no such pool, -ETIMEDOUT, -EIO), the
+ * store then not created.
+ */
+int cs_store_open_chunks(const char *dir, int flags, const char *chunks, cs_store **out);
+
 /* Flush and close. Every open cs_vol of the store must be closed first
  * (asserted). cs_store_close(NULL) does nothing. */
 void cs_store_close(cs_store *st);
