@@ -414,26 +414,10 @@ static int cf_get(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *
 	return rc ? rc : (int)r.stored_len;
 }
 
-static void cf_drop(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
-		    size_t reflen)
+/* The record of @ref left file @ref names (its bytes garbage from now):
+ * take it off the file's live bytes; with @settle, a put is settled too. */
+static void lose(struct cfstore *c, const uint8_t *ref, size_t reflen, int live, int settle)
 {
-	struct cfstore *c = cf_of(cs);
-	struct cs_chunkref r;
-	struct cfile *f;
-	uint64_t off;
-
-	pthread_mutex_lock(&c->mu);
-	if (ref_locate(c, hash, ref, reflen, &r, &f, &off) == 0) {
-		uint64_t n = CF_HDR + (uint64_t)r.stored_len;
-
-		f->live = f->live > n ? f->live - n : 0;
-	}
-	pthread_mutex_unlock(&c->mu);
-}
-
-static void cf_named(struct cs_chunkstore *cs, const uint8_t *ref, size_t reflen, int named)
-{
-	struct cfstore *c = cf_of(cs);
 	struct cs_chunkref r;
 	struct cfile *f;
 
@@ -441,14 +425,23 @@ static void cf_named(struct cs_chunkstore *cs, const uint8_t *ref, size_t reflen
 		return;
 	pthread_mutex_lock(&c->mu);
 	f = find(c, be32_get(ref + CS_REF_HEAD));
-	if (f) {
-		uint64_t n = CF_HDR + (uint64_t)r.stored_len;
-
+	if (f && live)
+		f->live -= f->live > CF_HDR + r.stored_len ? CF_HDR + r.stored_len : f->live;
+	if (f && settle)
 		f->pending--;
-		if (!named)
-			f->live = f->live > n ? f->live - n : 0;
-	}
 	pthread_mutex_unlock(&c->mu);
+}
+
+static void cf_drop(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
+		    size_t reflen)
+{
+	(void)hash;
+	lose(cf_of(cs), ref, reflen, 1, 0);
+}
+
+static void cf_named(struct cs_chunkstore *cs, const uint8_t *ref, size_t reflen, int named)
+{
+	lose(cf_of(cs), ref, reflen, !named, 1);
 }
 
 static int cf_check(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
