@@ -63,6 +63,7 @@ static int send_url(const struct ctl_args *a, char **url)
 	    (base && ctl_query_add(&q, "base", bsnap ? bsnap : base)) ||
 	    (bvol && ctl_query_add(&q, "base_volume", bvol)) ||
 	    (ctl_flag(a, "-I") && ctl_query_add(&q, "intermediates", "1")) ||
+	    (ctl_flag(a, "--with-data") && ctl_query_add(&q, "with_data", "1")) ||
 	    (token && ctl_query_add(&q, "resume", token)) ||
 	    (ctl_flag(a, "--dry-run") && ctl_query_add(&q, "dry_run", "1"))) {
 		rc = ctl_failed(NULL, -ENOMEM);
@@ -238,6 +239,7 @@ static int rec_index(int type)
 	case CS_REC_HEADER:
 		return 0;
 	case CS_REC_CHUNK:
+	case CS_REC_NAMED: /* a chunk by name: counted with the chunks */
 		return 1;
 	case CS_REC_KEY:
 		return 2;
@@ -317,6 +319,10 @@ static cJSON *inspect_json(const struct cs_stream_header *h, const struct inspec
 			uuid_str(h->base_uuid, u);
 			cJSON_AddStringToObject(hj, "base_uuid", u);
 		}
+		if (h->flags & CS_STREAM_NAMES) { /* chunks by name, in this pool */
+			cJSON_AddStringToObject(hj, "pool", h->pool);
+			cJSON_AddStringToObject(hj, "pool_fsid", h->pool_fsid);
+		}
 		cJSON_AddNumberToObject(hj, "compression", h->compression);
 		cJSON_AddNumberToObject(hj, "quota", (double)h->quota);
 	}
@@ -358,6 +364,9 @@ static void inspect_print(const struct ctl *x, const struct cs_stream_header *h,
 			uuid_str(h->base_uuid, u);
 			printf("base:         %s@%s (%s)\n", h->base_volume, h->base, u);
 		}
+		if (h->flags & CS_STREAM_NAMES)
+			printf("chunks:       by name, in RADOS pool %s of cluster %s\n", h->pool,
+			       h->pool_fsid);
 		if (h->compression > 0)
 			printf("compression:  zstd:%d\n", h->compression);
 		else

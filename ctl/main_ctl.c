@@ -206,7 +206,10 @@ static const struct ctl_cmd commands[] = {
 		  VALUE("--resume", NULL, CTL_STRING, "TOKEN",
 			"the rest of a cut stream (VOLUME@SNAP may then be omitted)",
 			.check = ctl_check_token),
-		  FLAG("--dry-run", "-n", "print the stream's exact size only"), O_QUIET),
+		  FLAG("--dry-run", "-n", "print the stream's exact size only"),
+		  FLAG("--with-data", NULL, "carry chunk bytes even when the store's chunks are "
+		       "in a RADOS pool (else a stream of chunk names, for stores of that pool)"),
+		  O_QUIET),
      .help = "write a replication stream of the snapshot to stdout (never a terminal) or FILE",
      .run = ctl_send,
      .print = ctl_send_print},

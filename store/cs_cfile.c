@@ -686,6 +686,19 @@ static int cf_reclaim(struct cs_chunkstore *cs, uint64_t budget)
 
 /* ---- open and recovery ---- */
 
+/* Local chunk files are this store's own: no other store can share them,
+ * so a stream must carry their bytes (cs_send.c). */
+static int cf_pool(struct cs_chunkstore *cs, char *fsid, char *pool)
+{
+	return -EOPNOTSUPP;
+}
+
+static int cf_adopt(struct cs_chunkstore *cs, const uint8_t *hash, uint32_t len,
+		    uint32_t raw_len, uint8_t *ref)
+{
+	return -EOPNOTSUPP;
+}
+
 static const struct cs_chunkstore_ops cf_ops = {
 	.kind = "local",
 	.put = cf_put,
@@ -697,6 +710,8 @@ static const struct cs_chunkstore_ops cf_ops = {
 	.reclaim = cf_reclaim,
 	.check = cf_check,
 	.space = cf_space,
+	.pool = cf_pool,
+	.adopt = cf_adopt,
 	.close = cf_close,
 };
 

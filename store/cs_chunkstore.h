@@ -101,6 +101,17 @@ struct cs_chunkstore_ops {
 	int (*check)(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
 		     size_t reflen);
 	void (*space)(struct cs_chunkstore *cs, struct cs_chunkspace *out);
+	/* Streams of chunk names (issue 15, cs_send.c/cs_recv.c). pool: the
+	 * place other stores can share, @fsid (40 bytes: the cluster's id)
+	 * and @pool (128 bytes: its name); -EOPNOTSUPP when the chunks are
+	 * this store's own (local files). adopt: a put without the bytes:
+	 * the chunk @hash is in that place already, @len bytes stored (else
+	 * -ENOENT or -EIO, the message naming the chunk); take this store's
+	 * use of it, durable when it returns, and fill @ref as put does.
+	 * Then named() as after a put. */
+	int (*pool)(struct cs_chunkstore *cs, char *fsid, char *pool);
+	int (*adopt)(struct cs_chunkstore *cs, const uint8_t *hash, uint32_t len,
+		     uint32_t raw_len, uint8_t *ref);
 	void (*close)(struct cs_chunkstore *cs);
 };
 

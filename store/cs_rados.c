@@ -140,7 +140,7 @@ struct rdstore {
 	uint64_t err_gen;       /* failed puts (mu) */
 	int err_rc;             /* the last one's error (mu) */
 	uint64_t objects, bytes, reclaimed;
-	uint64_t inst; /* this open's number in the process (seen_gen) */
+	uint64_t inst; /* this open's number in the process (cs_rados_seen_gen) */
 	uint64_t ninflight;     /* puts not yet named (mu) */
 	rados_list_ctx_t sweep; /* the pool listing of a sweep, NULL: none */
 	int flagged;            /* our "\0CSRD" key is written */
@@ -151,46 +151,9 @@ static struct rdstore *rd_of(struct cs_chunkstore *cs)
 	return (struct rdstore *)cs;
 }
 
-/* @n bytes as lowercase hex, NUL-terminated, into @out (2n + 1). */
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static void oid_of(const uint8_t *hash, char *oid)
 {
-	hex(hash, CS_HASH_LEN, oid);
-}
-
-/* ---- the error generation, per thread and store ---- */
-
-#define RD_SEEN_SLOTS 4
-static uint64_t rd_instances; /* chunk stores opened in this process */
-static __thread struct {
-	uint64_t inst; /* not the pointer: a new store may get a closed one's */
-	uint64_t gen;
-} seen[RD_SEEN_SLOTS];
-static __thread unsigned seen_next;
-
-/* This thread's last seen error generation of @r; a store it has not met
- * starts at 0 (a past failure is reported once: conservative). */
-static uint64_t *seen_gen(const struct rdstore *r)
-{
-	unsigned i;
-
-	for (i = 0; i < RD_SEEN_SLOTS; i++)
-		if (seen[i].inst == r->inst)
-			return &seen[i].gen;
-	i = seen_next++ % RD_SEEN_SLOTS;
-	seen[i].inst = r->inst;
-	seen[i].gen = 0;
-	return &seen[i].gen;
+	cs_rados_hex(hash, CS_HASH_LEN, oid);
 }
 
 /* The error for a librados failure @rc of @what on chunk @hash. */
@@ -463,7 +426,7 @@ static int rd_sync(struct cs_chunkstore *cs)
 	pthread_mutex_unlock(&r->mu);
 	reap(r, upto);
 	pthread_mutex_lock(&r->mu);
-	seen_at = seen_gen(r);
+	seen_at = cs_rados_seen_gen(r->inst);
 	if (*seen_at != r->err_gen) {
 		*seen_at = r->err_gen;
 		rc = r->err_rc;
@@ -575,6 +538,47 @@ static int rd_check(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t
 		return cs_fail(-EIO, "chunk %s: not marked as used by this store in RADOS pool %s "
 			       "(another store may remove it)", oid, r->pool);
 	return 0;
+}
+
+/* ---- streams of chunk names (cs_recv.c) ---- */
+
+static int rd_pool(struct cs_chunkstore *cs, char *fsid, char *pool)
+{
+	struct rdstore *r = rd_of(cs);
+	int rc = rados_cluster_fsid(r->cl, fsid, 40);
+
+	snprintf(pool, 128, "%s", r->pool);
+	return rc < 0 ? cs_fail(-EIO, "RADOS pool %s: fsid: %s", r->pool, strerror(-rc)) : 0;
+}
+
+/* A put whose bytes another store wrote: our mark, taken at once (durable
+ * before the batch naming it, rule 1), in flight until named() as a put. */
+static int rd_adopt(struct cs_chunkstore *cs, const uint8_t *hash, uint32_t len,
+		    uint32_t raw_len, uint8_t *ref)
+{
+	struct rdstore *r = rd_of(cs);
+	struct cs_chunkref h = { 'O', len, raw_len };
+	char oid[RD_OID_LEN];
+	uint64_t size = 0;
+	int rc;
+
+	pthread_mutex_lock(&r->mu);
+	rc = put_begin(r, hash);
+	pthread_mutex_unlock(&r->mu);
+	if (rc)
+		return rc;
+	cs_chunkref_encode(&h, ref);
+	memcpy(ref + CS_REF_HEAD, hash, CS_HASH_LEN);
+	oid_of(hash, oid);
+	rc = cs_rados_mark(r->io, oid, r->key, r->keylen, len, &size);
+	if (rc == 0)
+		return RD_REF_LEN;
+	rd_named(cs, ref, RD_REF_LEN, 0); /* a failed mark: released (safe if absent) */
+	if (rc == 1)
+		return cs_fail(-EIO, "chunk %s: %llu bytes in RADOS pool %s, %u expected", oid,
+			       (unsigned long long)size, r->pool, len);
+	return rc == -ENOENT ? cs_fail(-ENOENT, "chunk %s: missing from RADOS pool %s", oid,
+				       r->pool) : rd_fail(r, rc, "marking", hash);
 }
 
 /* ---- release and reclaim ---- */
@@ -905,6 +909,8 @@ static const struct cs_chunkstore_ops rd_ops = {
 	.reclaim = rd_reclaim,
 	.check = rd_check,
 	.space = rd_space,
+	.pool = rd_pool,
+	.adopt = rd_adopt,
 	.close = rd_close,
 };
 
@@ -956,14 +962,14 @@ int cs_rados_open(cs_store *st, const struct cs_rados_cfg *cfg0, struct cs_chunk
 		cfg.timeout_s = CS_RADOS_TIMEOUT_DEFAULT;
 	r->cs.ops = &rd_ops;
 	r->cs.st = st;
-	r->inst = __atomic_add_fetch(&rd_instances, 1, __ATOMIC_RELAXED);
+	r->inst = cs_rados_instance();
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->sync_mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	snprintf(r->pool, sizeof(r->pool), "%s", cfg.pool);
 	rc = cs_rados_store_id(st, id);
 	if (rc == 0) {
-		hex(id, sizeof(id), u);
+		cs_rados_hex(id, sizeof(id), u);
 		r->keylen = (size_t)snprintf(r->key, sizeof(r->key), RD_KEY_PREFIX "%s", u);
 		rc = cs_rados_connect(&cfg, &r->cl, &r->io);
 	}

@@ -254,3 +254,68 @@ int cs_rados_stat_marked(rados_ioctx_t io, const char *oid, const char *key, siz
 	rados_release_read_op(op);
 	return rc < 0 ? rc : found;
 }
+
+int cs_rados_mark(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
+		  uint32_t len, uint64_t *size)
+{
+	rados_write_op_t op;
+	const char *v = "";
+	size_t vl = 0;
+	int rc = rados_stat(io, oid, size, NULL);
+
+	if (rc < 0 || *size != len)
+		return rc < 0 ? rc : 1;
+	op = rados_create_write_op();
+	if (!op)
+		return -ENOMEM;
+	/* B of cs_rados.c's put: the object may go between the stat and
+	 * this op (another store's last release); then -ENOENT, no mark */
+	rados_write_op_assert_exists(op);
+	rados_write_op_omap_set2(op, &key, &v, &keylen, &vl, 1);
+	rc = rados_write_op_operate2(op, io, oid, NULL, LIBRADOS_OPERATION_FULL_TRY);
+	rados_release_write_op(op);
+	return rc;
+}
+
+/* @n bytes as lowercase hex, NUL-terminated, into @out (2n + 1). */
+void cs_rados_hex(const uint8_t *b, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* ---- the error generation, per thread and store ---- */
+
+#define RD_SEEN_SLOTS 4
+static uint64_t rd_instances; /* chunk stores opened in this process */
+static __thread struct {
+	uint64_t inst; /* not the pointer: a new store may get a closed one's */
+	uint64_t gen;
+} seen[RD_SEEN_SLOTS];
+static __thread unsigned seen_next;
+
+/* This thread's last seen error generation of the store opened as @inst;
+ * a store it has not met starts at 0 (a past failure is reported once:
+ * conservative). */
+uint64_t *cs_rados_seen_gen(uint64_t inst)
+{
+	unsigned i;
+
+	for (i = 0; i < RD_SEEN_SLOTS; i++)
+		if (seen[i].inst == inst)
+			return &seen[i].gen;
+	i = seen_next++ % RD_SEEN_SLOTS;
+	seen[i].inst = inst;
+	seen[i].gen = 0;
+	return &seen[i].gen;
+}
+
+uint64_t cs_rados_instance(void)
+{
+	return __atomic_add_fetch(&rd_instances, 1, __ATOMIC_RELAXED);
+}

@@ -66,6 +66,24 @@ int cs_rados_sweep_step(cs_store *st, rados_list_ctx_t l, size_t max,
 int cs_rados_stat_marked(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
 			 uint64_t *size);
 
+/* Take the mark @key on object @oid, which must exist and hold @len bytes
+ * (a chunk another store wrote, named by a stream: cs_recv.c): a stat,
+ * then one op assert_exists + omap_set, waited for (durable on return).
+ * 0, 1 when the object holds another size (*@size), or a librados error
+ * (-ENOENT: no object, or removed between the two). (cs_rados_conn.c) */
+/* @n bytes as lowercase hex, NUL-terminated, into @out (2n + 1). */
+void cs_rados_hex(const uint8_t *b, size_t n, char *out);
+
+/* A failed put must fail the next sync of every thread (cs_rados.c, as
+ * errseq_t): each opened chunk store gets a number (cs_rados_instance),
+ * and this thread's last seen error generation of it is
+ * *cs_rados_seen_gen(number) (0 for a store it has not met). */
+uint64_t cs_rados_instance(void);
+uint64_t *cs_rados_seen_gen(uint64_t inst);
+
+int cs_rados_mark(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
+		  uint32_t len, uint64_t *size);
+
 /* Connect to the cluster of @cfg (timeout_s set) and open its pool into
  * *@cl and *@io; errors as cs_rados_open (cs_rados.h). On failure *@cl
  * may be set (shut it down) and *@io is not. (cs_rados_conn.c) */

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "cs_chunkstore.h"
 #include "cs_health.h"
 #include "cs_priv.h"
 #include "cs_streamfmt.h"
@@ -301,8 +302,11 @@ static int flush_stage(struct cs_recv *r)
 }
 
 /* A chunk record (verified by cs_stream_check_record): stage it unless the
- * store has it. */
-static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t len)
+ * store has it. A chunk by name (CS_REC_NAMED, the pool checked at the
+ * header) is in the pool: the chunk store checks it is and takes this
+ * store's mark on it (adopt), staged as a put: a discarded receive drops
+ * the mark (discard_fn, then reclaim). */
+static int stage_chunk(struct cs_recv *r, int type, const uint8_t *p, size_t len)
 {
 	uint8_t rk[1 + CS_HASH_LEN], qk[17 + CS_HASH_LEN];
 	struct staged_ref *sr;
@@ -310,7 +314,6 @@ static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t
 	char *v = NULL;
 	int rc;
 
-	(void)seq;
 	rk[0] = 'R';
 	memcpy(rk + 1, p, CS_HASH_LEN);
 	rc = cs_kv_get(r->st, r->st->cf_meta, rk, sizeof(rk), &v, &n);
@@ -325,7 +328,12 @@ static int stage_chunk(struct cs_recv *r, uint64_t seq, const uint8_t *p, size_t
 	if (rc)
 		return rc;
 	sr = &r->refs[r->nrefs];
-	rc = cs_chunk_put(r->st, p, (const char *)p + CS_HASH_LEN, len - CS_HASH_LEN, sr->ref);
+	if (type == CS_REC_NAMED)
+		rc = r->st->chunks->ops->adopt(r->st->chunks, p, be32_get(p + CS_HASH_LEN),
+		                               be32_get(p + CS_HASH_LEN + 4), sr->ref);
+	else
+		rc = cs_chunk_put(r->st, p, (const char *)p + CS_HASH_LEN, len - CS_HASH_LEN,
+		                  sr->ref);
 	if (rc < 0)
 		return rc;
 	sr->len = (size_t)rc;
@@ -382,6 +390,9 @@ static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
 	switch (type) {
 	case CS_REC_HEADER:
 		r->h = *cs_sparser_header(r->p);
+		rc = cs_recv_check_pool(r->st, &r->h);
+		if (rc)
+			return rc;
 		if (r->resumed)
 			return continues_partial(r, p, len);
 		pthread_mutex_lock(&r->st->vlock);
@@ -400,7 +411,8 @@ static int on_record(void *ctx, int type, uint64_t seq, uint64_t offset,
 		r->have_header = 1;
 		return 0;
 	case CS_REC_CHUNK:
-		rc = stage_chunk(r, seq, p, len);
+	case CS_REC_NAMED:
+		rc = stage_chunk(r, type, p, len);
 		break;
 	case CS_REC_KEY:
 	case CS_REC_SNAPSHOT: {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cs_chunkstore.h"
 #include "cs_priv.h"
 #include "cs_streamfmt.h"
 
@@ -118,4 +119,27 @@ int cs_recv_check_target(cs_store *st, const char *volume, const struct cs_strea
 	rc = cs_rollback(st, volume, base.name, 1);
 	pthread_mutex_lock(&st->vlock);
 	return rc;
+}
+
+int cs_recv_check_pool(cs_store *st, const struct cs_stream_header *h)
+{
+	char fsid[40] = "", pool[128] = "", here[256];
+	int rc;
+
+	if (!(h->flags & CS_STREAM_NAMES))
+		return 0;
+	rc = st->chunks->ops->pool(st->chunks, fsid, pool);
+	if (rc && rc != -EOPNOTSUPP)
+		return rc;
+	if (rc == 0 && !strcmp(fsid, h->pool_fsid) && !strcmp(pool, h->pool))
+		return 0;
+	if (rc)
+		snprintf(here, sizeof(here), "this store keeps its chunks in local files");
+	else
+		snprintf(here, sizeof(here), "this store's chunks are in RADOS pool %s of "
+		         "cluster %s", pool, fsid);
+	return cs_fail(-EXDEV, "the stream carries chunk names, not chunk bytes: its chunks "
+	               "are in RADOS pool %s of cluster %s, and %s; send it again with "
+	               "`cstorfs-ctl send --with-data` (nothing was changed)", h->pool,
+	               h->pool_fsid, here);
 }

@@ -21,6 +21,7 @@
 
 #include <openssl/sha.h>
 
+#include "cs_chunkstore.h"
 #include "cs_priv.h"
 #include "cs_streamfmt.h"
 
@@ -88,6 +89,7 @@ struct sender {
 	cs_store *st;
 	struct cs_swriter w;
 	int size_only;            /* count bytes: read no chunk */
+	int names;                /* chunks by name (CS_STREAM_NAMES) */
 	struct hset have;         /* chunks the receiver has or was sent */
 	struct cs_volrec vol;     /* the volume's record (layer 0 id, chain) */
 	struct cs_chain chain;
@@ -121,6 +123,31 @@ static int emit(struct sender *s, int type)
 	return cs_swriter_record(&s->w, type, s->pl.p, s->pl.len, 0);
 }
 
+/* A chunk by name (a stream of names: the receiver shares our pool): its
+ * stored and raw lengths, from its ref, after the hash in s->pl. */
+static int send_name(struct sender *s, const uint8_t *hash)
+{
+	struct cs_chunkref h = { 0 };
+	char *v = NULL;
+	size_t vlen;
+	int rc;
+
+	if (s->size_only || s->w.seq < s->w.skip_below) { /* a fixed length */
+		s->pl.len += 8;
+		return emit(s, CS_REC_NAMED);
+	}
+	rc = cs_kv_get(s->st, s->st->cf_chunks, hash, CS_HASH_LEN, &v, &vlen);
+	if (rc == 0 && (cs_chunkref_decode((uint8_t *)v, vlen, &h) || h.tag != 'O'))
+		rc = cs_fail(-EIO, "a chunk of the snapshot is not in the store's RADOS pool "
+		             "(send it with --with-data)");
+	free(v);
+	if (rc)
+		return rc == -ENOENT ? cs_fail(-EIO, "a chunk of the snapshot is missing") : rc;
+	cs_obuf_u32(&s->pl, h.stored_len);
+	cs_obuf_u32(&s->pl, h.raw_len);
+	return emit(s, CS_REC_NAMED);
+}
+
 /* The chunk record for @hash, unless the receiver has it. */
 static int send_chunk(struct sender *s, const uint8_t *hash)
 {
@@ -136,6 +163,8 @@ static int send_chunk(struct sender *s, const uint8_t *hash)
 		return rc;
 	s->pl.len = 0;
 	cs_obuf_put(&s->pl, hash, CS_HASH_LEN);
+	if (s->names)
+		return send_name(s, hash);
 	if (s->size_only || s->w.seq < s->w.skip_below) {
 		/* only the length matters: the chunk as stored, from its refcount */
 		rk[0] = 'R';
@@ -338,6 +367,12 @@ static int plan_make(cs_store *st, const struct cs_send_opts *o, struct plan *p)
 	p->h.version = CS_STREAM_VERSION;
 	p->h.flags = (p->incremental ? CS_STREAM_INCREMENTAL : 0) |
 	             (p->nmid ? CS_STREAM_INTERMEDIATES : 0);
+	rc = (o->flags & CS_SEND_WITH_DATA) ? -EOPNOTSUPP
+	     : st->chunks->ops->pool(st->chunks, p->h.pool_fsid, p->h.pool);
+	if (rc == 0) /* chunks in a pool other stores can share: their names */
+		p->h.flags |= CS_STREAM_NAMES;
+	else if (rc != -EOPNOTSUPP)
+		return rc;
 	snprintf(p->h.volume, sizeof(p->h.volume), "%s", p->vol.name);
 	memcpy(p->h.volume_uuid, p->vol.uuid, 16);
 	p->h.compression = p->vol.compression;
@@ -530,6 +565,8 @@ static int plan_from_token(cs_store *st, const char *token, struct plan *p,
 	}
 	if (flags & CS_STREAM_INTERMEDIATES)
 		o.flags |= CS_SEND_INTERMEDIATES;
+	if (!(flags & CS_STREAM_NAMES))
+		o.flags |= CS_SEND_WITH_DATA;
 	rc = plan_make(st, &o, p);
 	if (rc)
 		return rc;
@@ -559,6 +596,7 @@ static int send_common(cs_store *st, const struct cs_send_opts *o, int size_only
 	pthread_mutex_unlock(&st->vlock);
 	if (rc)
 		goto out;
+	s.names = !!(p.h.flags & CS_STREAM_NAMES);
 	if (!size_only) { /* the header says how big this stream is, for progress */
 		uint64_t total;
 

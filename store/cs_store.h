@@ -543,6 +543,7 @@ int cs_gc_wanted(cs_store *st);
  */
 
 #define CS_SEND_INTERMEDIATES 0x1 /* -I: every snapshot between base and snap */
+#define CS_SEND_WITH_DATA 0x2     /* chunk bytes even on a shared pool (issue 15) */
 
 struct cs_send_opts {
 	const char *volume, *snap;       /* what to send */
@@ -635,15 +636,20 @@ struct cs_stream_header {
 	char base_volume[CS_NAME_MAX + 1];
 	char base[CS_NAME_MAX + 1];
 	uint8_t base_uuid[16];
+	/* CS_STREAM_NAMES: the RADOS pool holding the chunks (cluster fsid, name) */
+	char pool_fsid[40];
+	char pool[128];
 };
 
 #define CS_STREAM_INCREMENTAL   0x1
 #define CS_STREAM_RESUMED       0x2
 #define CS_STREAM_INTERMEDIATES 0x4
+#define CS_STREAM_NAMES         0x8 /* chunks by name: they are in the pool named */
 
 /* Record types */
 #define CS_REC_HEADER   'H'
 #define CS_REC_CHUNK    'C'
+#define CS_REC_NAMED    'N' /* a chunk by name only (CS_STREAM_NAMES) */
 #define CS_REC_KEY      'K'
 #define CS_REC_SNAPSHOT 'S'
 #define CS_REC_TRAILER  'T'

@@ -146,6 +146,10 @@ void cs_header_encode(struct cs_obuf *b, const struct cs_stream_header *h)
 	cs_obuf_str(b, h->base_volume);
 	cs_obuf_str(b, h->base);
 	cs_obuf_put(b, h->base_uuid, 16);
+	if (h->flags & CS_STREAM_NAMES) { /* optional: where the named chunks are */
+		cs_obuf_str(b, h->pool_fsid);
+		cs_obuf_str(b, h->pool);
+	}
 }
 
 int cs_header_decode(struct cs_stream_header *h, const uint8_t *p, size_t len)
@@ -164,8 +168,9 @@ int cs_header_decode(struct cs_stream_header *h, const uint8_t *p, size_t len)
 		return cs_fail(-EBADMSG, "stream format version %u is not supported (this build "
 		               "reads %d)", h->version, CS_STREAM_VERSION);
 	if (h->flags & ~(uint32_t)(CS_STREAM_INCREMENTAL | CS_STREAM_RESUMED |
-	                           CS_STREAM_INTERMEDIATES))
-		return cs_fail(-EBADMSG, "stream header: unknown flags 0x%x", h->flags);
+	                           CS_STREAM_INTERMEDIATES | CS_STREAM_NAMES))
+		return cs_fail(-EBADMSG, "stream header: unknown flags 0x%x (a newer cstorfs "
+		               "wrote this stream)", h->flags & ~(uint32_t)0xf);
 	if (cs_ibuf_get(&b, h->stream_id, 32) || cs_ibuf_u64(&b, &h->resume_seq) ||
 	    cs_ibuf_u64(&b, &h->total_bytes) || cs_ibuf_str(&b, h->volume, sizeof(h->volume)) ||
 	    cs_ibuf_get(&b, h->volume_uuid, 16) || cs_ibuf_u32(&b, &comp) ||
@@ -173,6 +178,10 @@ int cs_header_decode(struct cs_stream_header *h, const uint8_t *p, size_t len)
 	    cs_ibuf_get(&b, h->snap_uuid, 16) || cs_ibuf_u64(&b, &ct) ||
 	    cs_ibuf_str(&b, h->base_volume, sizeof(h->base_volume)) ||
 	    cs_ibuf_str(&b, h->base, sizeof(h->base)) || cs_ibuf_get(&b, h->base_uuid, 16))
+		goto bad;
+	if ((h->flags & CS_STREAM_NAMES) &&
+	    (cs_ibuf_str(&b, h->pool_fsid, sizeof(h->pool_fsid)) || !h->pool_fsid[0] ||
+	     cs_ibuf_str(&b, h->pool, sizeof(h->pool)) || !h->pool[0]))
 		goto bad;
 	if (b.pos != len)
 		goto bad;
@@ -423,7 +432,10 @@ static int record(struct cs_sparser *p, size_t total)
 			if (be64_get(payload + 32) != seq || be64_get(payload + 40) != p->offset)
 				return BAD(p, seq, "trailer counts do not match the stream");
 			p->state = 2;
-		} else if (type != CS_REC_CHUNK && type != CS_REC_KEY && type != CS_REC_SNAPSHOT) {
+		} else if (type == CS_REC_NAMED && !(p->hdr.flags & CS_STREAM_NAMES)) {
+			return BAD(p, seq, "a chunk by name in a stream that carries chunk bytes");
+		} else if (type != CS_REC_CHUNK && type != CS_REC_KEY && type != CS_REC_SNAPSHOT &&
+		           type != CS_REC_NAMED) {
 			return BAD(p, seq, "unknown record type 0x%02x", type);
 		}
 	}
@@ -590,6 +602,13 @@ int cs_stream_check_record(int type, uint64_t seq, const uint8_t *p, size_t len)
 	switch (type) {
 	case CS_REC_CHUNK:
 		return chunk_check(seq, p, len);
+	case CS_REC_NAMED: /* hash, stored length (6-byte chunk header and more), raw length */
+		if (len != CS_HASH_LEN + 8 || be32_get(p + CS_HASH_LEN) < 7 ||
+		    be32_get(p + CS_HASH_LEN) > CS_CHUNK_VALUE_MAX ||
+		    be32_get(p + CS_HASH_LEN + 4) == 0 || be32_get(p + CS_HASH_LEN + 4) > CS_CHUNK_MAX)
+			return cs_fail(-EBADMSG, "record %llu: malformed chunk name",
+			               (unsigned long long)seq);
+		return 0;
 	case CS_REC_KEY:
 		return key_check(seq, p, len);
 	case CS_REC_SNAPSHOT:

@@ -107,5 +107,9 @@ void cs_stream_desc(char *buf, size_t size, const struct cs_stream_header *h);
  * a target changed since the base is rolled back to it (--force). */
 int cs_recv_check_target(cs_store *st, const char *volume, const struct cs_stream_header *h,
                          int fix);
+/* A stream of chunk names (CS_STREAM_NAMES) fits a store whose chunks are
+ * in the same pool (cluster fsid and pool name); else -EXDEV, the message
+ * saying to send with --with-data. 0 for a stream with chunk bytes. */
+int cs_recv_check_pool(cs_store *st, const struct cs_stream_header *h);
 
 #endif /* CS_STREAMFMT_H */

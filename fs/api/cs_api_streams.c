@@ -185,6 +185,8 @@ static int send_job_opts(struct cs_http_reply *r, const struct cs_http_req *q, s
 	j->o.base = j->base[0] ? j->base : NULL;
 	j->o.base_volume = j->base[0] ? (j->base_volume[0] ? j->base_volume : j->volume) : NULL;
 	j->o.flags = cs_http_query_flag(q, "intermediates") ? CS_SEND_INTERMEDIATES : 0;
+	if (cs_http_query_flag(q, "with_data")) /* chunk bytes even on a shared pool */
+		j->o.flags |= CS_SEND_WITH_DATA;
 	j->o.resume_token = j->token;
 	return 0;
 }
