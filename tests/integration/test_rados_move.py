@@ -77,6 +77,8 @@ def test_move_a_volume_by_chunk_names(janitor, work, ceph_cluster):
     print(f"full stream of names: {full} bytes for {size} bytes of data "
           f"({100.0 * full / size:.3f}%)")
     assert full < size / 100, f"the stream ({full} bytes) is not under 1% of {size}"
+    cp = ok(run_ctl("send", "v@s1", "--dry-run", "--bytes", store=a))
+    assert int(cp.stdout) == full, "--dry-run counts a stream of names exactly"
     cp = ok(run_ctl("stream", "inspect", work / "full.stream"))
     assert f"by name, in RADOS pool {pool}" in cp.stdout, describe(cp)
 
