@@ -106,7 +106,14 @@ def test_move_a_volume_by_chunk_names(janitor, work, ceph_cluster):
     ok(run_ctl("snapshot", "create", "v@s2", store=a))
     incr = send(a, "v@s2", work / "incr.stream", "-i", "s1")
     assert incr < 2 * MIB / 100, f"the incremental ({incr} bytes) is not under 1% of 2 MiB"
-    ok(receive(b, "w", work / "incr.stream"))
+    # cut, then only the rest (send --resume): still a stream of names
+    cut.write_bytes((work / "incr.stream").read_bytes()[:incr // 2])
+    assert receive(b, "w", cut).returncode != 0
+    token = ok(run_ctl("receive", "--resume-token", "w", store=b)).stdout.strip()
+    ok(run_ctl("send", "--resume", token, "-o", work / "rest.stream", "--quiet", store=a))
+    rest = (work / "rest.stream").stat().st_size
+    assert rest < incr
+    ok(receive(b, "w", work / "rest.stream"))
     for s in (a, b):
         ok(run_ctl("check", store=s))
 
@@ -129,6 +136,9 @@ def test_move_a_volume_by_chunk_names(janitor, work, ceph_cluster):
     cp = receive(local, "w", work / "full.stream")
     assert_error(cp, cp.returncode or 1, "--with-data", pool)
     assert run_ctl("volume", "inspect", "w", store=local).returncode != 0
+    other = rados_store(janitor, work, "other", c, c.pool)  # same cluster, another pool
+    assert_error(receive(other, "w", work / "full.stream"), cp.returncode, "--with-data",
+                 f"RADOS pool {c.pool} of cluster")
     withdata = send(b, "w@s2", work / "data.stream", "--with-data")
     assert withdata > size, f"--with-data carries the bytes ({withdata} bytes)"
     ok(receive(local, "w", work / "data.stream"))
