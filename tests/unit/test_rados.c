@@ -302,6 +302,55 @@ static void test_two_stores_share_one_object(void **state)
 	free(a.val);
 }
 
+/* adopt (a stream of chunk names, cs_recv.c): a second store takes its mark
+ * on an object the first wrote, without the bytes; a missing object or
+ * another length is refused, naming the chunk, and leaves no mark; pool()
+ * names the same pool and cluster for both. */
+static void test_adopt_marks_an_existing_object(void **state)
+{
+	struct tu_fx *fx = FX;
+	char dir2[PATH_MAX], f1[40], p1[128], f2[40], p2[128], o[2 * CS_HASH_LEN + 1];
+	cs_store *st2 = NULL;
+	struct chunk a = { 0 }, b, gone = { 0 };
+	char buf[CS_CHUNK_VALUE_MAX];
+
+	NEED_CLUSTER();
+
+	tu_new_path(dir2, sizeof(dir2), "store2");
+	TU_OK(cs_store_open(dir2, CS_STORE_CREATE, &st2));
+	struct cs_chunkstore *c1 = rados_open(fx->st), *c2 = rados_open(st2);
+	TU_OK(c1->ops->pool(c1, f1, p1));
+	TU_OK(c2->ops->pool(c2, f2, p2));
+	TU_EXPECT(!strcmp(f1, f2) && strlen(f1) == 36 && !strcmp(p1, pool), "fsid %s", f1);
+	chunk_make(&a, 7);
+	chunk_make(&gone, 8);
+	b = a;
+	store_chunk(fx->st, c1, &a);
+	TU_EXPECT_RC(c2->ops->adopt(c2, gone.hash, (uint32_t)gone.vlen, 4096, b.ref), -ENOENT);
+	oid(&gone, o);
+	TU_EXPECT(strstr(cs_last_error(), o) != NULL, "names the chunk: %s", cs_last_error());
+	TU_EXPECT_RC(c2->ops->adopt(c2, a.hash, (uint32_t)a.vlen + 1, 4096, b.ref), -EIO);
+	b.reflen = c2->ops->adopt(c2, a.hash, (uint32_t)a.vlen, 4096, b.ref);
+	TU_EXPECT(b.reflen > 0, "adopt: %s", cs_last_error());
+	TU_EXPECT(!memcmp(a.ref, b.ref, (size_t)a.reflen), "the same ref as a put's");
+	index_set(st2, &b, 1);
+	c2->ops->named(c2, b.ref, (size_t)b.reflen, 1);
+	TU_OK(c2->ops->check(c2, b.hash, b.ref, (size_t)b.reflen));
+	forget_chunk(fx->st, c1, &a);
+	TU_EXPECT(exists(&a), "the adopting store's mark keeps the object");
+	TU_EXPECT_RC(c2->ops->get(c2, b.hash, b.ref, (size_t)b.reflen, buf, sizeof(buf)),
+		     (int)b.vlen);
+	forget_chunk(st2, c2, &b);
+	TU_EXPECT(!exists(&a), "removed when the adopting store let go");
+	TU_EXPECT(!exists(&gone), "a failed adopt creates nothing");
+	c1->ops->close(c1);
+	c2->ops->close(c2);
+	cs_store_close(st2);
+	tu_rmrf(dir2);
+	free(a.val);
+	free(gone.val);
+}
+
 /* store_chunk and forget_chunk for a thread (cmocka's checks only work on
  * the main thread): 0 or the first error. */
 static int store_chunk_rc(cs_store *st, struct cs_chunkstore *cs, struct chunk *c)
@@ -790,6 +839,7 @@ int main(void)
 		T(test_put_get_check_release),
 		T(test_sweep_after_work_left_behind),
 		T(test_two_stores_share_one_object),
+		T(test_adopt_marks_an_existing_object),
 		T(test_two_stores_race_on_the_same_chunks),
 		T(test_store_data_path_in_the_pool),
 		T(test_two_stores_write_and_delete_concurrently),
