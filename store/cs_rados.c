@@ -570,13 +570,13 @@ static int rd_adopt(struct cs_chunkstore *cs, const uint8_t *hash, uint32_t len,
 	cs_chunkref_encode(&h, ref);
 	memcpy(ref + CS_REF_HEAD, hash, CS_HASH_LEN);
 	oid_of(hash, oid);
-	rc = cs_rados_mark(r->io, oid, r->key, r->keylen, len, &size);
+	rc = cs_rados_mark(r->io, oid, r->key, r->keylen, len, raw_len, &size);
 	if (rc == 0)
 		return RD_REF_LEN;
 	rd_named(cs, ref, RD_REF_LEN, 0); /* a failed mark: released (safe if absent) */
 	if (rc == 1)
-		return cs_fail(-EIO, "chunk %s: %llu bytes in RADOS pool %s, %u expected", oid,
-			       (unsigned long long)size, r->pool, len);
+		return cs_fail(-EIO, "chunk %s: %llu bytes in RADOS pool %s, not the %u (%u of "
+			       "data) named", oid, (unsigned long long)size, r->pool, len, raw_len);
 	return rc == -ENOENT ? cs_fail(-ENOENT, "chunk %s: missing from RADOS pool %s", oid,
 				       r->pool) : rd_fail(r, rc, "marking", hash);
 }

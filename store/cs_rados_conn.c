@@ -256,15 +256,29 @@ int cs_rados_stat_marked(rados_ioctx_t io, const char *oid, const char *key, siz
 }
 
 int cs_rados_mark(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
-		  uint32_t len, uint64_t *size)
+		  uint32_t len, uint32_t raw_len, uint64_t *size)
 {
+	rados_read_op_t rop = rados_create_read_op();
 	rados_write_op_t op;
 	const char *v = "";
-	size_t vl = 0;
-	int rc = rados_stat(io, oid, size, NULL);
+	char head[6];
+	size_t vl = 0, got = 0;
+	int rc, rc_stat = 0, rc_read = 0;
 
-	if (rc < 0 || *size != len)
-		return rc < 0 ? rc : 1;
+	if (!rop)
+		return -ENOMEM;
+	rados_read_op_stat(rop, size, NULL, &rc_stat);
+	rados_read_op_read(rop, 0, sizeof(head), head, &got, &rc_read);
+	rc = rados_read_op_operate(rop, io, oid, 0);
+	rados_release_read_op(rop);
+	if (rc == 0)
+		rc = rc_stat ? rc_stat : rc_read;
+	if (rc < 0)
+		return rc;
+	/* the raw length is the chunk's own (cs_chunk.c's header), not the
+	 * stream's word: the store's accounting must not take it on trust */
+	if (*size != len || got != sizeof(head) || be32_get((uint8_t *)head + 2) != raw_len)
+		return 1;
 	op = rados_create_write_op();
 	if (!op)
 		return -ENOMEM;

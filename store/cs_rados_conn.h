@@ -66,11 +66,6 @@ int cs_rados_sweep_step(cs_store *st, rados_list_ctx_t l, size_t max,
 int cs_rados_stat_marked(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
 			 uint64_t *size);
 
-/* Take the mark @key on object @oid, which must exist and hold @len bytes
- * (a chunk another store wrote, named by a stream: cs_recv.c): a stat,
- * then one op assert_exists + omap_set, waited for (durable on return).
- * 0, 1 when the object holds another size (*@size), or a librados error
- * (-ENOENT: no object, or removed between the two). (cs_rados_conn.c) */
 /* @n bytes as lowercase hex, NUL-terminated, into @out (2n + 1). */
 void cs_rados_hex(const uint8_t *b, size_t n, char *out);
 
@@ -81,8 +76,15 @@ void cs_rados_hex(const uint8_t *b, size_t n, char *out);
 uint64_t cs_rados_instance(void);
 uint64_t *cs_rados_seen_gen(uint64_t inst);
 
+/* Take the mark @key on object @oid, which must exist and hold an encoded
+ * chunk of @len bytes and @raw_len of data (a chunk another store wrote,
+ * named by a stream: cs_recv.c): a stat and a read of the chunk's header,
+ * then one op assert_exists + omap_set, waited for (durable on return).
+ * 0, 1 when the object holds another chunk (*@size: its size), or a
+ * librados error (-ENOENT: no object, or removed between the two ops).
+ * (cs_rados_conn.c) */
 int cs_rados_mark(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
-		  uint32_t len, uint64_t *size);
+		  uint32_t len, uint32_t raw_len, uint64_t *size);
 
 /* Connect to the cluster of @cfg (timeout_s set) and open its pool into
  * *@cl and *@io; errors as cs_rados_open (cs_rados.h). On failure *@cl

@@ -304,7 +304,7 @@ static void test_two_stores_share_one_object(void **state)
 
 /* adopt (a stream of chunk names, cs_recv.c): a second store takes its mark
  * on an object the first wrote, without the bytes; a missing object or
- * another length is refused, naming the chunk, and leaves no mark; pool()
+ * another length (stored, or of data in the chunk's header) is refused, naming the chunk, and leaves no mark; pool()
  * names the same pool and cluster for both. */
 static void test_adopt_marks_an_existing_object(void **state)
 {
@@ -330,6 +330,7 @@ static void test_adopt_marks_an_existing_object(void **state)
 	oid(&gone, o);
 	TU_EXPECT(strstr(cs_last_error(), o) != NULL, "names the chunk: %s", cs_last_error());
 	TU_EXPECT_RC(c2->ops->adopt(c2, a.hash, (uint32_t)a.vlen + 1, 4096, b.ref), -EIO);
+	TU_EXPECT_RC(c2->ops->adopt(c2, a.hash, (uint32_t)a.vlen, 4095, b.ref), -EIO);
 	b.reflen = c2->ops->adopt(c2, a.hash, (uint32_t)a.vlen, 4096, b.ref);
 	TU_EXPECT(b.reflen > 0, "adopt: %s", cs_last_error());
 	TU_EXPECT(!memcmp(a.ref, b.ref, (size_t)a.reflen), "the same ref as a put's");
