@@ -5,7 +5,9 @@
   bench.py vol STORE_JSON        print "raw stored" from `cstorfs-ctl --json volume inspect`
   bench.py chunks STATUS_JSON    print "files bytes live_bytes reclaimed_bytes" of the chunk
                                  store from `cstorfs-ctl --json status` (zeros if absent)
-  bench.py report TSV META OUT   medians, min-max, ratios and issues 7's and 14's targets -> OUT (markdown),
+  bench.py radosdf DF_JSON POOL  print "bytes objects" of POOL from `rados df --format=json`
+  bench.py report TSV META OUT   medians, min-max, ratios and issues 7's and 14's targets and
+                                 issue 15's RADOS table -> OUT (markdown),
                                  and the same tables on stdout
 
 TSV rows (written by run.sh): round, system, metric, value.  META: key=value lines (machine
@@ -55,7 +57,7 @@ METRICS = [
     ("wdw_ratio", "slowest of loops 2-4 ÷ loop 1", "×", False, "wdw"),
 ]
 PHASES = ["seq_incomp_write", "seq_incomp_read", "seq_comp_write", "seq_comp_read",
-          "rand", "meta", "tree", "wdw"]
+          "rand", "meta", "tree", "wdw", "rados"]
 WDW_LOOPS = 4
 
 # (label, metric, kind, threshold): kind "vs_ptll"/"vs_native" ratio >= threshold for
@@ -120,6 +122,13 @@ def cmd_chunks(path):
     with open(path) as f:
         cs = json.load(f).get("chunk_store") or {}
     print(" ".join(str(int(cs.get(k, 0))) for k in ("files", "bytes", "live_bytes", "reclaimed_bytes")))
+
+
+def cmd_radosdf(path, pool):
+    with open(path) as f:
+        pools = json.load(f).get("pools", [])
+    p = next((x for x in pools if x.get("name") == pool), {})
+    print(int(p.get("size_bytes", 0)), int(p.get("num_objects", 0)))
 
 
 def fmt(v):
@@ -260,6 +269,39 @@ def targets14(data, meta):
     return L
 
 
+def rados_table(data, meta, fails):
+    """Issue 15: cstorfs on a RADOS pool beside `rados bench` on the same pool, same run."""
+    rows = [("write", "seq write 1 MiB blocks, fresh random, end fsync", "rados_cs_write",
+             "rados_bench_write"),
+            ("read", "seq read cold (remount, caches dropped)", "rados_cs_read", "rados_bench_read")]
+    L = []
+    for _, label, cs_key, rb_key in rows:
+        c = stats(data.get(("cstorfs", cs_key)))
+        b = stats(data.get(("radosbench", rb_key)))
+        if c is None and b is None and ("cstorfs", cs_key) not in fails and \
+                ("radosbench", rb_key) not in fails:
+            continue
+        cc = "fails (%s)" % fails[("cstorfs", cs_key)] if c is None and ("cstorfs", cs_key) in fails else cell(c)
+        bc = "fails (%s)" % fails[("radosbench", rb_key)] if b is None and ("radosbench", rb_key) in fails else cell(b)
+        L.append("| %s | %s | %s | %s |" % (label, cc, bc, rstr(ratio(c, b, True))))
+    if not L:
+        return []
+    out = ["## RADOS (issue 15): %s\n" % meta.get("rados", "?").replace(" x ", " × "),
+           "A volume of a store whose chunks live in the pool (`store create --chunks rados:cstorfs`) "
+           "beside `rados bench` writing then reading (`seq`) the same pool in the same run, the "
+           "pool's limit: as many bytes in 64 KiB objects (a chunk's size), 16 in flight. The "
+           "cluster is scripts/ceph-dev.sh's one node (one OSD on memstore, so the pool is RAM and "
+           "a cold read is cold only on the client's side). rados bench's \"MB/sec\" is MiB/s.\n",
+           "| metric | cstorfs (MiB/s) | rados bench (MiB/s) | cstorfs ÷ rados bench |",
+           "|---|---|---|---|"] + L + [""]
+    pb = stats(data.get(("cstorfs", "rados_pool_bytes_cs")))
+    po = stats(data.get(("cstorfs", "rados_pool_objects_cs")))
+    if pb and po:
+        out.append("The pool after cstorfs's write (`rados df`): %s MiB in %s objects.\n"
+                   % (fmt(pb[0] / 1048576.0), "%.0f" % po[0]))
+    return out
+
+
 def cmd_report(tsv, metafile, out):
     meta = {}
     with open(metafile) as f:
@@ -359,6 +401,7 @@ def cmd_report(tsv, metafile, out):
                  % (cell(stats(ratios[0] or [])), cell(stats(ratios[1] or []))))
 
     L.extend(targets14(data, meta))
+    L.extend(rados_table(data, meta, fails))
 
     # targets
     L.append("## Issue 7 targets\n")
@@ -418,6 +461,11 @@ def cmd_report(tsv, metafile, out):
         "- O_DIRECT on a 4 KiB-chunk volume (issue 14): run only when `cstorfs-ctl volume create` "
         "has a chunk-size option (here: %(copt)s): the random-write O_DIRECT job on a volume "
         "created with it set to 4K.\n"
+        "- RADOS (issue 15): `scripts/ceph-dev.sh start` (one monitor, mgr, OSD on memstore) in the "
+        "bench dir; a store created with `--chunks rados:cstorfs`, a volume, the sequential write "
+        "and cold read above on it; the store stopped (its chunks stay in the pool), then `rados bench 600 write --no-cleanup -b "
+        "65536 -t 16 --max-objects N` (N objects = the same bytes) and `rados bench 600 seq`; then "
+        "the pool deleted and the cluster stopped.\n"
         "- CPU per GiB: utime+stime of the daemon process (/proc/PID/stat, all threads) across the "
         "fio write, divided by the GiB written.\n"
         "- Order: for each round, each workload, each system in turn (native, passthrough_ll, "
@@ -446,6 +494,8 @@ def main():
         cmd_vol(sys.argv[2])
     elif len(sys.argv) >= 3 and sys.argv[1] == "chunks":
         cmd_chunks(sys.argv[2])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "radosdf":
+        cmd_radosdf(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 5 and sys.argv[1] == "report":
         cmd_report(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

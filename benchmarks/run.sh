@@ -8,7 +8,10 @@
 #   BENCH_DIR=DIR      where the systems live (default /var/tmp/cstorfs-bench; never tmpfs)
 #   BENCH_ROUNDS=N     rounds (default 3; medians need >= 3)
 #   BENCH_SYSTEMS="native ptll cstorfs"       subset of systems
-#   BENCH_WORKLOADS="seq rand meta tree wdw"  subset of workloads (wdw: write-delete-write)
+#   BENCH_WORKLOADS="seq rand meta tree wdw rados"  subset of workloads (wdw: write-delete-write;
+#                      rados: a volume on a one-node Ceph pool beside `rados bench`, cstorfs only)
+#   BENCH_RADOS_ROUNDS=N  rounds that run the rados workload (default all; each boots a cluster,
+#                      about 40 s a round in full mode)
 #   BENCH_OUT=FILE     report path (default benchmarks/RESULTS.md)
 #   BENCH_KEEP_BIN=1   reuse the binaries the previous run copied to build/bench/bin
 #                      (profile the very build that produced RESULTS.md)
@@ -31,16 +34,20 @@ PY=/usr/bin/python3
 BENCH_DIR=${BENCH_DIR:-/var/tmp/cstorfs-bench}
 QUICK=${BENCH_QUICK:-0}
 SYSTEMS=${BENCH_SYSTEMS:-native ptll cstorfs}
-WORKLOADS=${BENCH_WORKLOADS:-seq rand meta tree wdw}
+WORKLOADS=${BENCH_WORKLOADS:-seq rand meta tree wdw rados}
 OUT=${BENCH_OUT:-$ROOT/benchmarks/RESULTS.md}
 
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=${BENCH_ROUNDS:-1}
-	SEQ_MIB=128 RAND_MIB=32 RAND_RT=2 META_FILES=2000 WDW_MIB=128
+	SEQ_MIB=128 RAND_MIB=32 RAND_RT=2 META_FILES=2000 WDW_MIB=128 RADOS_MIB=128
 else
 	ROUNDS=${BENCH_ROUNDS:-3}
-	SEQ_MIB=1024 RAND_MIB=256 RAND_RT=6 META_FILES=20000 WDW_MIB=512
+	SEQ_MIB=1024 RAND_MIB=256 RAND_RT=6 META_FILES=20000 WDW_MIB=512 RADOS_MIB=1024
 fi
+RADOS_ROUNDS=${BENCH_RADOS_ROUNDS:-$ROUNDS}
+RADOS_BS=65536	# rados bench's object size: the 64 KiB of a cstorfs chunk
+CEPH_DEV=$ROOT/scripts/ceph-dev.sh
+CEPH_DIR=""	# the cluster we started (stopped on every path)
 WDW_LOOPS=4
 META_DIRS=20
 RES=$BENCH_DIR/results.tsv
@@ -113,6 +120,10 @@ cleanup() {
 		fi
 	done
 	for st in "${STORES[@]}"; do stop_store "$st"; done
+	# after the stores: a daemon whose cluster is gone would wait on it
+	if [ -n "$CEPH_DIR" ]; then
+		"$CEPH_DEV" stop "$CEPH_DIR" >>"$LOG" 2>&1 || say "WARNING: ceph-dev.sh stop $CEPH_DIR failed"
+	fi
 	for mp in "${MOUNTED[@]}"; do
 		mountpoint -q "$mp" 2>/dev/null && say "WARNING: $mp still mounted"
 	done
@@ -442,6 +453,104 @@ wl_wdw() {
 	sys_down "$sys"
 }
 
+# issue 15: a volume whose chunks live in a RADOS pool (a one-node cluster of
+# scripts/ceph-dev.sh, memstore, booted here) beside `rados bench` on the same pool in the same
+# run, the pool's own limit. cstorfs: fio writes RADOS_MIB (1 MiB blocks, fresh random bytes,
+# end fsync), remount with caches dropped, fio reads it back. rados bench: as many 64 KiB
+# objects (--max-objects), 16 in flight, written then read back (seq).
+wl_rados() {
+	local sys=$1 conf r
+	[ "$sys" = cstorfs ] || return 0
+	if [ "$ROUND" -gt "$RADOS_ROUNDS" ]; then return 0; fi
+	# a missing or failing cluster costs this table only, not the report of the whole run
+	if ! command -v ceph-osd >/dev/null || ! command -v rados >/dev/null; then
+		say "rados: Ceph's packages are missing (scripts/deps.sh test installs them); skipped"
+		recfail cstorfs rados_cs_write "no Ceph packages"
+		return 0
+	fi
+	CEPH_DIR=$BENCH_DIR/ceph
+	# memstore keeps the pool in RAM: room for cstorfs's copy and rados bench's
+	if ! conf=$("$CEPH_DEV" start "$CEPH_DIR" --size $((RADOS_MIB * 3 + 512))M 2>>"$LOG"); then
+		say "rados: ceph-dev.sh start $CEPH_DIR failed; see $LOG"
+		recfail cstorfs rados_cs_write "no cluster: ceph-dev.sh start failed"
+		"$CEPH_DEV" stop "$CEPH_DIR" >>"$LOG" 2>&1 || true
+		CEPH_DIR=""
+		return 0
+	fi
+	rm -rf "$BENCH_DIR/cstorfs"
+	mkdir -p "$BENCH_DIR/cstorfs"
+	STORES+=("$CS_STORE")
+	"$CTL" --store "$CS_STORE" store create --chunks rados:cstorfs --ceph-conf "$conf" >>"$LOG" 2>&1 ||
+		die "cstorfs store create --chunks rados:cstorfs failed; see $LOG"
+	"$CTL" --store "$CS_STORE" volume create bench >>"$LOG" 2>&1 || die "cstorfs volume create failed; see $LOG"
+	cs_mount
+	hold cstorfs rados_write
+	if r=$(run_fio rados_write --rw=write --bs=1M --size=${RADOS_MIB}M --end_fsync=1 --refill_buffers \
+		--filename="$CS_MNT/rados.dat"); then
+		rec cstorfs rados_cs_write "${r%% *}"
+	else
+		recfail cstorfs rados_cs_write "$(fio_err rados_write)"
+	fi
+	sys_cold cstorfs
+	hold cstorfs rados_read
+	if r=$(run_fio rados_read --rw=read --bs=1M --size=${RADOS_MIB}M --filename="$CS_MNT/rados.dat"); then
+		rec cstorfs rados_cs_read "${r%% *}"
+	else
+		recfail cstorfs rados_cs_read "$(fio_err rados_read)"
+	fi
+	rec_mem cstorfs rados
+	sys_down cstorfs
+	rados_df "$conf" cs
+	rados_bench "$conf"
+	# an empty pool stops fast (memstore saves what it holds on a clean stop)
+	timeout 60 ceph -c "$conf" osd pool delete cstorfs cstorfs --yes-i-really-really-mean-it >>"$LOG" 2>&1 || true
+	"$CEPH_DEV" stop "$CEPH_DIR" >>"$LOG" 2>&1 || die "ceph-dev.sh stop $CEPH_DIR failed; see $LOG"
+	CEPH_DIR=""
+	rm -rf "${BENCH_DIR:?}/ceph"
+}
+
+# rados bench write then seq on the pool: RADOS_MIB in 64 KiB objects, 16 in flight; its
+# "Bandwidth (MB/sec)" is MiB/s (bytes / 2^20 / s)
+rados_bench() {
+	local conf=$1 mode out bw metric opts n=$((RADOS_MIB * 1048576 / RADOS_BS))
+	for mode in write seq; do
+		out=$BENCH_DIR/rados-bench-$mode.out
+		# seq reads back what write left (--no-cleanup) and takes neither -b nor a count
+		opts=(-t 16)
+		metric=rados_bench_read
+		if [ "$mode" = write ]; then
+			opts+=(--no-cleanup -b "$RADOS_BS" --max-objects "$n")
+			metric=rados_bench_write
+		fi
+		echo "rados bench 600 $mode ${opts[*]}" >>"$LOG"
+		if timeout 900 rados -c "$conf" -p cstorfs bench 600 "$mode" "${opts[@]}" >"$out" 2>&1; then
+			bw=$(awk -F: '/^Bandwidth \(MB\/sec\)/ { gsub(/ /, "", $2); print $2 }' "$out")
+		else
+			bw=""
+		fi
+		tail -n 20 "$out" >>"$LOG"
+		if [ -n "$bw" ]; then
+			rec radosbench "$metric" "$bw"
+		else
+			recfail radosbench "$metric" "rados bench $mode failed"
+		fi
+	done
+}
+
+# record the pool's bytes and objects (`rados df`) as rados_pool_{bytes,objects}_TAG; the
+# mgr's figures lag its 1 s stats period
+rados_df() {
+	local v
+	sleep 3
+	if ! timeout 60 rados -c "$1" df --format=json >"$BENCH_DIR/rados-df.json" 2>>"$LOG"; then
+		say "rados df failed; see $LOG"
+		return 0
+	fi
+	read -r -a v <<<"$($PY "$ROOT/benchmarks/bench.py" radosdf "$BENCH_DIR/rados-df.json" cstorfs)"
+	rec cstorfs "rados_pool_bytes_$2" "${v[0]}"
+	rec cstorfs "rados_pool_objects_$2" "${v[1]}"
+}
+
 # record the chunk store's files, bytes, live_bytes, reclaimed_bytes (cstorfs-ctl status)
 cs_chunks() {
 	local js=$BENCH_DIR/status.json v k m
@@ -522,6 +631,7 @@ disk_name=$(lsblk -no PKNAME "$disk_dev" 2>/dev/null | head -1)
 	echo "meta_files=$META_FILES"
 	echo "wdw=$WDW_LOOPS x ${WDW_MIB} MiB"
 	echo "chunk_opt=${CHUNK_OPT:-none}"
+	echo "rados=${RADOS_MIB} MiB, $RADOS_ROUNDS round(s), a one-node memstore cluster (scripts/ceph-dev.sh), $(ceph --version 2>/dev/null | cut -d' ' -f1-3 || echo 'no ceph')"
 	[ -z "$META_NOTE" ] || echo "meta_note=$META_NOTE"
 	echo "tree=$(tar -tf "$TARBALL" | wc -l) entries, $(($(stat -c %s "$TARBALL") / 1048576)) MiB"
 	echo "params=seq ${SEQ_MIB} MiB, random file ${RAND_MIB} MiB x ${RAND_RT} s, metadata ${META_FILES} files in ${META_DIRS} dirs, write-delete-write ${WDW_LOOPS} x ${WDW_MIB} MiB, ${ROUNDS} round(s)"
