@@ -252,7 +252,8 @@ int cs_chunk_put(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *valu
 				    be32_get((const uint8_t *)value + 2), ref);
 }
 
-int cs_chunk_known(cs_store *st, const uint8_t hash[CS_HASH_LEN])
+/* 1 when the store holds chunk @hash with references, 0 when not, <0. */
+static int chunk_known(cs_store *st, const uint8_t hash[CS_HASH_LEN])
 {
 	uint8_t key[1 + CS_HASH_LEN];
 	char *v = NULL;
@@ -264,6 +265,14 @@ int cs_chunk_known(cs_store *st, const uint8_t hash[CS_HASH_LEN])
 	rc = cs_kv_get(st, st->cf_meta, key, sizeof(key), &v, &vlen);
 	free(v);
 	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+}
+
+int cs_chunk_put_new(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *value,
+		     size_t vlen, uint8_t *ref)
+{
+	if (chunk_known(st, hash) != 0) /* held, or an error the commit meets again */
+		return 0;
+	return cs_chunk_put(st, hash, value, vlen, ref);
 }
 
 int cs_chunk_durable(cs_store *st)

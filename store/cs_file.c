@@ -698,17 +698,15 @@ static int pre_store(cs_store *st, struct pre_write *pw)
 	for (size_t i = 0; i < pw->n && rc == 0; i++) {
 		struct pre_chunk *c = &pw->c[i];
 
-		if (!c->value || (rc = cs_chunk_known(st, c->hash)) != 0)
-			continue; /* a hole, held, or an error the commit meets again */
-		rc = cs_chunk_put(st, c->hash, c->value, c->vlen, c->ref);
+		if (!c->value) /* a hole */
+			continue;
+		rc = cs_chunk_put_new(st, c->hash, c->value, c->vlen, c->ref);
 		if (rc > 0) {
 			c->reflen = (size_t)rc;
 			put = 1;
 			rc = 0;
 		}
 	}
-	if (rc > 0)
-		rc = 0;
 	return rc == 0 && put ? cs_chunk_durable(st) : rc;
 }
 

@@ -422,8 +422,11 @@ int cs_chunk_lens(const uint8_t *v, size_t vlen, uint32_t *stored, uint32_t *raw
  * for CS_REF_MAX), length returned. Durable only after cs_chunk_durable. */
 int cs_chunk_put(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *value,
 		 size_t vlen, uint8_t *ref);
-/* 1 when the store holds chunk @hash with references, 0 when not, <0. */
-int cs_chunk_known(cs_store *st, const uint8_t hash[CS_HASH_LEN]);
+/* cs_chunk_put unless the store holds chunk @hash with references
+ * already: the ref's length when put, 0 when held (or when the lookup
+ * failed: the commit meets that error again), <0 when the put failed. */
+int cs_chunk_put_new(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *value,
+		     size_t vlen, uint8_t *ref);
 /* Rule 1 of cs_chunkstore.h: make this thread's puts durable. */
 int cs_chunk_durable(cs_store *st);
 /* Tell the chunk store whether the batch after put @ref named it. */

@@ -335,12 +335,7 @@ static int put_new_chunks(struct cs_txn *t)
 
 		if (d->delta <= 0 || !d->value || d->reflen)
 			continue;
-		rc = cs_chunk_known(t->st, d->hash);
-		if (rc) {
-			rc = 0; /* held (or an error, which the commit meets again) */
-			continue;
-		}
-		rc = cs_chunk_put(t->st, d->hash, d->value, d->value_len, d->ref);
+		rc = cs_chunk_put_new(t->st, d->hash, d->value, d->value_len, d->ref);
 		if (rc > 0) {
 			d->reflen = (size_t)rc;
 			put = 1;
