@@ -23,33 +23,6 @@
 #define R CS_ROOT_INO
 #define MiB (1u << 20)
 
-/* Bytes the regular files under STORE/@sub take on disk (allocated). */
-static uint64_t dir_bytes(struct tu_fx *fx, const char *sub, uint64_t *nfiles)
-{
-	char path[PATH_MAX];
-	uint64_t total = 0, n = 0;
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%.3000s/%s", fx->dir, sub);
-	d = opendir(path);
-	TU_EXPECT(d != NULL, "opendir %s", path);
-	while ((de = readdir(d))) {
-		char f[PATH_MAX + 300];
-		struct stat sb;
-
-		snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
-		if (stat(f, &sb) == 0 && S_ISREG(sb.st_mode)) {
-			total += (uint64_t)sb.st_blocks * 512;
-			n++;
-		}
-	}
-	closedir(d);
-	if (nfiles)
-		*nfiles = n;
-	return total;
-}
-
 /* Write @mib MiB of fresh random bytes to new file @name; returns its ino. */
 static uint64_t write_random(struct tu_fx *fx, const char *name, unsigned mib, uint64_t seed)
 {
@@ -97,7 +70,7 @@ static void test_chunk_bytes_are_written_once_to_chunk_files(void **state)
 	uint64_t ino = write_random(fx, "f", 16, 1), files = 0;
 
 	TU_OK(cs_vol_sync(fx->vol));
-	uint64_t chunks = dir_bytes(fx, "chunks", &files), db = dir_bytes(fx, "db", NULL);
+	uint64_t chunks = tu_disk_bytes(fx, "chunks", &files), db = tu_disk_bytes(fx, "db", NULL);
 	TU_EXPECT(chunks >= 16 * MiB, "chunk files take %llu bytes for 16 MiB",
 		  (unsigned long long)chunks);
 	TU_EXPECT(db < 4 * MiB, "the database takes %llu bytes for 16 MiB of chunk data",
@@ -162,7 +135,7 @@ static void test_write_delete_write_gives_space_back(void **state)
 		TU_OK(cs_gc(fx->st, NULL));
 		TU_EXPECT(cs_gc_wanted(fx->st), "round %d: 100 MiB deleted, nothing due", round);
 		TU_EXPECT(cs_gc_compact(fx->st) == 1, "round %d: nothing given back", round);
-		uint64_t on_disk = dir_bytes(fx, "chunks", NULL);
+		uint64_t on_disk = tu_disk_bytes(fx, "chunks", NULL);
 		if (on_disk > peak)
 			peak = on_disk;
 		TU_OK(cs_store_chunks(fx->st, &c));
@@ -229,7 +202,7 @@ static void test_reclaim_moves_live_chunks_under_readers_and_writers(void **stat
 			 MiB);
 	}
 	TU_OK(cs_vol_sync(fx->vol));
-	uint64_t before = dir_bytes(fx, "chunks", NULL);
+	uint64_t before = tu_disk_bytes(fx, "chunks", NULL);
 	delete_file(fx, "junk");
 	TU_OK(pthread_create(&t, NULL, reader_main, &b));
 	uint64_t w = write_random(fx, "new", 8, 23); /* while reclaim may run */
@@ -241,7 +214,7 @@ static void test_reclaim_moves_live_chunks_under_readers_and_writers(void **stat
 	pthread_join(t, NULL);
 	TU_EXPECT_RC(b.err, 0);
 	TU_EXPECT(b.rounds >= 1, "the reader never finished a round");
-	uint64_t after = dir_bytes(fx, "chunks", NULL);
+	uint64_t after = tu_disk_bytes(fx, "chunks", NULL);
 	TU_EXPECT(after < before / 2, "chunk files: %llu bytes before, %llu after",
 		  (unsigned long long)before, (unsigned long long)after);
 	read_random(fx, keep, 12, 21);

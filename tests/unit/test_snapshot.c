@@ -996,28 +996,7 @@ static void test_gc_frees_data_only_a_deleted_snapshot_held(void **state)
 /* Bytes the store's database and chunk files take on disk. */
 static uint64_t db_disk_bytes(struct tu_fx *fx)
 {
-	static const char *const sub[] = {"db", "chunks"};
-	uint64_t total = 0;
-
-	for (int i = 0; i < 2; i++) {
-		char path[PATH_MAX + 8];
-		struct dirent *de;
-		DIR *d;
-
-		snprintf(path, sizeof(path), "%s/%s", fx->dir, sub[i]);
-		d = opendir(path);
-		TU_EXPECT(d != NULL, "opendir %s", path);
-		while ((de = readdir(d))) {
-			char f[PATH_MAX + 300];
-			struct stat sb;
-
-			snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
-			if (stat(f, &sb) == 0 && S_ISREG(sb.st_mode))
-				total += (uint64_t)sb.st_blocks * 512;
-		}
-		closedir(d);
-	}
-	return total;
+	return tu_disk_bytes(fx, "db", NULL) + tu_disk_bytes(fx, "chunks", NULL);
 }
 
 /* Deleting most of the store's data and running gc gives the disk space

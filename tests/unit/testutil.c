@@ -3,6 +3,7 @@
  * testutil.h). Not a test program itself: linked into every test_*.
  */
 #include "testutil.h"
+#include <dirent.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -527,4 +528,30 @@ void tu_free_all(void)
 	tu_mem = NULL;
 	tu_mem_n = tu_mem_cap = 0;
 	pthread_mutex_unlock(&tu_mem_lock);
+}
+
+uint64_t tu_disk_bytes(struct tu_fx *fx, const char *sub, uint64_t *nfiles)
+{
+	char path[PATH_MAX];
+	uint64_t total = 0, n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%.3000s/%s", fx->dir, sub);
+	d = opendir(path);
+	TU_EXPECT(d != NULL, "opendir %s", path);
+	while ((de = readdir(d))) {
+		char f[PATH_MAX + 300];
+		struct stat sb;
+
+		snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+		if (stat(f, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			total += (uint64_t)sb.st_blocks * 512;
+			n++;
+		}
+	}
+	closedir(d);
+	if (nfiles)
+		*nfiles = n;
+	return total;
 }

@@ -63,6 +63,9 @@ void tu_store_reopen(struct tu_fx *fx, int with_vol);
 
 /* Stats after syncing (so buffered data is counted). */
 struct cs_store_stats tu_stats(struct tu_fx *fx);
+/* Bytes the regular files under STORE/@sub take on disk (allocated), and
+ * how many there are (@nfiles may be NULL). */
+uint64_t tu_disk_bytes(struct tu_fx *fx, const char *sub, uint64_t *nfiles);
 /* Assert cs_store_recount returns 0 and agrees with cs_store_stats
  * (failures name the caller's line). */
 void tu_check_recount_at(struct tu_fx *fx, const char *file, int line);
