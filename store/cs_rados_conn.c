@@ -333,3 +333,80 @@ uint64_t cs_rados_instance(void)
 {
 	return __atomic_add_fetch(&rd_instances, 1, __ATOMIC_RELAXED);
 }
+
+/* ---- version-asserted removal, for marks other than a store's own ---- */
+
+int cs_rados_read_ver(rados_ioctx_t io, rados_read_op_t op, const char *oid, uint64_t *ver)
+{
+	rados_completion_t c;
+	int rc = rados_aio_create_completion2(NULL, NULL, &c);
+
+	if (rc < 0)
+		return rc;
+	rc = rados_aio_read_op_operate(op, io, c, oid, 0);
+	if (rc == 0) {
+		rados_aio_wait_for_complete(c);
+		rc = rados_aio_get_return_value(c);
+		*ver = rados_aio_get_version(c);
+	}
+	rados_aio_release(c);
+	return rc < 0 ? rc : 0;
+}
+
+/* Read the first two omap keys of @oid and its version: into *@n the
+ * count, *@ours whether @key is one of them. */
+static int unmark_read(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
+		       int *n, int *ours, uint64_t *ver)
+{
+	rados_read_op_t op = rados_create_read_op();
+	rados_omap_iter_t it = NULL;
+	int rc, rc_keys = 0;
+
+	if (!op)
+		return -ENOMEM;
+	rados_read_op_omap_get_keys2(op, "", 2, &it, NULL, &rc_keys);
+	rc = cs_rados_read_ver(io, op, oid, ver);
+	rc = rc ? rc : rc_keys;
+	for (*n = 0, *ours = 0; rc == 0 && it; ++*n) {
+		char *k, *v;
+		size_t kl, vl;
+
+		if (rados_omap_get_next2(it, &k, &v, &kl, &vl) || !k)
+			break;
+		*ours |= kl == keylen && !memcmp(k, key, kl);
+	}
+	if (it)
+		rados_omap_get_end(it);
+	rados_release_read_op(op);
+	return rc;
+}
+
+int cs_rados_unmark(rados_ioctx_t io, const char *oid, const char *key, size_t keylen)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		rados_write_op_t op;
+		uint64_t ver = 0;
+		int n, ours, rc = unmark_read(io, oid, key, keylen, &n, &ours, &ver);
+
+		if (rc == -ENOENT || (rc == 0 && !ours))
+			return 0;
+		if (rc < 0)
+			return rc;
+		op = rados_create_write_op();
+		if (!op)
+			return -ENOMEM;
+		/* as cs_rados.c's release (its invariant 2): under the version
+		 * seen, so that a store marking the object meanwhile keeps it */
+		rados_write_op_assert_version(op, ver);
+		if (n == 1)
+			rados_write_op_remove(op);
+		else
+			rados_write_op_omap_rm_keys2(op, &key, &keylen, 1);
+		rc = rados_write_op_operate2(op, io, oid, NULL, LIBRADOS_OPERATION_FULL_TRY |
+					     LIBRADOS_OPERATION_FULL_FORCE);
+		rados_release_write_op(op);
+		if (rc != -ERANGE)
+			return rc == -ENOENT ? 0 : rc;
+	}
+	return -EAGAIN;
+}

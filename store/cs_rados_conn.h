@@ -86,6 +86,18 @@ uint64_t *cs_rados_seen_gen(uint64_t inst);
 int cs_rados_mark(rados_ioctx_t io, const char *oid, const char *key, size_t keylen,
 		  uint32_t len, uint32_t raw_len, uint64_t *size);
 
+/* Run read op @op on @oid and wait: 0 with *@ver the object's version,
+ * or a librados error (-ENOENT: no object). The op is still the caller's.
+ * (cs_rados_conn.c) */
+int cs_rados_read_ver(rados_ioctx_t io, rados_read_op_t op, const char *oid, uint64_t *ver);
+
+/* Remove the mark @key from object @oid, and the object with it when it
+ * was the last key, under a version assertion (cs_rados.c's release, for
+ * marks that are not a store's own: cs_push.c). 0 (also: no object, or
+ * no such key on it), -EAGAIN when others kept changing the object, or a
+ * librados error. (cs_rados_conn.c) */
+int cs_rados_unmark(rados_ioctx_t io, const char *oid, const char *key, size_t keylen);
+
 /* Connect to the cluster of @cfg (timeout_s set) and open its pool into
  * *@cl and *@io; errors as cs_rados_open (cs_rados.h). On failure *@cl
  * may be set (shut it down) and *@io is not. (cs_rados_conn.c) */
