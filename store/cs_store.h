@@ -43,7 +43,7 @@
  *   4. inodes, directories, file data: cs_inode cs_file cs_fsize cs_dir cs_xattr
  *   5. volumes, snapshots, clones: cs_snaprec cs_volume cs_snapshot cs_prop
  *      cs_gc cs_diff cs_check cs_scrubmap cs_scrub
- *   6. streams: cs_streamfmt cs_send cs_recvcheck cs_recv
+ *   6. streams: cs_streamfmt cs_send cs_recvcheck cs_recv cs_pushobj cs_push
  *   7. the store as a whole (open, recovery, close, stats): cs_store
  * Where a lower layer needs work done above it, the caller above does both
  * (cs_file_purge drops a file's data, then cs_inode_purge its keys;

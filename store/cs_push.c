@@ -1,0 +1,645 @@
+/*
+ * cs_push.c - off-host copies in the pool (cs_push.h, issue 15 item 4):
+ * push a snapshot's stream into the pool of the store's chunks, list,
+ * delete, pull. The objects are cs_pushobj.c's (its header lists them);
+ * the stream is cs_send's, received by cs_recv as any stream of chunk
+ * names. It does not touch a store's own marks: a pushed copy holds marks
+ * of its own.
+ *
+ * WHAT KEEPS A PUSHED COPY WHOLE. A copy's stream names chunks by hash; a
+ * store that deletes its volume and collects its garbage releases its own
+ * marks and the last one removes the object (cs_rados.c). So a copy marks
+ * every chunk its stream names with its own omap key "cstorfs.push.ID",
+ * which no store removes: a store's release removes only its key, and the
+ * object only when its key was the last (under a version assertion). An
+ * incremental copy's stream names only the chunks its base's does not, so
+ * a copy needs its base: pull applies the chain, base first, and a base
+ * is not deleted while a copy is incremental to it.
+ *
+ * THE ORDERING RULE of a push (each step durable, a RADOS write being
+ * acknowledged once every replica has it, before the next begins):
+ *   1. the stream is made (cs_send, into memory) and parsed: its chunks;
+ *   2. the index entry, state PENDING, with the copy's id and how many
+ *      parts it will have (a version-asserted write: the name is free,
+ *      the base is there and complete);
+ *   3. the list of marks (parts "m"), read back;
+ *   4. the marks, one per chunk (assert_exists + omap_set, after checking
+ *      the object holds that chunk: cs_rados_mark);
+ *   5. the stream (parts "s"), each read back and compared;
+ *   6. the entry set COMPLETE (version-asserted: still ours, PENDING).
+ * Only a COMPLETE copy is pulled; so a listed copy has its every mark and
+ * byte in the pool. A failed push undoes its steps (marks released, parts
+ * removed, entry removed). A crash leaves a PENDING entry naming
+ * everything it may have made (the id and part counts were in it before
+ * anything was made; the marks list before any mark): `pushed --delete`
+ * removes it. Nothing made by a push is ever unnamed by the index.
+ *
+ * A DELETE sets the entry DELETING (version-asserted: no copy is
+ * incremental to it), releases each mark of its list (cs_rados_unmark:
+ * the object goes with the last mark), removes the parts, then the entry,
+ * then the index object if it is empty. Every step may be done again: a
+ * delete that stopped half way is finished by another.
+ *
+ * A PULL checks before it changes anything: the copy and each base are
+ * COMPLETE, the volume name is free, every stream of the chain is read
+ * whole and matches its SHA-256. Then each stream is received (base
+ * first; a receive stages everything until its trailer checks); a later
+ * stream that fails removes the volume the earlier ones made.
+ */
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "cs_priv.h"
+#include "cs_pushobj.h"
+#include "cs_rados_conn.h"
+#include "cs_streamfmt.h"
+
+#define PUSH_RETRIES 16 /* index writes lost to others' changes */
+#define PUSH_CHAIN_MAX 256
+#define NAMED_LEN (CS_HASH_LEN + 8)
+
+/* A stream in memory and the chunks it names. */
+struct pstream {
+	uint8_t *p;
+	size_t len, cap;
+	uint8_t *hashes; /* 32 bytes each */
+	uint32_t *lens;  /* stored and raw length of each, two words each */
+	size_t n, capn;
+	struct cs_stream_header h;
+};
+
+static void pstream_free(struct pstream *s)
+{
+	free(s->p);
+	free(s->hashes);
+	free(s->lens);
+}
+
+static int pstream_write(void *ctx, const void *buf, size_t len)
+{
+	struct pstream *s = ctx;
+	int rc = cs_grow((void **)&s->p, &s->cap, s->len + len, 1);
+
+	if (rc)
+		return rc;
+	memcpy(s->p + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+static int pstream_record(void *ctx, int type, uint64_t seq, uint64_t off, const uint8_t *p,
+			  size_t len)
+{
+	struct pstream *s = ctx;
+	size_t cap = s->capn;
+	int rc;
+
+	(void)seq;
+	(void)off;
+	if (type == CS_REC_CHUNK)
+		return cs_fail(-EIO, "the stream carries chunk bytes, not names");
+	if (type != CS_REC_NAMED)
+		return 0;
+	if (len != NAMED_LEN)
+		return cs_fail(-EIO, "a chunk name record of %zu bytes", len);
+	rc = cs_grow((void **)&s->hashes, &s->capn, s->n + 1, CS_HASH_LEN);
+	if (rc == 0)
+		rc = cs_grow((void **)&s->lens, &cap, s->n + 1, 2 * sizeof(uint32_t));
+	if (rc)
+		return rc;
+	memcpy(s->hashes + s->n * CS_HASH_LEN, p, CS_HASH_LEN);
+	s->lens[2 * s->n] = be32_get(p + CS_HASH_LEN);
+	s->lens[2 * s->n + 1] = be32_get(p + CS_HASH_LEN + 4);
+	s->n++;
+	return 0;
+}
+
+/* Step 1: the stream of @o (incremental from @o->from) and its chunks. */
+static int stream_make(cs_store *st, const struct cs_push_opts *o, struct pstream *s)
+{
+	struct cs_send_opts so = {.volume = o->volume, .snap = o->snap, .base = o->from};
+	struct cs_sparser *ps;
+	int rc = cs_send(st, &so, pstream_write, s);
+
+	if (rc)
+		return rc;
+	ps = cs_sparser_new(pstream_record, s);
+	if (!ps)
+		return -ENOMEM;
+	rc = cs_sparser_feed(ps, s->p, s->len);
+	if (rc == 0)
+		rc = cs_sparser_end(ps);
+	if (rc == 0)
+		s->h = *cs_sparser_header(ps);
+	cs_sparser_free(ps);
+	if (rc == 0 && !(s->h.flags & CS_STREAM_NAMES))
+		rc = cs_fail(-EOPNOTSUPP, "the stream of %s@%s carries chunk bytes: pushed copies "
+			     "need a store whose chunks are in the pool", o->volume, o->snap);
+	return rc == -EBADMSG || rc == -EPIPE ? cs_fail(-EIO, "the stream made for the push does "
+							"not parse: %s", cs_last_error()) : rc;
+}
+
+static uint32_t parts_of(size_t len)
+{
+	return len ? (uint32_t)((len + CS_PUSH_PART - 1) / CS_PUSH_PART) : 1;
+}
+
+/* Step 2: the new entry @e (PENDING) in the index, its name free and its
+ * base (the copy of the stream's base snapshot) complete. */
+static int claim(struct cs_pushpool *pp, struct pushent *e, const char *from)
+{
+	static const uint8_t zero[16];
+	int rc = -ERANGE;
+
+	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
+		struct pushidx x;
+		struct pushent *b = NULL;
+
+		if ((rc = cs_pushidx_read(pp, &x)))
+			return rc;
+		for (size_t i = 0; from && !b && i < x.n; i++)
+			if (x.e[i].pub.state == CS_PUSHED_COMPLETE &&
+			    memcmp(x.e[i].snap_uuid, zero, 16) &&
+			    !memcmp(x.e[i].snap_uuid, e->base_uuid, 16))
+				b = &x.e[i];
+		if (cs_pushidx_find(&x, e->pub.name))
+			rc = cs_fail(-EEXIST, "a pushed copy named '%s' is in RADOS pool %s already "
+				     "(push --as NAME, or pushed --delete it)", e->pub.name, pp->pool);
+		else if (from && !b)
+			rc = cs_fail(-ENOENT, "no pushed copy of %s@%s in RADOS pool %s: push it first "
+				     "(an incremental needs its base there)", e->pub.volume, from,
+				     pp->pool);
+		else {
+			if (b)
+				snprintf(e->pub.base, sizeof(e->pub.base), "%s", b->pub.name);
+			rc = cs_pushidx_put(pp, &x, e);
+		}
+		cs_pushidx_free(&x);
+	}
+	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+}
+
+/* Set entry @e (ours: same id) to @state, the entry being in state @was
+ * (0: any). -ENOENT when it is gone or not ours any more. */
+static int set_state(struct cs_pushpool *pp, struct pushent *e, int state, int was)
+{
+	int rc = -ERANGE;
+
+	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
+		struct pushidx x;
+		struct pushent *cur;
+
+		if ((rc = cs_pushidx_read(pp, &x)))
+			return rc;
+		cur = cs_pushidx_find(&x, e->pub.name);
+		if (!cur || memcmp(cur->id, e->id, 16) || (was && cur->pub.state != was)) {
+			rc = cs_fail(-ENOENT, "pushed copy '%s' was removed meanwhile", e->pub.name);
+		} else {
+			e->pub.state = state;
+			rc = cs_pushidx_put(pp, &x, e);
+		}
+		cs_pushidx_free(&x);
+	}
+	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+}
+
+/* Remove entry @e (ours: same id), and the index when it is left empty. */
+static int entry_remove(struct cs_pushpool *pp, const struct pushent *e)
+{
+	int rc = -ERANGE;
+
+	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
+		struct pushidx x;
+		struct pushent *cur;
+
+		if ((rc = cs_pushidx_read(pp, &x)))
+			return rc;
+		cur = cs_pushidx_find(&x, e->pub.name);
+		rc = cur && !memcmp(cur->id, e->id, 16) ? cs_pushidx_del(pp, &x, e->pub.name) : 0;
+		cs_pushidx_free(&x);
+	}
+	if (rc == 0)
+		cs_pushidx_drop_empty(pp);
+	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+}
+
+/* Release copy @id's marks on the @n chunks @hashes: 0 or the first error. */
+static int unmark_all(struct cs_pushpool *pp, const uint8_t id[16], const uint8_t *hashes,
+		      size_t n)
+{
+	char key[48], oid[2 * CS_HASH_LEN + 1];
+	size_t kl = cs_push_mark_key(id, key);
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		cs_rados_hex(hashes + i * CS_HASH_LEN, CS_HASH_LEN, oid);
+		rc = cs_rados_unmark(pp->io, oid, key, kl);
+		if (rc)
+			rc = cs_fail(-EIO, "RADOS pool %s: releasing chunk %s: %s", pp->pool, oid,
+				     strerror(-rc));
+	}
+	return rc;
+}
+
+/* Step 4: mark the chunks of @s; *@done: how many were marked. */
+static int mark_all(struct cs_pushpool *pp, const uint8_t id[16], const struct pstream *s,
+		    size_t *done)
+{
+	char key[48], oid[2 * CS_HASH_LEN + 1];
+	size_t kl = cs_push_mark_key(id, key);
+	uint64_t size = 0;
+	int rc = 0;
+
+	for (*done = 0; *done < s->n && rc == 0; ++*done) {
+		cs_rados_hex(s->hashes + *done * CS_HASH_LEN, CS_HASH_LEN, oid);
+		rc = cs_rados_mark(pp->io, oid, key, kl, s->lens[2 * *done],
+				   s->lens[2 * *done + 1], &size);
+		if (rc == 1)
+			rc = cs_fail(-EIO, "chunk %s: %llu bytes in RADOS pool %s, not the %u named",
+				     oid, (unsigned long long)size, pp->pool, s->lens[2 * *done]);
+		else if (rc == -ENOENT)
+			rc = cs_fail(-EIO, "chunk %s: missing from RADOS pool %s", oid, pp->pool);
+		else if (rc < 0)
+			rc = cs_fail(-EIO, "RADOS pool %s: marking chunk %s: %s", pp->pool, oid,
+				     strerror(-rc));
+	}
+	if (rc)
+		--*done; /* the failed one holds no mark */
+	return rc;
+}
+
+/* Undo a push that failed after its claim (@marked chunks marked). */
+static void push_undo(struct cs_pushpool *pp, struct pushent *e, const struct pstream *s,
+		      size_t marked)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "%s", cs_last_error());
+	if (unmark_all(pp, e->id, s->hashes, marked) == 0 &&
+	    cs_push_parts_rm(pp, e->id, 's', e->sparts) == 0 &&
+	    cs_push_parts_rm(pp, e->id, 'm', e->mparts) == 0)
+		entry_remove(pp, e); /* else it stays PENDING: pushed --delete */
+	cs_fail(-EIO, "%s", msg);
+}
+
+/* Steps 3 to 6 for the claimed entry @e. */
+static int push_fill(struct cs_pushpool *pp, struct pushent *e, const struct pstream *s)
+{
+	uint32_t n;
+	size_t marked = 0;
+	int rc = cs_push_parts_write(pp, e->id, 'm', s->hashes, s->n * CS_HASH_LEN, &n);
+
+	if (rc == 0)
+		rc = mark_all(pp, e->id, s, &marked);
+	if (rc == 0)
+		rc = cs_push_parts_write(pp, e->id, 's', s->p, s->len, &n);
+	if (rc == 0)
+		rc = set_state(pp, e, CS_PUSHED_COMPLETE, CS_PUSHED_PENDING);
+	if (rc) {
+		int err = rc;
+
+		push_undo(pp, e, s, marked);
+		return err;
+	}
+	return 0;
+}
+
+/* The entry of a new push of stream @s. */
+static int entry_new(struct pushent *e, const struct cs_push_opts *o, const char *name,
+		     const struct pstream *s)
+{
+	struct timespec now;
+
+	memset(e, 0, sizeof(*e));
+	if (getrandom(e->id, sizeof(e->id), 0) != (ssize_t)sizeof(e->id))
+		return cs_fail(-EIO, "no random bytes for a pushed copy's id");
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(e->pub.name, sizeof(e->pub.name), "%s", name);
+	snprintf(e->pub.volume, sizeof(e->pub.volume), "%s", o->volume);
+	snprintf(e->pub.snap, sizeof(e->pub.snap), "%s", o->snap);
+	e->pub.bytes = s->len;
+	e->pub.chunks = s->n;
+	e->pub.ctime_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	e->pub.state = CS_PUSHED_PENDING;
+	SHA256(s->p, s->len, e->sum);
+	memcpy(e->snap_uuid, s->h.snap_uuid, 16);
+	if (s->h.flags & CS_STREAM_INCREMENTAL)
+		memcpy(e->base_uuid, s->h.base_uuid, 16);
+	e->sparts = parts_of(s->len);
+	e->mparts = parts_of(s->n * CS_HASH_LEN);
+	return 0;
+}
+
+static int push_names(const struct cs_push_opts *o, char *name, size_t size)
+{
+	int rc = cs_volname_check(o->volume);
+
+	if (rc == 0)
+		rc = cs_name_check(o->snap);
+	if (rc == 0 && o->from)
+		rc = cs_name_check(o->from);
+	if (rc == 0 && o->from && !strcmp(o->from, o->snap))
+		rc = cs_fail(-EINVAL, "the base of an incremental push must be an older snapshot");
+	if (rc)
+		return rc;
+	if (o->name)
+		snprintf(name, size, "%s", o->name);
+	else if ((size_t)snprintf(name, size, "%s@%s", o->volume, o->snap) >= size)
+		return cs_fail(-ENAMETOOLONG, "'%s@%s' is too long for a pushed copy's name: "
+			       "give one (push --as NAME)", o->volume, o->snap);
+	rc = cs_name_check(o->name ? o->name : name);
+	return rc ? cs_fail(rc, "bad name for a pushed copy: %s", cs_last_error()) : 0;
+}
+
+int cs_push(cs_store *st, const struct cs_push_opts *o, struct cs_pushed *out)
+{
+	struct cs_pushpool pp;
+	struct pstream s = {0};
+	struct pushent e;
+	char name[CS_NAME_MAX + 1];
+	int rc = push_names(o, name, sizeof(name));
+
+	if (rc)
+		return rc;
+	rc = cs_pushpool_open(st, &pp);
+	if (rc)
+		return rc;
+	rc = stream_make(st, o, &s);
+	if (rc == 0)
+		rc = entry_new(&e, o, name, &s);
+	if (rc == 0)
+		rc = claim(&pp, &e, o->from);
+	if (rc == 0)
+		rc = push_fill(&pp, &e, &s);
+	if (rc == 0 && out)
+		*out = e.pub;
+	pstream_free(&s);
+	cs_pushpool_close(&pp);
+	return rc;
+}
+
+/* ---- list, delete ---- */
+
+int cs_pushed_list(cs_store *st, struct cs_pushed **out, size_t *n)
+{
+	struct cs_pushpool pp;
+	struct pushidx x;
+	int rc = cs_pushpool_open(st, &pp);
+
+	*out = NULL;
+	*n = 0;
+	if (rc)
+		return rc;
+	rc = cs_pushidx_read(&pp, &x);
+	cs_pushpool_close(&pp);
+	if (rc)
+		return rc;
+	*out = calloc(x.n ? x.n : 1, sizeof(**out));
+	if (!*out) {
+		cs_pushidx_free(&x);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < x.n; i++)
+		(*out)[i] = x.e[i].pub;
+	*n = x.n;
+	cs_pushidx_free(&x);
+	return 0;
+}
+
+/* The first step of a delete: entry @name into @e, set DELETING, unless
+ * another copy is incremental to it. */
+static int delete_begin(struct cs_pushpool *pp, const char *name, struct pushent *e)
+{
+	int rc = -ERANGE;
+
+	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
+		struct pushidx x;
+		struct pushent *cur;
+		size_t i;
+
+		if ((rc = cs_pushidx_read(pp, &x)))
+			return rc;
+		cur = cs_pushidx_find(&x, name);
+		for (i = 0; cur && i < x.n && strcmp(x.e[i].pub.base, name); i++)
+			;
+		if (!cur)
+			rc = cs_fail(-ENOENT, "no pushed copy '%s' in RADOS pool %s", name, pp->pool);
+		else if (i < x.n)
+			rc = cs_fail(-EBUSY, "pushed copy '%s' is incremental to '%s': delete it "
+				     "first", x.e[i].pub.name, name);
+		else {
+			*e = *cur;
+			e->pub.state = CS_PUSHED_DELETING;
+			rc = cur->pub.state == CS_PUSHED_DELETING ? 0 : cs_pushidx_put(pp, &x, e);
+		}
+		cs_pushidx_free(&x);
+	}
+	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+}
+
+/* Release the marks listed in part @k of @e's list (a part never written,
+ * by a push that stopped before it, took no mark: nothing to do). */
+static int delete_part(struct cs_pushpool *pp, const struct pushent *e, uint32_t k)
+{
+	char oid[64];
+	uint64_t size = 0;
+	time_t mtime;
+	uint8_t *buf;
+	int rc;
+
+	cs_push_part_oid(e->id, 'm', k, oid);
+	rc = rados_stat(pp->io, oid, &size, &mtime);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return cs_fail(-EIO, "RADOS pool %s: %s: %s", pp->pool, oid, strerror(-rc));
+	if (size > CS_PUSH_PART || !(buf = malloc(size ? size : 1)))
+		return size > CS_PUSH_PART ? cs_fail(-EIO, "RADOS pool %s: %s is too big", pp->pool,
+						     oid) : -ENOMEM;
+	rc = rados_read(pp->io, oid, (char *)buf, size, 0);
+	if (rc >= 0)
+		rc = unmark_all(pp, e->id, buf, (size_t)rc / CS_HASH_LEN);
+	else
+		rc = cs_fail(-EIO, "RADOS pool %s: reading %s: %s", pp->pool, oid, strerror(-rc));
+	free(buf);
+	return rc;
+}
+
+int cs_pushed_delete(cs_store *st, const char *name)
+{
+	struct cs_pushpool pp;
+	struct pushent e;
+	int rc = cs_name_check(name);
+
+	if (rc)
+		return rc;
+	rc = cs_pushpool_open(st, &pp);
+	if (rc)
+		return rc;
+	rc = delete_begin(&pp, name, &e);
+	for (uint32_t k = 0; rc == 0 && k < e.mparts; k++)
+		rc = delete_part(&pp, &e, k);
+	if (rc == 0)
+		rc = cs_push_parts_rm(&pp, e.id, 's', e.sparts);
+	if (rc == 0)
+		rc = cs_push_parts_rm(&pp, e.id, 'm', e.mparts);
+	if (rc == 0)
+		rc = entry_remove(&pp, &e);
+	cs_pushpool_close(&pp);
+	return rc;
+}
+
+/* ---- pull ---- */
+
+/* The chain of copy @name in @x, base first, into @chain (PUSH_CHAIN_MAX
+ * room): *@n entries, each COMPLETE. */
+static int pull_chain(struct cs_pushpool *pp, struct pushidx *x, const char *name,
+		      struct pushent **chain, size_t *n)
+{
+	struct pushent *e = cs_pushidx_find(x, name);
+	const char *want = name;
+
+	for (*n = 0; *n < PUSH_CHAIN_MAX; ++*n) {
+		if (!e && *n == 0)
+			return cs_fail(-ENOENT, "no pushed copy '%s' in RADOS pool %s (cstorfs-ctl "
+				       "pushed lists them)", name, pp->pool);
+		if (!e)
+			return cs_fail(-ENOENT, "pushed copy '%s' is incremental to '%s', which is "
+				       "not in RADOS pool %s", chain[*n - 1]->pub.name, want,
+				       pp->pool);
+		if (e->pub.state != CS_PUSHED_COMPLETE)
+			return cs_fail(-EBUSY, "pushed copy '%s' is not complete (a push or a delete "
+				       "that did not finish): pushed --delete removes it",
+				       e->pub.name);
+		chain[*n] = e;
+		if (!e->pub.base[0])
+			break;
+		want = e->pub.base;
+		e = cs_pushidx_find(x, want);
+	}
+	if (*n == PUSH_CHAIN_MAX)
+		return cs_fail(-EIO, "pushed copy '%s': a chain of more than %d copies", name,
+			       PUSH_CHAIN_MAX);
+	++*n;
+	for (size_t i = 0; i < *n / 2; i++) { /* base first */
+		struct pushent *t = chain[i];
+
+		chain[i] = chain[*n - 1 - i];
+		chain[*n - 1 - i] = t;
+	}
+	return 0;
+}
+
+/* Read and check the streams of @chain[0..n) into @bufs. */
+static int pull_read(struct cs_pushpool *pp, struct pushent **chain, size_t n, uint8_t **bufs)
+{
+	uint8_t sum[32];
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = cs_push_parts_read(pp, chain[i]->id, 's', chain[i]->sparts,
+					chain[i]->pub.bytes, &bufs[i]);
+		if (rc == 0) {
+			SHA256(bufs[i], chain[i]->pub.bytes, sum);
+			if (memcmp(sum, chain[i]->sum, 32))
+				rc = cs_fail(-EBADMSG, "pushed copy '%s': its stream in RADOS pool %s "
+					     "is damaged (not the SHA-256 it was pushed with)",
+					     chain[i]->pub.name, pp->pool);
+		} else {
+			rc = cs_fail(rc, "pushed copy '%s': %s", chain[i]->pub.name,
+				     cs_last_error());
+		}
+	}
+	return rc;
+}
+
+/* Receive stream @p (@len bytes) into @volume. */
+static int pull_one(cs_store *st, const char *volume, const uint8_t *p, size_t len,
+		    struct cs_recv_result *res)
+{
+	struct cs_recv *r;
+	int rc = cs_recv_begin(st, volume, 0, &r);
+
+	for (size_t off = 0; rc == 0 && off < len; off += 1u << 20)
+		rc = cs_recv_feed(r, p + off, len - off < (1u << 20) ? len - off : 1u << 20);
+	if (rc == 0)
+		rc = cs_recv_finish(r, res);
+	if (r)
+		cs_recv_free(r);
+	return rc;
+}
+
+/* Receive the streams @bufs of @chain into @volume, base first; a failure
+ * removes what the earlier ones made. */
+static int pull_apply(cs_store *st, const char *volume, struct pushent **chain, size_t n,
+		      uint8_t **bufs, struct cs_pull_result *out)
+{
+	struct cs_recv_result res = {0};
+	char msg[512];
+	int rc = 0;
+	size_t i;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		rc = pull_one(st, volume, bufs[i], chain[i]->pub.bytes, &res);
+		out->bytes += chain[i]->pub.bytes;
+		out->chunks += res.chunks_new;
+	}
+	if (rc == 0) {
+		out->streams = n;
+		snprintf(out->snapshot, sizeof(out->snapshot), "%s", res.snapshot);
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "%s", cs_last_error());
+	cs_recv_abort(st, volume); /* the failed one's part, if any */
+	if (i > 1)
+		cs_volume_delete(st, volume);
+	return cs_fail(rc, "pulling '%s' (stream %zu of %zu): %s", chain[n - 1]->pub.name, i, n,
+		       msg);
+}
+
+int cs_pull(cs_store *st, const char *name, const char *volume, struct cs_pull_result *out)
+{
+	struct cs_pushpool pp;
+	struct pushidx x = {0};
+	struct pushent *chain[PUSH_CHAIN_MAX];
+	struct cs_volume_info vi;
+	uint8_t **bufs = NULL;
+	size_t n = 0;
+	int rc = cs_name_check(name);
+
+	memset(out, 0, sizeof(*out));
+	if (rc == 0 && volume)
+		rc = cs_volname_check(volume);
+	if (rc == 0)
+		rc = cs_pushpool_open(st, &pp);
+	if (rc)
+		return rc;
+	rc = cs_pushidx_read(&pp, &x);
+	if (rc == 0)
+		rc = pull_chain(&pp, &x, name, chain, &n);
+	if (rc == 0) {
+		snprintf(out->volume, sizeof(out->volume), "%s", volume ? volume :
+			 chain[0]->pub.volume);
+		rc = cs_volume_get(st, out->volume, &vi);
+		rc = rc == 0 ? cs_fail(-EEXIST, "volume '%s' exists: pull %s into another "
+				       "(cstorfs-ctl pull NAME VOLUME)", out->volume, name)
+		     : rc == -ENOENT ? 0 : rc;
+	}
+	if (rc == 0 && !(bufs = calloc(n, sizeof(*bufs))))
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = pull_read(&pp, chain, n, bufs);
+	cs_pushpool_close(&pp);
+	if (rc == 0)
+		rc = pull_apply(st, out->volume, chain, n, bufs, out);
+	for (size_t i = 0; bufs && i < n; i++)
+		free(bufs[i]);
+	free(bufs);
+	cs_pushidx_free(&x);
+	return rc;
+}
