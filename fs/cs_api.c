@@ -14,6 +14,7 @@
  *   api/cs_api_snapshots.c  snapshots, rollback, diff
  *   api/cs_api_mounts.c     mounts (the sessions: api/cs_mounts.c)
  *   api/cs_api_streams.c    send and receive
+ *   api/cs_api_push.c       pushed copies in the pool: push, pushed, pull
  *   api/cs_api_store.c      status, gc (and its thread), check
  *   api/cs_api_scrub.c      scrub
  */
@@ -26,6 +27,7 @@
 #include "cs_log.h"
 #include "api/cs_api_int.h"
 #include "api/cs_api_mounts.h"
+#include "api/cs_api_push.h"
 #include "api/cs_api_scrub.h"
 #include "api/cs_api_snapshots.h"
 #include "api/cs_api_store.h"
@@ -116,6 +118,16 @@ static const struct route routes[] = {
 	 "drop a partial receive"},
 	{"GET",    "/v1/volumes/{vol}/receive/token",     cs_api_receive_token, NULL,
 	 "the token that resumes a partial receive"},
+
+	/* pushed copies in the pool of the store's chunks (issue 15) */
+	{"POST",   "/v1/push",                            cs_api_push, NULL,
+	 "push a snapshot's stream into the pool: {volume, snapshot, as?, from?}"},
+	{"GET",    "/v1/pushed",                          cs_api_pushed_list, NULL,
+	 "the pushed copies the pool holds"},
+	{"DELETE", "/v1/pushed",                          cs_api_pushed_delete, NULL,
+	 "remove a pushed copy and its marks: ?name=NAME"},
+	{"POST",   "/v1/pull",                            cs_api_pull, NULL,
+	 "recreate a pushed copy as a volume: {name, volume?}"},
 
 	/* mounts */
 	{"GET",    "/v1/mounts",                          cs_api_mounts_list, NULL,
