@@ -55,6 +55,7 @@
 #include <time.h>
 
 #include "cs_priv.h"
+#include "cs_push.h"
 #include "cs_pushobj.h"
 #include "cs_rados_conn.h"
 #include "cs_streamfmt.h"

@@ -24,22 +24,7 @@
 
 #include "cs_store.h"
 
-/* A pushed copy's state: listed and pullable, or half made (a push that
- * did not finish) or half removed (a delete that did not finish): both
- * are removed by cs_pushed_delete. */
-enum cs_pushed_state { CS_PUSHED_COMPLETE = 1, CS_PUSHED_PENDING, CS_PUSHED_DELETING };
-
-/* One pushed copy. */
-struct cs_pushed {
-	char name[CS_NAME_MAX + 1];
-	char volume[CS_NAME_MAX + 1]; /* the volume pushed, and its snapshot */
-	char snap[CS_NAME_MAX + 1];
-	char base[CS_NAME_MAX + 1];   /* the pushed copy it is incremental to; "": full */
-	uint64_t bytes;               /* of its stream */
-	uint64_t chunks;              /* chunk objects it holds a mark on */
-	int64_t ctime_ns;             /* when it was pushed */
-	int state;                    /* enum cs_pushed_state */
-};
+/* struct cs_pushed, enum cs_pushed_state: in cs_store.h. */
 
 struct cs_push_opts {
 	const char *volume, *snap; /* what to push */

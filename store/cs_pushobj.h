@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cs_push.h"
+#include "cs_store.h"
 
 #define CS_PUSH_PART (4u << 20)
 #define CS_PUSH_INDEX "cstorfs.pushed"

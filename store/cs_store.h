@@ -620,6 +620,23 @@ int cs_recv_resume_token(cs_store *st, const char *volume, char *buf, size_t siz
  * Errors: -ENOENT none; -EBUSY it is running. */
 int cs_recv_abort(cs_store *st, const char *volume);
 
+/* A pushed copy in the pool (issue 15 item 4; the calls: cs_push.h). Its
+ * state: listed and pullable, or half made (a push that did not finish) or
+ * half removed (a delete that did not finish): cs_pushed_delete removes
+ * both. */
+enum cs_pushed_state { CS_PUSHED_COMPLETE = 1, CS_PUSHED_PENDING, CS_PUSHED_DELETING };
+
+struct cs_pushed {
+	char name[CS_NAME_MAX + 1];
+	char volume[CS_NAME_MAX + 1]; /* the volume pushed, and its snapshot */
+	char snap[CS_NAME_MAX + 1];
+	char base[CS_NAME_MAX + 1];   /* the pushed copy it is incremental to; "": full */
+	uint64_t bytes;               /* of its stream */
+	uint64_t chunks;              /* chunk objects it holds a mark on */
+	int64_t ctime_ns;             /* when it was pushed */
+	int state;                    /* enum cs_pushed_state */
+};
+
 /* Parsing without a store (stream inspect, fuzzing): feed bytes, get each
  * verified record. */
 struct cs_stream_header {
