@@ -15,6 +15,7 @@
 #include <signal.h>
 
 #include "ctl_cmd.h"
+#include "ctl_push.h"
 #include "ctl_snapshots.h"
 #include "ctl_store.h"
 #include "ctl_streams.h"
@@ -232,6 +233,36 @@ static const struct ctl_cmd commands[] = {
      .help = "describe a stream ('-': stdin) and check it (no daemon)",
      .flags = CTL_NO_STORE,
      .run = ctl_stream_inspect},
+
+    /* pushed copies in the pool of a RADOS store (ctl_push.c) */
+    {.name = "push",
+     .args = A_SNAPSHOT,
+     .opts = OPTS(VALUE("--as", NULL, CTL_STRING, "NAME",
+			"the copy's name in the pool (default VOLUME@SNAP)",
+			.check = ctl_check_pushname),
+		  VALUE("--from", NULL, CTL_STRING, "SNAP",
+			"incremental to the pushed copy of VOLUME@SNAP (an older snapshot)")),
+     .help = "keep the snapshot's stream in the store's RADOS pool, holding every chunk it "
+	     "names: a lost host loses nothing pushed",
+     .flags = CTL_DAEMON,
+     .run = ctl_push,
+     .print = ctl_push_print},
+    {.name = "pushed",
+     .opts = OPTS(VALUE("--delete", NULL, CTL_STRING, "NAME",
+			"remove the pushed copy NAME and give back what it held",
+			.check = ctl_check_pushname)),
+     .help = "list the pushed copies the pool holds (name, snapshot, base, bytes, date)",
+     .flags = CTL_DAEMON,
+     .run = ctl_pushed,
+     .print = ctl_pushed_print},
+    {.name = "pull",
+     .args = ARGS(ARG("NAME", CTL_ARG_NAME, .what = "pushed copy name"),
+		  ARG("VOLUME", CTL_ARG_VOLUME, .flags = CTL_OPTIONAL)),
+     .help = "recreate a pushed copy, with its snapshots, as VOLUME (default: the volume "
+	     "pushed) on this store of the same pool; no chunk data moves",
+     .flags = CTL_DAEMON,
+     .run = ctl_pull,
+     .print = ctl_pull_print},
 
     /* scrub (ctl_store.c) */
     {.name = "scrub",
