@@ -192,18 +192,26 @@ struct pushent *cs_pushidx_find(struct pushidx *x, const char *name)
 	return NULL;
 }
 
-/* Send @op on the index under @x's reading; -ERANGE when it changed. */
-static int idx_write(struct cs_pushpool *pp, const struct pushidx *x, rados_write_op_t op)
+/* A write op on the index under @x's reading: the guard goes first (an
+ * omap_set before a create would make the object, failing the create). */
+static rados_write_op_t idx_op(const struct pushidx *x)
 {
-	int rc;
+	rados_write_op_t op = rados_create_write_op();
 
-	if (x->exists)
+	if (op && x->exists)
 		rados_write_op_assert_version(op, x->ver);
-	else
+	else if (op)
 		rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
-	rc = rados_write_op_operate2(op, pp->io, CS_PUSH_INDEX, NULL, PP_RMFLAGS);
+	return op;
+}
+
+/* Send @op (idx_op's); -ERANGE when the index changed since it was read. */
+static int idx_send(struct cs_pushpool *pp, const struct pushidx *x, rados_write_op_t op)
+{
+	int rc = rados_write_op_operate2(op, pp->io, CS_PUSH_INDEX, NULL, PP_RMFLAGS);
+
 	rados_release_write_op(op);
-	if (rc == -ERANGE || rc == -EEXIST || (rc == -ENOENT && x->exists))
+	if (rc == -ERANGE || rc == -EOVERFLOW || rc == -EEXIST || (rc == -ENOENT && x->exists))
 		return -ERANGE;
 	return rc ? pp_fail(pp, rc, "writing", CS_PUSH_INDEX) : 0;
 }
@@ -217,27 +225,27 @@ int cs_pushidx_put(struct cs_pushpool *pp, const struct pushidx *x, const struct
 	int rc;
 
 	ent_encode(&b, e);
-	if (b.oom || !(op = rados_create_write_op())) {
+	if (b.oom || !(op = idx_op(x))) {
 		free(b.p);
 		return -ENOMEM;
 	}
 	v = (const char *)b.p;
 	vl = b.len;
 	rados_write_op_omap_set2(op, &k, &v, &kl, &vl, 1);
-	rc = idx_write(pp, x, op);
+	rc = idx_send(pp, x, op);
 	free(b.p);
 	return rc;
 }
 
 int cs_pushidx_del(struct cs_pushpool *pp, const struct pushidx *x, const char *name)
 {
-	rados_write_op_t op = rados_create_write_op();
+	rados_write_op_t op = idx_op(x);
 	size_t kl = strlen(name);
 
 	if (!op)
 		return -ENOMEM;
 	rados_write_op_omap_rm_keys2(op, &name, &kl, 1);
-	return idx_write(pp, x, op);
+	return idx_send(pp, x, op);
 }
 
 void cs_pushidx_drop_empty(struct cs_pushpool *pp)
