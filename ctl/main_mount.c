@@ -40,7 +40,11 @@ static const char usage_text[] =
     "              default_permissions, readahead_kb=N (kernel read-ahead,\n"
     "              KiB, default 8192), dirty_ratio=N (percent of the\n"
     "              system's dirty page limit the mount may hold, default\n"
-    "              10; 0 in either: the kernel's); accepted and ignored:\n"
+    "              10; 0 in either: the kernel's), rados_timeout=SECONDS\n"
+    "              (a store whose chunks are in a RADOS pool: an fsync or a\n"
+    "              read fails with EIO after waiting that long for the pool,\n"
+    "              1-3600, instead of the store's timeout=; for every volume\n"
+    "              of the store's daemon); accepted and ignored:\n"
     "              dev, nodev,\n"
     "              suid, nosuid, exec, noexec, atime, noatime, relatime,\n"
     "              async, auto, noauto, user, nouser, _netdev, nofail\n"
@@ -132,7 +136,8 @@ static char *filter_options(const char *in, const char **bad, char *badbuf, size
 
 		if (!strcmp(tok, "defaults") || !strncmp(tok, "x-", 2))
 			continue;
-		if (!strncmp(tok, "readahead_kb=", 13) || !strncmp(tok, "dirty_ratio=", 12))
+		if (!strncmp(tok, "readahead_kb=", 13) || !strncmp(tok, "dirty_ratio=", 12) ||
+		    !strncmp(tok, "rados_timeout=", 14))
 			ok = 1; /* the daemon checks the value */
 		for (a = accepted_opts; *a; a++)
 			if (!strcmp(tok, *a))

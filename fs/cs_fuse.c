@@ -441,6 +441,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	cs_read_ahead(req_fs(req)->vol, ino, (uint64_t)off, size);
 	n = cs_read(req_fs(req)->vol, ino, (uint64_t)off, buf, size);
 	if (n < 0)
 		cs_reply_err(req, "read", (int)n);

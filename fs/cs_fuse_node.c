@@ -219,7 +219,9 @@ void cs_reply_err(fuse_req_t req, const char *op, int rc)
 {
 	if (rc >= 0)
 		rc = -EIO;
-	if (rc == -EIO || rc == -ENOMEM || rc == -EUCLEAN)
+	/* a fault the store's notice logged already (a RADOS pool away) is
+	 * not logged again at every request */
+	if ((rc == -EIO || rc == -ENOMEM || rc == -EUCLEAN) && !cs_last_error_noted())
 		cs_err("fuse: %s: %s (%s)", op, strerror(-rc), cs_last_error());
 	else
 		TRACE("%s: %s", op, strerror(-rc));

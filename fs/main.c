@@ -298,10 +298,23 @@ static long lock_owner(const char *store)
 	return strtol(buf, NULL, 10);
 }
 
+/* The store's notices (its RADOS pool stopped answering, works again):
+ * the daemon's log, once each rather than at every failing request. */
+static void store_notice(int error, const char *msg)
+{
+	if (error)
+		cs_err("%s", msg);
+	else
+		cs_info("%s", msg);
+}
+
 static int open_store(const struct daemon_opts *o, const char *store, cs_store **st)
 {
+	int err;
+
+	cs_set_notice(store_notice);
 	/* a store that exists keeps its chunk store; none yet: create it as asked */
-	int err = cs_store_open(store, 0, st);
+	err = cs_store_open(store, 0, st);
 	long pid;
 
 	if (err == -ENOENT && o->create)

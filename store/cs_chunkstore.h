@@ -6,7 +6,7 @@
  * cs_chunk_encode makes it: a 6-byte header and the payload) go to a
  * chunk store, which is one of:
  *   - local chunk files (cs_cfile.c): append-only files in DIR/chunks/,
- *   - a Ceph RADOS pool (cs_rados.c, issue 15).
+ *   - a Ceph RADOS pool (cs_rados.c, cs_rados_rel.c, cs_rados_ra.c; issue 15).
  *
  * THE INDEX. For every chunk the store holds, RocksDB's "chunks" family
  * maps its SHA-256 to a *ref*: a few bytes that tell the backend where
@@ -86,6 +86,15 @@ struct cs_chunkstore_ops {
 	 * bytes are missing or short (the message names the chunk). */
 	int (*get)(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
 		   size_t reflen, void *buf, size_t cap);
+	/* Optional (NULL: nothing to gain, as for local chunk files, which the
+	 * kernel reads ahead itself). The chunk @ref names is likely to be
+	 * read soon (a file read in order: cs_readahead.c): start fetching it
+	 * into a bounded cache get() then serves. Never an error and never
+	 * waits: a fetch without room is not started, a failed one is dropped
+	 * and get() reads again; get() still returns only what the backend
+	 * holds, verified by the caller as always. Any thread. */
+	void (*prefetch)(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
+			 size_t reflen);
 	/* The index entry @ref of @hash was deleted by a committed batch (its
 	 * last reference went, or a staged chunk was discarded). Accounting
 	 * only: space comes back in reclaim(), under rule 2. */

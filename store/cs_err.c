@@ -13,6 +13,8 @@
 #include "cs_priv.h"
 
 static __thread char last_error[512];
+static __thread int last_noted; /* last_error was given to the sink */
+static cs_notice_fn notice_sink;
 
 const char *cs_last_error(void)
 {
@@ -23,10 +25,40 @@ int cs_fail(int err, const char *fmt, ...)
 {
 	va_list ap;
 
+	last_noted = 0;
 	va_start(ap, fmt);
 	vsnprintf(last_error, sizeof(last_error), fmt, ap);
 	va_end(ap);
 	return err;
+}
+
+void cs_set_notice(cs_notice_fn fn)
+{
+	__atomic_store_n(&notice_sink, fn, __ATOMIC_RELEASE);
+}
+
+void cs_notice(int error, const char *fmt, ...)
+{
+	cs_notice_fn fn = __atomic_load_n(&notice_sink, __ATOMIC_ACQUIRE);
+	char msg[sizeof(last_error)];
+	va_list ap;
+
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fn(error, msg);
+}
+
+void cs_error_noted(void)
+{
+	last_noted = 1;
+}
+
+int cs_last_error_noted(void)
+{
+	return last_noted;
 }
 
 /* RocksDB's statuses print as "IO error: No space left on device: While

@@ -79,6 +79,10 @@ int cs_rocks_errno(const char *errstr);
 
 /* Record a message for cs_last_error() and return @err (negative errno). */
 int cs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A notice to the sink of cs_set_notice (cs_store.h); cs_error_noted marks
+ * the calling thread's last failure as reported by one (cs_fail clears it). */
+void cs_notice(int error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cs_error_noted(void);
 /* Turn a RocksDB error string into its errno (cs_rocks_errno) with a
  * message naming @what; frees @errstr. */
 int cs_rocks_fail(char *errstr, const char *what);

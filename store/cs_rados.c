@@ -112,9 +112,13 @@ static struct rdput *take_upto(struct rdstore *r, uint64_t upto)
  * generation) and free it. */
 static void put_done(struct rdstore *r, struct rdput *p, int rc)
 {
+	int err = rc < 0 ? cs_rados_fault(r, rc, "writing", p->hash) : 0;
+
+	if (rc == 0)
+		cs_rados_works(r);
 	pthread_mutex_lock(&r->mu);
 	if (rc < 0) {
-		r->err_rc = cs_rados_fail(r, rc, "writing", p->hash);
+		r->err_rc = err;
 		r->err_gen++;
 	}
 	r->npending--;
@@ -141,12 +145,36 @@ static int put_again(struct rdstore *r, struct rdput *p, int rc)
 	return again;
 }
 
-/* Wait for the puts sent up to @upto and send their second ops, all in
- * flight at once, until each is done. */
-static void reap(struct rdstore *r, uint64_t upto)
+/* Put the puts @left (still in flight) back in the queue, in order. */
+static void requeue(struct rdstore *r, struct rdput *left)
 {
-	struct rdput *batch, *p, *next, *again;
+	struct rdput *p, **at;
 
+	pthread_mutex_lock(&r->mu);
+	while ((p = left)) {
+		left = p->next;
+		for (at = &r->head; *at && (*at)->seq < p->seq; at = &(*at)->next)
+			;
+		p->next = *at;
+		*at = p;
+		if (!p->next)
+			r->tail = p;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Wait for the puts sent up to @upto and send their second ops, all in
+ * flight at once, until each is done. @bounded: wait at most the bound
+ * (wait_s); the puts not done by then stay queued, in flight (librados's
+ * timeout ends them), and the first one's error is returned (-EIO, a fault
+ * noticed once). */
+static int reap(struct rdstore *r, uint64_t upto, int bounded)
+{
+	struct rdput *batch, *p, *next, *again, *left = NULL;
+	struct timespec until;
+	int err = 0;
+
+	cs_rados_deadline(r, &until);
 	pthread_mutex_lock(&r->sync_mu);
 	for (batch = take_upto(r, upto); batch; batch = again) {
 		again = NULL;
@@ -154,6 +182,13 @@ static void reap(struct rdstore *r, uint64_t upto)
 			int rc;
 
 			next = p->next;
+			if (bounded && cs_rados_wait(r, p->comp, &until)) {
+				if (!err)
+					err = cs_rados_fault(r, -ETIMEDOUT, "writing", p->hash);
+				p->next = left;
+				left = p;
+				continue;
+			}
 			rados_aio_wait_for_complete(p->comp);
 			rc = rados_aio_get_return_value(p->comp);
 			rados_aio_release(p->comp);
@@ -166,7 +201,9 @@ static void reap(struct rdstore *r, uint64_t upto)
 			put_done(r, p, rc);
 		}
 	}
+	requeue(r, left);
 	pthread_mutex_unlock(&r->sync_mu);
+	return err;
 }
 
 /* Note a put of @hash (mu held): wait out a release of it, cancel a
@@ -211,7 +248,7 @@ static int put_send(struct rdstore *r, struct rdput *p)
 	p->op = rados_create_write_op();
 	if (!p->op)
 		return -ENOMEM;
-	rc = rados_aio_create_completion2(NULL, NULL, &p->comp);
+	rc = cs_rados_completion(r, &p->comp);
 	if (rc < 0) {
 		rados_release_write_op(p->op);
 		return rc;
@@ -256,14 +293,18 @@ static int rd_put(struct cs_chunkstore *cs, const uint8_t *hash, const void *val
 	pthread_mutex_unlock(&r->mu);
 	if (rc)
 		goto fail;
-	if (wait_for)
-		reap(r, wait_for);
+	if (wait_for && (rc = reap(r, wait_for, 1)) < 0) {
+		pthread_mutex_lock(&r->mu);
+		put_abandon(r, hash);
+		pthread_mutex_unlock(&r->mu);
+		goto fail;
+	}
 	rc = put_send(r, p);
 	pthread_mutex_lock(&r->mu);
 	if (rc < 0) {
 		put_abandon(r, hash);
 		pthread_mutex_unlock(&r->mu);
-		rc = cs_rados_fail(r, rc, "writing", hash);
+		rc = cs_rados_fault(r, rc, "writing", hash);
 		goto fail;
 	}
 	p->seq = ++r->seq;
@@ -287,19 +328,24 @@ static int rd_sync(struct cs_chunkstore *cs)
 {
 	struct rdstore *r = rd_of(cs);
 	uint64_t upto, *seen_at;
-	int rc = 0;
+	int rc, err = 0;
 
 	pthread_mutex_lock(&r->mu);
 	upto = r->seq;
 	pthread_mutex_unlock(&r->mu);
-	reap(r, upto);
+	rc = reap(r, upto, 1);
 	pthread_mutex_lock(&r->mu);
 	seen_at = cs_rados_seen_gen(r->inst);
 	if (*seen_at != r->err_gen) {
 		*seen_at = r->err_gen;
-		rc = r->err_rc;
+		err = rc ? 0 : r->err_rc;
 	}
 	pthread_mutex_unlock(&r->mu);
+	if (err) { /* failed in another thread's reap, which noticed it */
+		rc = cs_fail(err, "RADOS pool %s: writing a chunk failed%s", r->pool,
+			     __atomic_load_n(&r->fault, __ATOMIC_ACQUIRE) ? " (logged before)" : "");
+		cs_error_noted();
+	}
 	return rc;
 }
 
@@ -329,17 +375,28 @@ static int rd_get(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *
 	oid_of(hash, oid);
 	if (h.stored_len > cap)
 		return cs_fail(-EIO, "chunk %s: %u bytes, more than a chunk", oid, h.stored_len);
-	n = rados_read(r->io, oid, buf, h.stored_len, 0);
+	n = cs_rados_ra_read(r, hash, h.stored_len, buf);
 	if (n == -ENOENT)
 		return cs_fail(-EIO, "chunk %s: missing from RADOS pool %s", oid, r->pool);
 	if (n < 0) {
-		cs_rados_fail(r, n, "reading", hash);
+		cs_rados_fault(r, n, "reading", hash);
 		return -EIO;
 	}
+	cs_rados_works(r);
 	if ((uint32_t)n != h.stored_len)
 		return cs_fail(-EIO, "chunk %s: %d bytes in RADOS pool %s, %u expected", oid, n,
 			       r->pool, h.stored_len);
 	return n;
+}
+
+static void rd_prefetch(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
+			size_t reflen)
+{
+	struct cs_chunkref h;
+
+	if (cs_chunkref_decode(ref, reflen, &h) == 0 && h.tag == 'O' && reflen == RD_REF_LEN &&
+	    h.stored_len <= CS_CHUNK_VALUE_MAX && !memcmp(ref + CS_REF_HEAD, hash, CS_HASH_LEN))
+		cs_rados_ra_prefetch(rd_of(cs), hash, h.stored_len);
 }
 
 static void rd_named(struct cs_chunkstore *cs, const uint8_t *ref, size_t reflen, int named)
@@ -468,7 +525,8 @@ static void rd_close(struct cs_chunkstore *cs)
 	if (!r)
 		return;
 	if (r->io) {
-		reap(r, UINT64_MAX);
+		reap(r, UINT64_MAX, 0);
+		cs_rados_ra_fini(r);
 		if (r->sweep)
 			rados_nobjects_list_close(r->sweep);
 		else if (r->flagged && !r->nqueued && !r->ninflight)
@@ -488,6 +546,8 @@ static void rd_close(struct cs_chunkstore *cs)
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->sync_mu);
 	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->wmu);
+	pthread_cond_destroy(&r->wcv);
 	free(r);
 }
 
@@ -497,6 +557,7 @@ static const struct cs_chunkstore_ops rd_ops = {
 	.sync = rd_sync,
 	.named = rd_named,
 	.get = rd_get,
+	.prefetch = rd_prefetch,
 	.drop = rd_drop,
 	.wanted = cs_rados_wanted,
 	.reclaim = cs_rados_reclaim,
@@ -508,6 +569,20 @@ static const struct cs_chunkstore_ops rd_ops = {
 };
 
 /* ---- open ---- */
+
+/* The bounded waits (cs_rados_wait) and the read cache. */
+static void rd_wait_init(struct rdstore *r, unsigned timeout_s)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_mutex_init(&r->wmu, NULL);
+	pthread_cond_init(&r->wcv, &a);
+	pthread_condattr_destroy(&a);
+	r->wait_s = timeout_s;
+	cs_rados_ra_init(r, RD_CACHE_BYTES);
+}
 
 /* Count the chunks the index names in RADOS (space()). */
 static int count_fn(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
@@ -541,6 +616,7 @@ int cs_rados_open(cs_store *st, const struct cs_rados_cfg *cfg0, struct cs_chunk
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->sync_mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
+	rd_wait_init(r, cfg.timeout_s);
 	snprintf(r->pool, sizeof(r->pool), "%s", cfg.pool);
 	rc = cs_rados_store_id(st, id);
 	if (rc == 0) {
@@ -571,4 +647,17 @@ int cs_rados_open_spec(cs_store *st, const char *spec, size_t len, struct cs_chu
 const char *cs_rados_store_key(struct cs_chunkstore *cs)
 {
 	return rd_of(cs)->key;
+}
+
+int cs_store_rados_timeout(cs_store *st, unsigned seconds)
+{
+	struct cs_chunkstore *cs = st->chunks;
+
+	if (seconds < 1 || seconds > 3600)
+		return cs_fail(-EINVAL, "rados_timeout: %u s is out of range (1-3600)", seconds);
+	if (!cs || cs->ops != &rd_ops)
+		return cs_fail(-EOPNOTSUPP, "rados_timeout: store %s keeps its chunks in %s files, "
+			       "not in a RADOS pool", st->path, cs ? cs->ops->kind : "no");
+	__atomic_store_n(&rd_of(cs)->wait_s, seconds, __ATOMIC_RELAXED);
+	return 0;
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <rados/librados.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cs_priv.h"
 #include "cs_rados.h"
@@ -17,6 +18,7 @@
 #define RD_REF_LEN (CS_REF_HEAD + CS_HASH_LEN)
 #define RD_KEY_PREFIX "cstorfs.store."
 #define RD_BUCKETS 4096
+#define RD_CACHE_BYTES (32u << 20) /* the read cache (cs_rados_ra.c) */
 #define RD_INFLIGHT 64		/* puts in flight at most */
 #define RD_RETRIES 16		/* put and release: rounds lost to other stores */
 #define RD_RELEASE_MAX 1024	/* chunks released per reclaim call */
@@ -48,6 +50,29 @@ struct rdput {
 	int tries;
 };
 
+/* A chunk read or being read (cs_rados_ra.c): a prefetch, or a get's. */
+struct rdra {
+	struct rdra *hnext;         /* the hash chain */
+	struct rdra *older, *newer; /* the cache's order, least recently used first */
+	uint8_t hash[CS_HASH_LEN];
+	rados_completion_t c;
+	char *buf;
+	uint32_t len;
+	int users; /* gets waiting on it or copying out: not to be freed */
+};
+
+#define RA_BUCKETS 1024
+
+/* The read cache (cs_rados_ra.c), bounded by bytes: what reads ahead of a
+ * file's reader fetched, and what gets read. Guarded by its mu. */
+struct rdcache {
+	pthread_mutex_t mu;
+	struct rdra *tab[RA_BUCKETS];
+	struct rdra *oldest, *newest;
+	size_t bytes, cap;
+	uint64_t hits, misses;
+};
+
 struct rdstore {
 	struct cs_chunkstore cs;
 	rados_t cl;
@@ -71,6 +96,12 @@ struct rdstore {
 	uint64_t ninflight;     /* puts not yet named (mu) */
 	rados_list_ctx_t sweep; /* the pool listing of a sweep, NULL: none */
 	int flagged;            /* our "\0CSRD" key is written */
+	unsigned wait_s;        /* the bound on a sync's or a get's wait (atomic) */
+	pthread_mutex_t wmu;    /* with wcv: an op completed (cs_rados_wake) */
+	pthread_cond_t wcv;     /* (CLOCK_MONOTONIC) */
+	int fault;              /* a fault episode is on: noticed once (atomic) */
+	uint64_t fault_errors;  /* errors in it (atomic) */
+	struct rdcache ra;
 };
 
 static inline struct rdstore *rd_of(struct cs_chunkstore *cs)
@@ -87,6 +118,34 @@ static inline void oid_of(const uint8_t *hash, char *oid)
  * @hash: -ENOSPC for a full pool, else -EIO; the message names the pool,
  * the chunk and the reason. (cs_rados_rel.c) */
 int cs_rados_fail(const struct rdstore *r, int rc, const char *what, const uint8_t *hash);
+
+/* A fault of the cluster (cs_rados_rel.c): cs_rados_fail's error and
+ * message; the first of an episode goes to the daemon's log (cs_notice)
+ * with its reason, the next ones are counted and marked noted (not logged
+ * by the caller), until cs_rados_works ends the episode with a notice.
+ * Called without mu held. */
+int cs_rados_fault(struct rdstore *r, int rc, const char *what, const uint8_t *hash);
+void cs_rados_works(struct rdstore *r);
+
+/* Completions that wake cs_rados_wait (their callback is cs_rados_wake):
+ * 0 or a librados error. cs_rados_deadline: now + the wait bound;
+ * cs_rados_wait: 0 once @c completed, -ETIMEDOUT at @until (the op stays
+ * in flight, librados's own timeout ends it). (cs_rados_rel.c) */
+int cs_rados_completion(struct rdstore *r, rados_completion_t *c);
+void cs_rados_deadline(struct rdstore *r, struct timespec *until);
+int cs_rados_wait(struct rdstore *r, rados_completion_t c, const struct timespec *until);
+
+/* The read cache (cs_rados_ra.c). init: empty, @cap bytes at most; fini:
+ * waits for the reads in flight and frees all (before the ioctx goes).
+ * prefetch: start reading chunk @hash (@len bytes stored) unless cached
+ * or no room; never an error (a failed read is dropped when met). read:
+ * @len bytes of chunk @hash into @buf, from the cache or read through it,
+ * waiting up to the bound: @len, -ETIMEDOUT, or librados's error
+ * (-ENOENT: no object; a short object gives its length). */
+void cs_rados_ra_init(struct rdstore *r, size_t cap);
+void cs_rados_ra_fini(struct rdstore *r);
+void cs_rados_ra_prefetch(struct rdstore *r, const uint8_t *hash, uint32_t len);
+int cs_rados_ra_read(struct rdstore *r, const uint8_t *hash, uint32_t len, void *buf);
 
 /* The table (mu held; cs_rados_rel.c). ent_get: the entry of @hash,
  * created when @make; NULL when absent or out of memory. ent_put: forget

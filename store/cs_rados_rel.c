@@ -27,6 +27,65 @@ int cs_rados_fail(const struct rdstore *r, int rc, const char *what, const uint8
 		       strerror(-rc), rc == -ETIMEDOUT ? " (the cluster did not answer in time)" : "");
 }
 
+int cs_rados_fault(struct rdstore *r, int rc, const char *what, const uint8_t *hash)
+{
+	int err = cs_rados_fail(r, rc, what, hash);
+
+	__atomic_add_fetch(&r->fault_errors, 1, __ATOMIC_RELAXED);
+	if (!__atomic_exchange_n(&r->fault, 1, __ATOMIC_ACQ_REL))
+		cs_notice(1, "%s; further errors are not logged until it works again",
+			  cs_last_error());
+	cs_error_noted();
+	return err;
+}
+
+void cs_rados_works(struct rdstore *r)
+{
+	uint64_t n;
+
+	if (!__atomic_load_n(&r->fault, __ATOMIC_ACQUIRE) ||
+	    !__atomic_exchange_n(&r->fault, 0, __ATOMIC_ACQ_REL))
+		return;
+	n = __atomic_exchange_n(&r->fault_errors, 0, __ATOMIC_RELAXED);
+	cs_notice(0, "RADOS pool %s: works again (%llu failed operations in between)", r->pool,
+		  (unsigned long long)n);
+}
+
+/* ---- bounded waits ---- */
+
+/* A completion's callback (librados's finisher thread, after the op is
+ * marked complete): wake the waiters. */
+static void cs_rados_wake(rados_completion_t c, void *arg)
+{
+	struct rdstore *r = arg;
+
+	pthread_mutex_lock(&r->wmu);
+	pthread_cond_broadcast(&r->wcv);
+	pthread_mutex_unlock(&r->wmu);
+}
+
+int cs_rados_completion(struct rdstore *r, rados_completion_t *c)
+{
+	return rados_aio_create_completion2(r, cs_rados_wake, c);
+}
+
+void cs_rados_deadline(struct rdstore *r, struct timespec *until)
+{
+	clock_gettime(CLOCK_MONOTONIC, until);
+	until->tv_sec += __atomic_load_n(&r->wait_s, __ATOMIC_RELAXED);
+}
+
+int cs_rados_wait(struct rdstore *r, rados_completion_t c, const struct timespec *until)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->wmu);
+	while (!rados_aio_is_complete(c) && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&r->wcv, &r->wmu, until);
+	pthread_mutex_unlock(&r->wmu);
+	return rados_aio_is_complete(c) ? 0 : -ETIMEDOUT;
+}
+
 /* ---- the table ---- */
 
 static struct rdent **slot_of(struct rdstore *r, const uint8_t *hash)

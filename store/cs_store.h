@@ -39,9 +39,10 @@
  * and the manual for all of them; the private ones are in cs_priv.h.
  *   1. errors, keys, the write door: cs_err cs_kv cs_health
  *   2. where chunk bytes live (cs_chunkstore.h): cs_cfile cs_rados_conn
- *      cs_rados_rel cs_rados
+ *      cs_rados_rel cs_rados_ra cs_rados
  *   3. records and transactions: cs_rec cs_chunk cs_txn
- *   4. inodes, directories, file data: cs_inode cs_file cs_fsize cs_dir cs_xattr
+ *   4. inodes, directories, file data: cs_inode cs_file cs_readahead cs_fsize cs_dir
+ *      cs_xattr
  *   5. volumes, snapshots, clones: cs_snaprec cs_volume cs_snapshot cs_prop
  *      cs_gc cs_diff cs_check cs_scrubmap cs_scrub
  *   6. streams: cs_streamfmt cs_send cs_recvcheck cs_recv cs_pushobj cs_push
@@ -79,6 +80,17 @@ typedef struct cs_vol cs_vol;
  * Owned by the library; valid until the thread's next call. */
 const char *cs_last_error(void);
 
+/* Notices: the library never logs; what a daemon should log once, not at
+ * every failing call (a RADOS pool that stopped answering, and when it works
+ * again), goes to the sink set here (NULL: dropped). @error: 1 a fault, 0
+ * news (recovered). The sink is called from any thread, without locks held
+ * by the caller's store. cs_last_error_noted: 1 when the calling thread's
+ * last failure is one a notice reported already (its caller need not log
+ * it again), else 0. */
+typedef void (*cs_notice_fn)(int error, const char *msg);
+void cs_set_notice(cs_notice_fn fn);
+int cs_last_error_noted(void);
+
 /* ------------------------------------------------------------------ */
 /* Store                                                              */
 /* ------------------------------------------------------------------ */
@@ -115,6 +127,17 @@ int cs_store_open(const char *dir, int flags, cs_store **out);
  * store then not created.
  */
 int cs_store_open_chunks(const char *dir, int flags, const char *chunks, cs_store **out);
+
+/*
+ * cs_store_rados_timeout - how long a sync (an fsync, a write's commit) or
+ * a read waits for the RADOS pool of @st before failing with -EIO, in
+ * seconds (1-3600), instead of the store's timeout= (cstorfs -o
+ * rados_timeout=; the daemon's, for every volume of the store). The
+ * operation is left to librados, which ends it at the store's own timeout
+ * (so a longer bound than that one does not wait longer). Errors: -EINVAL
+ * out of range; -EOPNOTSUPP the store's chunks are not in a RADOS pool.
+ */
+int cs_store_rados_timeout(cs_store *st, unsigned seconds);
 
 /* Flush and close. Every open cs_vol of the store must be closed first
  * (asserted). cs_store_close(NULL) does nothing. */
@@ -865,6 +888,13 @@ int cs_removexattr(cs_vol *vol, uint64_t ino, const char *name);
  * read as zeros; returns the count (0 at or past the end of file).
  * Errors: -EISDIR; -EINVAL not a regular file; -ENOENT;
  *         -EIO a chunk failed its hash check (message names the chunk). */
+/* A read of @size bytes at @off of @ino is coming (FUSE's read, before
+ * cs_read): when the file is being read in order, start fetching the chunks
+ * ahead of it (up to 8 MiB) where the chunk store gains by it (a RADOS
+ * pool: asynchronous reads into a bounded cache; cs_readahead.c). Never an
+ * error, never waits for the data. */
+void cs_read_ahead(cs_vol *vol, uint64_t ino, uint64_t off, size_t size);
+
 ssize_t cs_read(cs_vol *vol, uint64_t ino, uint64_t off, void *buf,
                 size_t size);
 

@@ -44,7 +44,8 @@ struct mount_opts {
 	int readonly, allow_other, allow_root;
 	unsigned readahead_kb; /* CS_READAHEAD_KB_MAX at most; 0: the kernel's */
 	unsigned dirty_ratio;  /* percent, 100 at most; 0: the kernel's */
-	char effective[128];
+	unsigned rados_timeout; /* seconds, 1-3600; 0: not given (the store's) */
+	char effective[160];
 };
 
 /* The value of a numeric mount option NAME=N: decimal, at most @max. */
@@ -86,7 +87,14 @@ static int parse_one_opt(struct cs_http_reply *r, const char *tok, struct mount_
 	else if (!strncmp(tok, "dirty_ratio=", 12))
 		return parse_uint_opt(r, "dirty_ratio", tok + 12, 100, "a percentage",
 				      &mo->dirty_ratio);
-	else {
+	else if (!strncmp(tok, "rados_timeout=", 14)) {
+		if (parse_uint_opt(r, "rados_timeout", tok + 14, 3600, "a number of seconds",
+				   &mo->rados_timeout))
+			return -EINVAL;
+		if (!mo->rados_timeout)
+			return cs_http_fail(r, EINVAL, "mount option rados_timeout must be a "
+					    "number of seconds from 1 to 3600, not '0'");
+	} else {
 		for (ig = ignored_opts; *ig; ig++)
 			if (!strcmp(tok, *ig))
 				return 0;
@@ -115,6 +123,12 @@ static int parse_mount_options(struct cs_http_reply *r, const char *s, struct mo
 			 "%s%s%s,readahead_kb=%u,dirty_ratio=%u", mo->readonly ? "ro" : "rw",
 			 mo->allow_other ? ",allow_other" : "", mo->allow_root ? ",allow_root" : "",
 			 mo->readahead_kb, mo->dirty_ratio);
+	if (!err && mo->rados_timeout) {
+		size_t n = strlen(mo->effective);
+
+		snprintf(mo->effective + n, sizeof(mo->effective) - n, ",rados_timeout=%u",
+			 mo->rados_timeout);
+	}
 	free(copy);
 	return err;
 }
@@ -210,6 +224,11 @@ int cs_api_mount_create(struct cs_api *api, struct cs_http_req *q, struct cs_htt
 	}
 	if ((err = cs_api_volume_spec_exists(api, r, m.vol, m.snap)))
 		goto out;
+	/* the store's, so every volume of this daemon's store */
+	if (m.mo.rados_timeout && (err = cs_store_rados_timeout(api->st, m.mo.rados_timeout))) {
+		cs_http_fail(r, -err, "%s", cs_last_error());
+		goto out;
+	}
 	if (asprintf(&fsname, "%s:%s", cs_store_path(api->st), m.volume) < 0) {
 		fsname = NULL;
 		err = cs_http_fail(r, ENOMEM, "out of memory");
