@@ -65,34 +65,41 @@ int ctl_pushed(struct ctl *x, struct ctl_args *a)
 	return rc;
 }
 
+/* The cells of pushed copy @p: @row (6), pointing into @p, @snap and @bytes. */
+static void pushed_row(const struct ctl *x, const cJSON *p, const char **row, char *snap,
+		       size_t snaplen, char *bytes, size_t byteslen)
+{
+	const char *base = jstr(p, "base");
+
+	snprintf(snap, snaplen, "%s@%s", jstr(p, "volume"), jstr(p, "snapshot"));
+	row[0] = jstr(p, "name");
+	row[1] = snap;
+	row[2] = base[0] ? base : "-";
+	row[3] = size_str(x, jnum(p, "bytes"), bytes, byteslen);
+	row[4] = jstr(p, "created");
+	row[5] = jstr(p, "state");
+}
+
 void ctl_pushed_print(const struct ctl *x, const struct ctl_args *a)
 {
 	static const char *const head[] = {"NAME", "SNAPSHOT", "BASE", "BYTES", "CREATED",
 					   "STATE"};
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(a->ans, "pushed"), *p;
+	const char *del = ctl_str(a, "--delete"), *row[6];
 	struct ctl_table t = {.ncols = 6};
 	char bytes[32], snap[2 * 256 + 2];
 
-	if (ctl_str(a, "--delete")) {
-		printf("deleted pushed copy '%s'\n", ctl_str(a, "--delete"));
-		return;
-	}
-	if (cJSON_GetArraySize(list) == 0) {
-		printf("no pushed copies\n");
+	if (del || cJSON_GetArraySize(list) == 0) {
+		if (del)
+			printf("deleted pushed copy '%s'\n", del);
+		else
+			printf("no pushed copies\n");
 		return;
 	}
 	ctl_table_add(&t, head);
 	cJSON_ArrayForEach(p, list)
 	{
-		const char *row[6];
-
-		snprintf(snap, sizeof(snap), "%s@%s", jstr(p, "volume"), jstr(p, "snapshot"));
-		row[0] = jstr(p, "name");
-		row[1] = snap;
-		row[2] = jstr(p, "base")[0] ? jstr(p, "base") : "-";
-		row[3] = size_str(x, jnum(p, "bytes"), bytes, sizeof(bytes));
-		row[4] = jstr(p, "created");
-		row[5] = jstr(p, "state");
+		pushed_row(x, p, row, snap, sizeof(snap), bytes, sizeof(bytes));
 		ctl_table_add(&t, row);
 	}
 	ctl_table_print_free(&t);

@@ -70,7 +70,7 @@ struct pstream {
 	size_t len, cap;
 	uint8_t *hashes; /* 32 bytes each */
 	uint32_t *lens;  /* stored and raw length of each, two words each */
-	size_t n, capn;
+	size_t n, capn, capl;
 	struct cs_stream_header h;
 };
 
@@ -97,7 +97,6 @@ static int pstream_record(void *ctx, int type, uint64_t seq, uint64_t off, const
 			  size_t len)
 {
 	struct pstream *s = ctx;
-	size_t cap = s->capn;
 	int rc;
 
 	(void)seq;
@@ -110,7 +109,7 @@ static int pstream_record(void *ctx, int type, uint64_t seq, uint64_t off, const
 		return cs_fail(-EIO, "a chunk name record of %zu bytes", len);
 	rc = cs_grow((void **)&s->hashes, &s->capn, s->n + 1, CS_HASH_LEN);
 	if (rc == 0)
-		rc = cs_grow((void **)&s->lens, &cap, s->n + 1, 2 * sizeof(uint32_t));
+		rc = cs_grow((void **)&s->lens, &s->capl, s->n + 1, 2 * sizeof(uint32_t));
 	if (rc)
 		return rc;
 	memcpy(s->hashes + s->n * CS_HASH_LEN, p, CS_HASH_LEN);
@@ -150,83 +149,89 @@ static uint32_t parts_of(size_t len)
 	return len ? (uint32_t)((len + CS_PUSH_PART - 1) / CS_PUSH_PART) : 1;
 }
 
-/* Step 2: the new entry @e (PENDING) in the index, its name free and its
+/* Change the index: @step reads the index @x and writes its change (a
+ * cs_pushidx_put or _del under @x's reading), again while another change
+ * came between (-ERANGE). */
+typedef int (*idx_step)(struct cs_pushpool *pp, struct pushidx *x, void *ctx);
+
+static int idx_change(struct cs_pushpool *pp, idx_step step, void *ctx)
+{
+	int rc = -ERANGE;
+
+	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
+		struct pushidx x;
+
+		rc = cs_pushidx_read(pp, &x);
+		if (rc == 0)
+			rc = step(pp, &x, ctx);
+		cs_pushidx_free(&x);
+	}
+	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+}
+
+struct claim_ctx {
+	struct pushent *e;
+	const char *from;
+};
+
+/* Step 2: the new entry (PENDING) in the index, its name free and its
  * base (the copy of the stream's base snapshot) complete. */
-static int claim(struct cs_pushpool *pp, struct pushent *e, const char *from)
+static int claim_step(struct cs_pushpool *pp, struct pushidx *x, void *ctx)
 {
 	static const uint8_t zero[16];
-	int rc = -ERANGE;
+	struct claim_ctx *c = ctx;
+	struct pushent *e = c->e, *b = NULL;
 
-	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
-		struct pushidx x;
-		struct pushent *b = NULL;
-
-		if ((rc = cs_pushidx_read(pp, &x)))
-			return rc;
-		for (size_t i = 0; from && !b && i < x.n; i++)
-			if (x.e[i].pub.state == CS_PUSHED_COMPLETE &&
-			    memcmp(x.e[i].snap_uuid, zero, 16) &&
-			    !memcmp(x.e[i].snap_uuid, e->base_uuid, 16))
-				b = &x.e[i];
-		if (cs_pushidx_find(&x, e->pub.name))
-			rc = cs_fail(-EEXIST, "a pushed copy named '%s' is in RADOS pool %s already "
-				     "(push --as NAME, or pushed --delete it)", e->pub.name, pp->pool);
-		else if (from && !b)
-			rc = cs_fail(-ENOENT, "no pushed copy of %s@%s in RADOS pool %s: push it first "
-				     "(an incremental needs its base there)", e->pub.volume, from,
-				     pp->pool);
-		else {
-			if (b)
-				snprintf(e->pub.base, sizeof(e->pub.base), "%s", b->pub.name);
-			rc = cs_pushidx_put(pp, &x, e);
-		}
-		cs_pushidx_free(&x);
-	}
-	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+	for (size_t i = 0; c->from && !b && i < x->n; i++)
+		if (x->e[i].pub.state == CS_PUSHED_COMPLETE && memcmp(x->e[i].snap_uuid, zero, 16) &&
+		    !memcmp(x->e[i].snap_uuid, e->base_uuid, 16))
+			b = &x->e[i];
+	if (cs_pushidx_find(x, e->pub.name))
+		return cs_fail(-EEXIST, "a pushed copy named '%s' is in RADOS pool %s already "
+			       "(push --as NAME, or pushed --delete it)", e->pub.name, pp->pool);
+	if (c->from && !b)
+		return cs_fail(-ENOENT, "no pushed copy of %s@%s in RADOS pool %s: push it first "
+			       "(an incremental needs its base there)", e->pub.volume, c->from,
+			       pp->pool);
+	if (b)
+		snprintf(e->pub.base, sizeof(e->pub.base), "%s", b->pub.name);
+	return cs_pushidx_put(pp, x, e);
 }
 
-/* Set entry @e (ours: same id) to @state, the entry being in state @was
- * (0: any). -ENOENT when it is gone or not ours any more. */
-static int set_state(struct cs_pushpool *pp, struct pushent *e, int state, int was)
+/* Our entry (the same name and id) in @x, or NULL. */
+static struct pushent *ours(struct pushidx *x, const struct pushent *e)
 {
-	int rc = -ERANGE;
+	struct pushent *cur = cs_pushidx_find(x, e->pub.name);
 
-	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
-		struct pushidx x;
-		struct pushent *cur;
-
-		if ((rc = cs_pushidx_read(pp, &x)))
-			return rc;
-		cur = cs_pushidx_find(&x, e->pub.name);
-		if (!cur || memcmp(cur->id, e->id, 16) || (was && cur->pub.state != was)) {
-			rc = cs_fail(-ENOENT, "pushed copy '%s' was removed meanwhile", e->pub.name);
-		} else {
-			e->pub.state = state;
-			rc = cs_pushidx_put(pp, &x, e);
-		}
-		cs_pushidx_free(&x);
-	}
-	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+	return cur && !memcmp(cur->id, e->id, 16) ? cur : NULL;
 }
 
-/* Remove entry @e (ours: same id), and the index when it is left empty. */
-static int entry_remove(struct cs_pushpool *pp, const struct pushent *e)
+/* Step 6: our PENDING entry set COMPLETE. */
+static int complete_step(struct cs_pushpool *pp, struct pushidx *x, void *ctx)
 {
-	int rc = -ERANGE;
+	struct pushent *e = ctx, *cur = ours(x, e);
 
-	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
-		struct pushidx x;
-		struct pushent *cur;
+	if (!cur || cur->pub.state != CS_PUSHED_PENDING)
+		return cs_fail(-ENOENT, "pushed copy '%s' was removed meanwhile", e->pub.name);
+	e->pub.state = CS_PUSHED_COMPLETE;
+	return cs_pushidx_put(pp, x, e);
+}
 
-		if ((rc = cs_pushidx_read(pp, &x)))
-			return rc;
-		cur = cs_pushidx_find(&x, e->pub.name);
-		rc = cur && !memcmp(cur->id, e->id, 16) ? cs_pushidx_del(pp, &x, e->pub.name) : 0;
-		cs_pushidx_free(&x);
-	}
+/* The last step of a delete or an undone push: our entry removed. */
+static int remove_step(struct cs_pushpool *pp, struct pushidx *x, void *ctx)
+{
+	struct pushent *e = ctx;
+
+	return ours(x, e) ? cs_pushidx_del(pp, x, e->pub.name) : 0;
+}
+
+static int entry_remove(struct cs_pushpool *pp, struct pushent *e)
+{
+	int rc = idx_change(pp, remove_step, e);
+
 	if (rc == 0)
 		cs_pushidx_drop_empty(pp);
-	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+	return rc;
 }
 
 /* Release copy @id's marks on the @n chunks @hashes: 0 or the first error. */
@@ -300,7 +305,7 @@ static int push_fill(struct cs_pushpool *pp, struct pushent *e, const struct pst
 	if (rc == 0)
 		rc = cs_push_parts_write(pp, e->id, 's', s->p, s->len, &n);
 	if (rc == 0)
-		rc = set_state(pp, e, CS_PUSHED_COMPLETE, CS_PUSHED_PENDING);
+		rc = idx_change(pp, complete_step, e);
 	if (rc) {
 		int err = rc;
 
@@ -374,7 +379,7 @@ int cs_push(cs_store *st, const struct cs_push_opts *o, struct cs_pushed *out)
 	if (rc == 0)
 		rc = entry_new(&e, o, name, &s);
 	if (rc == 0)
-		rc = claim(&pp, &e, o->from);
+		rc = idx_change(&pp, claim_step, &(struct claim_ctx){&e, o->from});
 	if (rc == 0)
 		rc = push_fill(&pp, &e, &s);
 	if (rc == 0 && out)
@@ -412,35 +417,27 @@ int cs_pushed_list(cs_store *st, struct cs_pushed **out, size_t *n)
 	return 0;
 }
 
-/* The first step of a delete: entry @name into @e, set DELETING, unless
- * another copy is incremental to it. */
-static int delete_begin(struct cs_pushpool *pp, const char *name, struct pushent *e)
+struct delete_ctx {
+	const char *name;
+	struct pushent e;
+};
+
+/* The first step of a delete: the entry set DELETING (a copy is in
+ * c->e), unless another copy is incremental to it. */
+static int delete_step(struct cs_pushpool *pp, struct pushidx *x, void *ctx)
 {
-	int rc = -ERANGE;
+	struct delete_ctx *c = ctx;
+	struct pushent *cur = cs_pushidx_find(x, c->name);
 
-	for (int tries = 0; rc == -ERANGE && tries < PUSH_RETRIES; tries++) {
-		struct pushidx x;
-		struct pushent *cur;
-		size_t i;
-
-		if ((rc = cs_pushidx_read(pp, &x)))
-			return rc;
-		cur = cs_pushidx_find(&x, name);
-		for (i = 0; cur && i < x.n && strcmp(x.e[i].pub.base, name); i++)
-			;
-		if (!cur)
-			rc = cs_fail(-ENOENT, "no pushed copy '%s' in RADOS pool %s", name, pp->pool);
-		else if (i < x.n)
-			rc = cs_fail(-EBUSY, "pushed copy '%s' is incremental to '%s': delete it "
-				     "first", x.e[i].pub.name, name);
-		else {
-			*e = *cur;
-			e->pub.state = CS_PUSHED_DELETING;
-			rc = cur->pub.state == CS_PUSHED_DELETING ? 0 : cs_pushidx_put(pp, &x, e);
-		}
-		cs_pushidx_free(&x);
-	}
-	return rc == -ERANGE ? cs_fail(-EIO, "the index of pushed copies kept changing") : rc;
+	if (!cur)
+		return cs_fail(-ENOENT, "no pushed copy '%s' in RADOS pool %s", c->name, pp->pool);
+	for (size_t i = 0; i < x->n; i++)
+		if (!strcmp(x->e[i].pub.base, c->name))
+			return cs_fail(-EBUSY, "pushed copy '%s' is incremental to '%s': delete it "
+				       "first", x->e[i].pub.name, c->name);
+	c->e = *cur;
+	c->e.pub.state = CS_PUSHED_DELETING;
+	return cur->pub.state == CS_PUSHED_DELETING ? 0 : cs_pushidx_put(pp, x, &c->e);
 }
 
 /* Release the marks listed in part @k of @e's list (a part never written,
@@ -474,7 +471,7 @@ static int delete_part(struct cs_pushpool *pp, const struct pushent *e, uint32_t
 int cs_pushed_delete(cs_store *st, const char *name)
 {
 	struct cs_pushpool pp;
-	struct pushent e;
+	struct delete_ctx c = {.name = name};
 	int rc = cs_name_check(name);
 
 	if (rc)
@@ -482,15 +479,15 @@ int cs_pushed_delete(cs_store *st, const char *name)
 	rc = cs_pushpool_open(st, &pp);
 	if (rc)
 		return rc;
-	rc = delete_begin(&pp, name, &e);
-	for (uint32_t k = 0; rc == 0 && k < e.mparts; k++)
-		rc = delete_part(&pp, &e, k);
+	rc = idx_change(&pp, delete_step, &c);
+	for (uint32_t k = 0; rc == 0 && k < c.e.mparts; k++)
+		rc = delete_part(&pp, &c.e, k);
 	if (rc == 0)
-		rc = cs_push_parts_rm(&pp, e.id, 's', e.sparts);
+		rc = cs_push_parts_rm(&pp, c.e.id, 's', c.e.sparts);
 	if (rc == 0)
-		rc = cs_push_parts_rm(&pp, e.id, 'm', e.mparts);
+		rc = cs_push_parts_rm(&pp, c.e.id, 'm', c.e.mparts);
 	if (rc == 0)
-		rc = entry_remove(&pp, &e);
+		rc = entry_remove(&pp, &c.e);
 	cs_pushpool_close(&pp);
 	return rc;
 }

@@ -41,17 +41,12 @@ def assert_tree(store, spec, mnt, files):
             assert (mnt / name).read_bytes() == data, f"{spec}/{name} differs"
 
 
-def pushed(store):
-    return {p["name"]: p for p in ctl_json("pushed", store=store)["pushed"]}
-
-
 def test_push_survives_a_lost_host_and_pulls_elsewhere(janitor, work, ceph_cluster):
     c = ceph_cluster
     pool = c.create_pool("push")
-    a = rados_store(janitor, work, "a", c, pool)
-    b = rados_store(janitor, work, "b", c, pool)
-    ok(run_ctl("volume", "create", "v", store=a))
-    ok(run_ctl("snapshot", "create", "v@s0", store=a))  # never pushed
+    a, b = (rados_store(janitor, work, name, c, pool) for name in ("a", "b"))
+    for cmd in (("volume", "create", "v"), ("snapshot", "create", "v@s0")):  # s0: never pushed
+        ok(run_ctl(*cmd, store=a))
     rng = random.Random(4)
     s1 = {"one": rng.randbytes(3 * MIB + 77), "two": rng.randbytes(10000),
           "sub/three": rng.randbytes(300 * 1024)}
