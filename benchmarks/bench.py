@@ -299,6 +299,16 @@ def rados_table(data, meta, fails):
     if pb and po:
         out.append("The pool after cstorfs's write (`rados df`): %s MiB in %s objects.\n"
                    % (fmt(pb[0] / 1048576.0), "%.0f" % po[0]))
+    pb2 = stats(data.get(("cstorfs", "rados_pool_bytes_cs2")))
+    po2 = stats(data.get(("cstorfs", "rados_pool_objects_cs2")))
+    if pb and pb2 and po2:
+        out.append("After a second store of the pool (another host) wrote the same bytes (a copy "
+                   "of the file, fsync'd): %s MiB in %s objects, %+.2f%% (dedup across hosts).\n"
+                   % (fmt(pb2[0] / 1048576.0), "%.0f" % po2[0],
+                      100.0 * (pb2[0] - pb[0]) / pb[0]))
+    elif ("cstorfs", "rados_pool_bytes_cs2") in fails:
+        out.append("The second store's write: fails (%s).\n"
+                   % fails[("cstorfs", "rados_pool_bytes_cs2")])
     return out
 
 
@@ -463,7 +473,9 @@ def cmd_report(tsv, metafile, out):
         "created with it set to 4K.\n"
         "- RADOS (issue 15): `scripts/ceph-dev.sh start` (one monitor, mgr, OSD on memstore) in the "
         "bench dir; a store created with `--chunks rados:cstorfs`, a volume, the sequential write "
-        "and cold read above on it; the store stopped (its chunks stay in the pool), then `rados bench 600 write --no-cleanup -b "
+        "and cold read above on it; a second store of the pool (standing for another host) copies "
+        "the file into a volume of its own (fsync'd), and `rados df` gives the pool's bytes after "
+        "each; the stores stopped (its chunks stay in the pool), then `rados bench 600 write --no-cleanup -b "
         "65536 -t 16 --max-objects N` (N objects = the same bytes) and `rados bench 600 seq`; then "
         "the pool deleted and the cluster stopped.\n"
         "- CPU per GiB: utime+stime of the daemon process (/proc/PID/stat, all threads) across the "

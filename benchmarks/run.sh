@@ -11,7 +11,8 @@
 #   BENCH_WORKLOADS="seq rand meta tree wdw rados"  subset of workloads (wdw: write-delete-write;
 #                      rados: a volume on a one-node Ceph pool beside `rados bench`, cstorfs only)
 #   BENCH_RADOS_ROUNDS=N  rounds that run the rados workload (default all; each boots a cluster,
-#                      about 40 s a round in full mode)
+#                      about 40 s a round in full mode). One workload alone, small:
+#                      BENCH_QUICK=1 BENCH_SYSTEMS=cstorfs BENCH_WORKLOADS=rados
 #   BENCH_OUT=FILE     report path (default benchmarks/RESULTS.md)
 #   BENCH_KEEP_BIN=1   reuse the binaries the previous run copied to build/bench/bin
 #                      (profile the very build that produced RESULTS.md)
@@ -499,14 +500,38 @@ wl_rados() {
 		recfail cstorfs rados_cs_read "$(fio_err rados_read)"
 	fi
 	rec_mem cstorfs rados
-	sys_down cstorfs
 	rados_df "$conf" cs
+	rados_second_store "$conf"
+	sys_down cstorfs
 	rados_bench "$conf"
 	# an empty pool stops fast (memstore saves what it holds on a clean stop)
 	timeout 60 ceph -c "$conf" osd pool delete cstorfs cstorfs --yes-i-really-really-mean-it >>"$LOG" 2>&1 || true
 	"$CEPH_DEV" stop "$CEPH_DIR" >>"$LOG" 2>&1 || die "ceph-dev.sh stop $CEPH_DIR failed; see $LOG"
 	CEPH_DIR=""
 	rm -rf "${BENCH_DIR:?}/ceph"
+}
+
+# a second store of the pool (another host) writes the same bytes (copied from the first
+# volume, fsync'd): the pool's bytes after both (rados_pool_bytes_cs2) against after one show
+# the chunks stored once across hosts
+rados_second_store() {
+	local st=$BENCH_DIR/cstorfs/store2 mnt=$BENCH_DIR/cstorfs/mnt2
+	STORES+=("$st")
+	if ! "$CTL" --store "$st" store create --chunks rados:cstorfs --ceph-conf "$1" >>"$LOG" 2>&1 ||
+		! "$CTL" --store "$st" volume create bench >>"$LOG" 2>&1; then
+		recfail cstorfs rados_pool_bytes_cs2 "the second store could not be created"
+		return 0
+	fi
+	mkdir -p "$mnt"
+	MOUNTED+=("$mnt")
+	if "$CTL" --store "$st" mount bench "$mnt" >>"$LOG" 2>&1 &&
+		dd if="$CS_MNT/rados.dat" of="$mnt/rados.dat" bs=1M conv=fsync status=none 2>>"$LOG"; then
+		rados_df "$1" cs2
+	else
+		recfail cstorfs rados_pool_bytes_cs2 "the second store's write failed"
+	fi
+	unmount_mp "$mnt"
+	stop_store "$st"
 }
 
 # rados bench write then seq on the pool: RADOS_MIB in 64 KiB objects, 16 in flight; its

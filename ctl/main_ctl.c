@@ -110,7 +110,7 @@ static const struct ctl_cmd commands[] = {
      .args = ARGS(ARG("NAME[@SNAPSHOT]", CTL_ARG_VOLSNAP), ARG("MOUNTPOINT", CTL_ARG_ANY)),
      .opts = OPTS(VALUE("-o", "--options", CTL_STRING, "OPTIONS",
 			"ro, rw, allow_other, allow_root, default_permissions, readahead_kb=N, "
-			"dirty_ratio=N, ..."),
+			"dirty_ratio=N, rados_timeout=N, ..."),
 		  FLAG("--shared", NULL,
 		       "(root) one session per volume; more mount points are bind mounts of it")),
      .help = "mount a volume (a snapshot: read-only)",
