@@ -119,12 +119,30 @@ def test_push_survives_a_lost_host_and_pulls_elsewhere(janitor, work, ceph_clust
     assert_error(run_ctl("pull", "v-later", store=local), 1, "local files")
     assert_error(run_ctl("push", "v@s1", store=local), 1, "local files")
 
+    # a push that finds a chunk of its snapshot missing undoes all it did: nothing listed,
+    # no object of its own, no mark left on the chunks it had marked
+    before = set(c.objects(pool))
+    ok(run_ctl("volume", "create", "z", store=b))
+    with mounted(b, "z", work / "m"):
+        write_files(work / "m", {"z": rng.randbytes(MIB)})
+    ok(run_ctl("snapshot", "create", "z@s", store=b))
+    zchunks = sorted(set(c.objects(pool)) - before)
+    c.rados("rm", zchunks[0], pool=pool)
+    assert_error(run_ctl("push", "z@s", store=b), 1, zchunks[0], "missing")
+    assert "z@s" not in ok(run_ctl("pushed", store=b)).stdout
+    assert set(c.objects(pool)) == before | set(zchunks[1:])
+    assert all(not k.startswith("cstorfs.push.") for o in zchunks[1:]
+               for k in keys_of(c, pool, o))
+    ok(run_ctl("volume", "rm", "z", store=b))
+
     # the copies go: their marks with them; b's own keep what it uses
     ok(run_ctl("pushed", "--delete", "v-later", store=b))
     ok(run_ctl("pushed", "--delete", "v@s1", store=b))
     assert "no pushed copies" in ok(run_ctl("pushed", store=b)).stdout
     assert [o for o in c.objects(pool) if len(o) != 64] == [], "push objects left"
-    assert len(chunk_objects(c, pool)) == chunk_count(b)
+    ok(run_ctl("gc", store=b))  # z's chunks
+    wait_until(lambda: len(chunk_objects(c, pool)) == chunk_count(b), timeout=60,
+               what="the pool to hold b's chunks only")
     assert_tree(b, "v", work / "m", s2)
     for v in ("v", "w"):
         ok(run_ctl("volume", "rm", v, store=b))
