@@ -9,11 +9,15 @@ with an incremental on it, a volume that exists, a damaged or missing stream obj
 changed), a store whose chunks are local."""
 
 import json
+import os
 import random
 import shutil
+import subprocess
 
-from conftest import (assert_error, ctl_json, describe, mounted, ok, run_ctl, start_daemon,
-                      wait_until)
+import pytest
+
+from conftest import (BUILD, assert_error, ctl_json, describe, mounted, ok, run_ctl,
+                      start_daemon, wait_until)
 from test_rados_move import chunk_count, rados_store, write_files
 
 MIB = 1024 * 1024
@@ -151,3 +155,19 @@ def test_push_survives_a_lost_host_and_pulls_elsewhere(janitor, work, ceph_clust
     print(f"pushed: full {full['bytes']} bytes naming {full['chunks']} chunks, "
           f"incremental {incr['bytes']} bytes naming {incr['chunks']}")
     print(json.dumps(pull))
+
+
+def test_pushed_copies_objects_in_c(ceph_cluster):
+    """tests/unit/test_pushidx.c on a pool of its own: the index refuses changes made from a
+    stale reading, parts round trip, a copy's mark goes alone or with its object."""
+    prog = BUILD / "tests" / "test_pushidx"
+    if not os.access(prog, os.X_OK):
+        pytest.fail(f"{prog} is missing: make B={BUILD} {prog}")
+    pool = ceph_cluster.create_pool("pushunit")
+    env = dict(os.environ, CS_TEST_CEPH_CONF=str(ceph_cluster.conf), CS_TEST_CEPH_POOL=pool)
+    try:
+        cp = subprocess.run([str(prog)], env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"test_pushidx timed out\nstdout: {e.stdout!r}\nstderr: {e.stderr!r}")
+    assert cp.returncode == 0 and "SKIPPED" not in cp.stdout + cp.stderr, describe(cp)
+    assert ceph_cluster.objects(pool) == [], "test_pushidx left objects"
