@@ -13,24 +13,29 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <rados/librados.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cs_priv.h"
+#include "cs_push.h"
 #include "cs_pushobj.h"
 #include "cs_rados_conn.h"
 
 static struct cs_pushpool pp;
 static int have_cluster;
+static const char *conf, *pool;
 
 static int group_setup(void **state)
 {
-	const char *conf = getenv("CS_TEST_CEPH_CONF"), *pool = getenv("CS_TEST_CEPH_POOL");
 	struct cs_rados_cfg cfg = {.timeout_s = 30};
 
-	(void)state;
+	conf = getenv("CS_TEST_CEPH_CONF");
+	pool = getenv("CS_TEST_CEPH_POOL");
+	if (tu_group_setup(state))
+		return -1;
 	if (!conf || !pool || !*conf || !*pool)
 		return 0;
 	snprintf(cfg.conf, sizeof(cfg.conf), "%s", conf);
@@ -46,10 +51,9 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	(void)state;
 	if (have_cluster)
 		cs_pushpool_close(&pp);
-	return 0;
+	return tu_group_teardown(state);
 }
 
 #define NEED_CLUSTER()                                                                         \
@@ -182,12 +186,69 @@ static void test_unmark_removes_the_object_with_the_last_mark(void **state)
 	TU_OK(cs_rados_unmark(pp.io, oid, keys[1], kl[1])); /* no object */
 }
 
+/* A push cut short (its entry PENDING, its list of marks written, the
+ * first of two marks taken, no stream) is listed as pending, is not
+ * pulled, and a delete removes it whole: the object only it marked goes,
+ * the other stays as it was, the index goes. */
+static void test_a_push_cut_short_is_removed_by_delete(void **state)
+{
+	char dir[PATH_MAX], spec[1200], key[48], oid[2][2 * CS_HASH_LEN + 1];
+	uint8_t list[2 * CS_HASH_LEN];
+	const char *k = key, *v = "";
+	size_t kl, vl = 0, n = 0;
+	struct cs_pull_result res;
+	struct cs_pushed *l = NULL;
+	rados_write_op_t op;
+	struct pushidx x;
+	struct pushent e;
+	cs_store *st = NULL;
+	uint32_t parts;
+
+	(void)state;
+	NEED_CLUSTER();
+	tu_new_path(dir, sizeof(dir), "store");
+	snprintf(spec, sizeof(spec), "rados:%s;conf=%s", pool, conf);
+	TU_OK(cs_store_open_chunks(dir, CS_STORE_CREATE, spec, &st));
+	entry(&e, "cut", 9);
+	e.sparts = e.mparts = 1;
+	for (int i = 0; i < 2; i++) {
+		memset(list + i * CS_HASH_LEN, 0xab + i, CS_HASH_LEN);
+		cs_rados_hex(list + i * CS_HASH_LEN, CS_HASH_LEN, oid[i]);
+		TU_OK(rados_write_full(pp.io, oid[i], "x", 1));
+	}
+	TU_OK(cs_pushidx_read(&pp, &x));
+	TU_OK(cs_pushidx_put(&pp, &x, &e));
+	cs_pushidx_free(&x);
+	TU_OK(cs_push_parts_write(&pp, e.id, 'm', list, sizeof(list), &parts));
+	kl = cs_push_mark_key(e.id, key);
+	op = rados_create_write_op();
+	rados_write_op_omap_set2(op, &k, &v, &kl, &vl, 1);
+	TU_OK(rados_write_op_operate2(op, pp.io, oid[0], NULL, 0));
+	rados_release_write_op(op);
+
+	TU_OK(cs_pushed_list(st, &l, &n));
+	TU_EXPECT(n == 1 && l[0].state == CS_PUSHED_PENDING, "listed, as pending");
+	free(l);
+	TU_EXPECT_RC(cs_pull(st, "cut", "v", &res), -EBUSY);
+	TU_OK(cs_pushed_delete(st, "cut"));
+	TU_EXPECT_RC(rados_stat(pp.io, oid[0], NULL, NULL), -ENOENT);
+	TU_OK(rados_stat(pp.io, oid[1], NULL, NULL));
+	TU_EXPECT(nkeys(oid[1]) == 0, "the unmarked object is as it was");
+	TU_OK(cs_pushidx_read(&pp, &x));
+	TU_EXPECT(!x.exists, "the index went with its last entry");
+	cs_pushidx_free(&x);
+	TU_EXPECT_RC(cs_pushed_delete(st, "cut"), -ENOENT);
+	TU_OK(rados_remove(pp.io, oid[1]));
+	cs_store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_index_refuses_a_change_from_a_stale_reading),
 		cmocka_unit_test(test_parts_round_trip_and_a_missing_one_is_named),
 		cmocka_unit_test(test_unmark_removes_the_object_with_the_last_mark),
+		cmocka_unit_test(test_a_push_cut_short_is_removed_by_delete),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
