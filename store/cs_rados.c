@@ -108,19 +108,26 @@ static struct rdput *take_upto(struct rdstore *r, uint64_t upto)
 	return batch;
 }
 
+/* A put failed with @err (mu held; its message in cs_last_error): every
+ * thread's next sync fails once with it. */
+static void put_failed(struct rdstore *r, int err)
+{
+	r->err_rc = err;
+	snprintf(r->err_msg, sizeof(r->err_msg), "%s", cs_last_error());
+	r->err_gen++;
+}
+
 /* Put @p is done with @rc: account it (a failure bumps the error
  * generation) and free it. */
 static void put_done(struct rdstore *r, struct rdput *p, int rc)
 {
-	int err = rc < 0 ? cs_rados_fault(r, rc, "writing", p->hash) : 0;
+	int err = rc < 0 && !p->failed ? cs_rados_fault(r, rc, "writing", p->hash) : 0;
 
 	if (rc == 0)
 		cs_rados_works(r);
 	pthread_mutex_lock(&r->mu);
-	if (rc < 0) {
-		r->err_rc = err;
-		r->err_gen++;
-	}
+	if (err)
+		put_failed(r, err);
 	r->npending--;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
@@ -183,8 +190,15 @@ static int reap(struct rdstore *r, uint64_t upto, int bounded)
 
 			next = p->next;
 			if (bounded && cs_rados_wait(r, p->comp, &until)) {
-				if (!err)
-					err = cs_rados_fault(r, -ETIMEDOUT, "writing", p->hash);
+				rc = cs_rados_fault(r, -ETIMEDOUT, "writing", p->hash);
+				err = err ? err : rc;
+				/* failed as far as syncs go, once: what librados
+				 * makes of it later is not a second failure */
+				pthread_mutex_lock(&r->mu);
+				if (!p->failed)
+					put_failed(r, rc);
+				p->failed = 1;
+				pthread_mutex_unlock(&r->mu);
 				p->next = left;
 				left = p;
 				continue;
@@ -328,7 +342,7 @@ static int rd_sync(struct cs_chunkstore *cs)
 {
 	struct rdstore *r = rd_of(cs);
 	uint64_t upto, *seen_at;
-	int rc, err = 0;
+	int rc;
 
 	pthread_mutex_lock(&r->mu);
 	upto = r->seq;
@@ -338,14 +352,12 @@ static int rd_sync(struct cs_chunkstore *cs)
 	seen_at = cs_rados_seen_gen(r->inst);
 	if (*seen_at != r->err_gen) {
 		*seen_at = r->err_gen;
-		err = rc ? 0 : r->err_rc;
+		if (!rc) { /* the failure's reason, whichever thread's reap met it */
+			rc = cs_fail(r->err_rc, "%s", r->err_msg);
+			cs_error_noted();
+		}
 	}
 	pthread_mutex_unlock(&r->mu);
-	if (err) { /* failed in another thread's reap, which noticed it */
-		rc = cs_fail(err, "RADOS pool %s: writing a chunk failed%s", r->pool,
-			     __atomic_load_n(&r->fault, __ATOMIC_ACQUIRE) ? " (logged before)" : "");
-		cs_error_noted();
-	}
 	return rc;
 }
 
@@ -430,6 +442,7 @@ static void rd_drop(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t
 
 	if (ref_ok(hash, ref, reflen, &h))
 		return; /* not ours: nothing to release */
+	cs_rados_ra_forget(r, hash); /* a read of it must not find it cached */
 	pthread_mutex_lock(&r->mu);
 	r->objects -= r->objects > 0;
 	r->bytes -= r->bytes >= h.stored_len ? h.stored_len : r->bytes;

@@ -47,6 +47,7 @@ struct rdput {
 	void *val; /* a copy, for the fallbacks */
 	uint32_t len;
 	int create; /* op A (create with the bytes), else op B (mark) */
+	int failed; /* reported failed (a bounded wait ran out) */
 	int tries;
 };
 
@@ -59,6 +60,7 @@ struct rdra {
 	char *buf;
 	uint32_t len;
 	int users; /* gets waiting on it or copying out: not to be freed */
+	int dropped; /* out of the table (the chunk was dropped): freed when unused */
 };
 
 #define RA_BUCKETS 1024
@@ -91,6 +93,7 @@ struct rdstore {
 	int exist_score;        /* -8..8: recent puts found their object (mu) */
 	uint64_t err_gen;       /* failed puts (mu) */
 	int err_rc;             /* the last one's error (mu) */
+	char err_msg[512];      /* and its message (mu) */
 	uint64_t objects, bytes, reclaimed;
 	uint64_t inst; /* this open's number in the process (cs_rados_seen_gen) */
 	uint64_t ninflight;     /* puts not yet named (mu) */
@@ -146,6 +149,9 @@ void cs_rados_ra_init(struct rdstore *r, size_t cap);
 void cs_rados_ra_fini(struct rdstore *r);
 void cs_rados_ra_prefetch(struct rdstore *r, const uint8_t *hash, uint32_t len);
 int cs_rados_ra_read(struct rdstore *r, const uint8_t *hash, uint32_t len, void *buf);
+/* The store dropped chunk @hash (its object may go): out of the cache, once
+ * no get uses it (a get racing the drop may still be served). */
+void cs_rados_ra_forget(struct rdstore *r, const uint8_t *hash);
 
 /* The table (mu held; cs_rados_rel.c). ent_get: the entry of @hash,
  * created when @make; NULL when absent or out of memory. ent_put: forget

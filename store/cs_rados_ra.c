@@ -8,9 +8,9 @@
  * What it is not: a place bytes are trusted. The cache holds what the pool
  * returned for a name; the get copies it out and cs_chunk_read verifies it
  * against the SHA-256 as for every chunk. Objects are named by their hash
- * and written once, so an entry never goes stale; an object removed since
- * is still served from the cache until the entry leaves (the index no
- * longer names it, so only a read racing the removal can ask).
+ * and written once, so an entry never goes stale; when the store drops a
+ * chunk (its object may be removed) the entry leaves, so a scrub or a read
+ * after that asks the pool (only a read racing the drop may be served).
  *
  * Bounds. The cache holds at most cap bytes (entries in flight count); a
  * prefetch that finds no room is dropped, a get that finds none reads
@@ -61,7 +61,8 @@ static void ra_free(struct rdcache *ca, struct rdra *e)
 {
 	struct rdra **p = ra_slot(ca, e->hash);
 
-	*p = e->hnext;
+	if (!e->dropped)
+		*p = e->hnext;
 	ra_unlink_order(ca, e);
 	ca->bytes -= e->len;
 	rados_aio_wait_for_complete(e->c);
@@ -135,6 +136,23 @@ void cs_rados_ra_fini(struct rdstore *r)
 	pthread_mutex_destroy(&ca->mu);
 }
 
+void cs_rados_ra_forget(struct rdstore *r, const uint8_t *hash)
+{
+	struct rdcache *ca = &r->ra;
+	struct rdra *e, **p;
+
+	pthread_mutex_lock(&ca->mu);
+	p = ra_slot(ca, hash);
+	e = *p;
+	if (e && !e->users && rados_aio_is_complete(e->c)) {
+		ra_free(ca, e);
+	} else if (e) { /* busy: found by no one from now, freed when done */
+		*p = e->hnext;
+		e->dropped = 1;
+	}
+	pthread_mutex_unlock(&ca->mu);
+}
+
 void cs_rados_ra_prefetch(struct rdstore *r, const uint8_t *hash, uint32_t len)
 {
 	struct rdcache *ca = &r->ra;
@@ -187,7 +205,7 @@ static int ra_finish(struct rdstore *r, struct rdra *e, uint32_t len, void *buf)
 		memcpy(buf, e->buf, len);
 	pthread_mutex_lock(&r->ra.mu);
 	e->users--;
-	if (rc != (int)len && rc != -ETIMEDOUT && !e->users)
+	if (!e->users && (e->dropped || (rc != (int)len && rc != -ETIMEDOUT)))
 		ra_free(&r->ra, e);
 	pthread_mutex_unlock(&r->ra.mu);
 	return rc;

@@ -803,6 +803,54 @@ static void test_osd_stopped_gives_eio_then_resumes(void **state)
 	free(d.val);
 }
 
+/* Reads ahead (prefetch, cs_rados_ra.c): a prefetched chunk is served from
+ * the cache (even once its object is gone behind the store's back: here
+ * the proof it came from there); a prefetch that failed (no object yet) is
+ * dropped and the get reads again; a close with reads in flight waits. */
+static void test_prefetch_serves_gets_from_the_cache(void **state)
+{
+	struct tu_fx *fx = FX;
+	struct cs_chunkstore *cs;
+	struct chunk c[3];
+	char buf[CS_CHUNK_VALUE_MAX], o[2 * CS_HASH_LEN + 1];
+	int i;
+
+	NEED_CLUSTER();
+	memset(c, 0, sizeof(c));
+	cs = rados_open(fx->st);
+	TU_EXPECT(cs->ops->prefetch != NULL, "the RADOS store reads ahead");
+	for (i = 0; i < 3; i++) {
+		chunk_make(&c[i], 61 + i);
+		store_chunk(fx->st, cs, &c[i]);
+	}
+	cs->ops->prefetch(cs, c[0].hash, c[0].ref, (size_t)c[0].reflen);
+	TU_EXPECT_RC(cs->ops->get(cs, c[0].hash, c[0].ref, (size_t)c[0].reflen, buf, sizeof(buf)),
+		     (int)c[0].vlen);
+	oid(&c[0], o);
+	TU_OK(rados_remove(tio, o));
+	memset(buf, 0, sizeof(buf));
+	TU_EXPECT_RC(cs->ops->get(cs, c[0].hash, c[0].ref, (size_t)c[0].reflen, buf, sizeof(buf)),
+		     (int)c[0].vlen);
+	TU_EXPECT(memcmp(buf, c[0].val, c[0].vlen) == 0, "served from the cache");
+
+	oid(&c[1], o);
+	TU_OK(rados_remove(tio, o));
+	cs->ops->prefetch(cs, c[1].hash, c[1].ref, (size_t)c[1].reflen); /* fails: no object */
+	usleep(200 * 1000);
+	TU_OK(rados_write_full(tio, o, c[1].val, c[1].vlen));
+	TU_EXPECT_RC(cs->ops->get(cs, c[1].hash, c[1].ref, (size_t)c[1].reflen, buf, sizeof(buf)),
+		     (int)c[1].vlen);
+	TU_EXPECT(memcmp(buf, c[1].val, c[1].vlen) == 0, "a failed read ahead is read again");
+
+	for (i = 0; i < 3; i++)
+		forget_chunk(fx->st, cs, &c[i]);
+	TU_OK(rados_remove(tio, o)); /* c[1]'s object as written here carries no key */
+	cs->ops->prefetch(cs, c[2].hash, c[2].ref, (size_t)c[2].reflen);
+	cs->ops->close(cs); /* with that read in flight or done */
+	for (i = 0; i < 3; i++)
+		free(c[i].val);
+}
+
 /* A pool at its quota: a put fails with -ENOSPC at once (FULL_TRY). */
 static void test_full_pool_gives_enospc(void **state)
 {
@@ -845,6 +893,7 @@ int main(void)
 		T(test_store_data_path_in_the_pool),
 		T(test_two_stores_write_and_delete_concurrently),
 		T(test_open_errors_are_bounded),
+		T(test_prefetch_serves_gets_from_the_cache),
 		cmocka_unit_test_setup_teardown(test_osd_stopped_gives_eio_then_resumes,
 						tu_setup_store, fault_teardown),
 		T(test_full_pool_gives_enospc),
