@@ -48,6 +48,7 @@
  */
 #include <errno.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,59 +235,134 @@ static int entry_remove(struct cs_pushpool *pp, struct pushent *e)
 	return rc;
 }
 
+/* ---- marks, PUSH_THREADS at a time ---- */
+
+#define PUSH_THREADS 8 /* marks in flight: each a round trip or two */
+
+/* @fn(@ctx, i) for every i in [0, n), by par_each's threads. */
+struct par {
+	size_t n, next;
+	int (*fn)(void *ctx, size_t i);
+	void *ctx;
+	pthread_mutex_t mu; /* next, rc, msg */
+	int rc;             /* the first error: the rest stop */
+	char msg[512];      /* its message (cs_last_error is per thread) */
+};
+
+static void *par_worker(void *arg)
+{
+	struct par *p = arg;
+
+	for (;;) {
+		size_t i;
+		int rc;
+
+		pthread_mutex_lock(&p->mu);
+		i = p->rc ? p->n : p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->n)
+			return NULL;
+		rc = p->fn(p->ctx, i);
+		pthread_mutex_lock(&p->mu);
+		if (rc && !p->rc) {
+			p->rc = rc;
+			snprintf(p->msg, sizeof(p->msg), "%s", cs_last_error());
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+/* Run @fn on [0, @n) with up to PUSH_THREADS threads (librados is
+ * thread-safe; each call waits on the cluster): 0, or the first error with
+ * its message. */
+static int par_each(size_t n, int (*fn)(void *ctx, size_t i), void *ctx)
+{
+	struct par p = {.n = n, .fn = fn, .ctx = ctx};
+	pthread_t t[PUSH_THREADS];
+	int nt = 0;
+
+	pthread_mutex_init(&p.mu, NULL);
+	while (nt < PUSH_THREADS && (size_t)nt < n && !pthread_create(&t[nt], NULL, par_worker, &p))
+		nt++;
+	if (nt == 0)
+		par_worker(&p); /* no thread to be had: all here */
+	while (nt > 0)
+		pthread_join(t[--nt], NULL);
+	pthread_mutex_destroy(&p.mu);
+	return p.rc ? cs_fail(p.rc, "%s", p.msg) : 0;
+}
+
+/* The marks of copy @id on the chunks @hashes (and their lengths @lens,
+ * to check them: a push) in @pp's pool. */
+struct marking {
+	struct cs_pushpool *pp;
+	char key[48];
+	size_t keylen;
+	const uint8_t *hashes;
+	const uint32_t *lens;
+};
+
+static void marking_init(struct marking *m, struct cs_pushpool *pp, const uint8_t id[16],
+			 const uint8_t *hashes, const uint32_t *lens)
+{
+	m->pp = pp;
+	m->keylen = cs_push_mark_key(id, m->key);
+	m->hashes = hashes;
+	m->lens = lens;
+}
+
+/* Step 4, one chunk: its object holds the chunk named, and our mark. */
+static int mark_one(void *ctx, size_t i)
+{
+	struct marking *m = ctx;
+	char oid[2 * CS_HASH_LEN + 1];
+	uint64_t size = 0;
+	int rc;
+
+	cs_rados_hex(m->hashes + i * CS_HASH_LEN, CS_HASH_LEN, oid);
+	rc = cs_rados_mark(m->pp->io, oid, m->key, m->keylen, m->lens[2 * i], m->lens[2 * i + 1],
+			   &size);
+	if (rc == 1)
+		return cs_fail(-EIO, "chunk %s: %llu bytes in RADOS pool %s, not the %u named", oid,
+			       (unsigned long long)size, m->pp->pool, m->lens[2 * i]);
+	if (rc == -ENOENT)
+		return cs_fail(-EIO, "chunk %s: missing from RADOS pool %s", oid, m->pp->pool);
+	return rc < 0 ? cs_fail(-EIO, "RADOS pool %s: marking chunk %s: %s", m->pp->pool, oid,
+				strerror(-rc)) : 0;
+}
+
+/* One chunk's mark released (the object with it when it was the last). */
+static int unmark_one(void *ctx, size_t i)
+{
+	struct marking *m = ctx;
+	char oid[2 * CS_HASH_LEN + 1];
+	int rc;
+
+	cs_rados_hex(m->hashes + i * CS_HASH_LEN, CS_HASH_LEN, oid);
+	rc = cs_rados_unmark(m->pp->io, oid, m->key, m->keylen);
+	return rc ? cs_fail(-EIO, "RADOS pool %s: releasing chunk %s: %s", m->pp->pool, oid,
+			    strerror(-rc)) : 0;
+}
+
 /* Release copy @id's marks on the @n chunks @hashes: 0 or the first error. */
 static int unmark_all(struct cs_pushpool *pp, const uint8_t id[16], const uint8_t *hashes,
 		      size_t n)
 {
-	char key[48], oid[2 * CS_HASH_LEN + 1];
-	size_t kl = cs_push_mark_key(id, key);
-	int rc = 0;
+	struct marking m;
 
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		cs_rados_hex(hashes + i * CS_HASH_LEN, CS_HASH_LEN, oid);
-		rc = cs_rados_unmark(pp->io, oid, key, kl);
-		if (rc)
-			rc = cs_fail(-EIO, "RADOS pool %s: releasing chunk %s: %s", pp->pool, oid,
-				     strerror(-rc));
-	}
-	return rc;
+	marking_init(&m, pp, id, hashes, NULL);
+	return par_each(n, unmark_one, &m);
 }
 
-/* Step 4: mark the chunks of @s; *@done: how many were marked. */
-static int mark_all(struct cs_pushpool *pp, const uint8_t id[16], const struct pstream *s,
-		    size_t *done)
-{
-	char key[48], oid[2 * CS_HASH_LEN + 1];
-	size_t kl = cs_push_mark_key(id, key);
-	uint64_t size = 0;
-	int rc = 0;
-
-	for (*done = 0; *done < s->n && rc == 0; ++*done) {
-		cs_rados_hex(s->hashes + *done * CS_HASH_LEN, CS_HASH_LEN, oid);
-		rc = cs_rados_mark(pp->io, oid, key, kl, s->lens[2 * *done],
-				   s->lens[2 * *done + 1], &size);
-		if (rc == 1)
-			rc = cs_fail(-EIO, "chunk %s: %llu bytes in RADOS pool %s, not the %u named",
-				     oid, (unsigned long long)size, pp->pool, s->lens[2 * *done]);
-		else if (rc == -ENOENT)
-			rc = cs_fail(-EIO, "chunk %s: missing from RADOS pool %s", oid, pp->pool);
-		else if (rc < 0)
-			rc = cs_fail(-EIO, "RADOS pool %s: marking chunk %s: %s", pp->pool, oid,
-				     strerror(-rc));
-	}
-	if (rc)
-		--*done; /* the failed one holds no mark */
-	return rc;
-}
-
-/* Undo a push that failed after its claim (@marked chunks marked). */
+/* Undo a push that failed after its claim (@marking: the marks had begun;
+ * releasing one never taken does nothing). */
 static void push_undo(struct cs_pushpool *pp, struct pushent *e, const struct pstream *s,
-		      size_t marked)
+		      int marking)
 {
 	char msg[512];
 
 	snprintf(msg, sizeof(msg), "%s", cs_last_error());
-	if (unmark_all(pp, e->id, s->hashes, marked) == 0 &&
+	if (unmark_all(pp, e->id, s->hashes, marking ? s->n : 0) == 0 &&
 	    cs_push_parts_rm(pp, e->id, 's', e->sparts) == 0 &&
 	    cs_push_parts_rm(pp, e->id, 'm', e->mparts) == 0)
 		entry_remove(pp, e); /* else it stays PENDING: pushed --delete */
@@ -296,12 +372,14 @@ static void push_undo(struct cs_pushpool *pp, struct pushent *e, const struct ps
 /* Steps 3 to 6 for the claimed entry @e. */
 static int push_fill(struct cs_pushpool *pp, struct pushent *e, const struct pstream *s)
 {
+	struct marking m;
 	uint32_t n;
-	size_t marked = 0;
 	int rc = cs_push_parts_write(pp, e->id, 'm', s->hashes, s->n * CS_HASH_LEN, &n);
+	int began = rc == 0; /* the marks (undo releases them) */
 
-	if (rc == 0)
-		rc = mark_all(pp, e->id, s, &marked);
+	marking_init(&m, pp, e->id, s->hashes, s->lens);
+	if (began)
+		rc = par_each(s->n, mark_one, &m);
 	if (rc == 0)
 		rc = cs_push_parts_write(pp, e->id, 's', s->p, s->len, &n);
 	if (rc == 0)
@@ -309,7 +387,7 @@ static int push_fill(struct cs_pushpool *pp, struct pushent *e, const struct pst
 	if (rc) {
 		int err = rc;
 
-		push_undo(pp, e, s, marked);
+		push_undo(pp, e, s, began);
 		return err;
 	}
 	return 0;
