@@ -24,7 +24,8 @@
  *      the base is there and complete);
  *   3. the list of marks (parts "m"), read back;
  *   4. the marks, one per chunk (assert_exists + omap_set, after checking
- *      the object holds that chunk: cs_rados_mark);
+ *      the object holds that chunk: cs_rados_mark), PUSH_THREADS at once,
+ *      all acknowledged before step 5;
  *   5. the stream (parts "s"), each read back and compared;
  *   6. the entry set COMPLETE (version-asserted: still ours, PENDING).
  * Only a COMPLETE copy is pulled; so a listed copy has its every mark and
@@ -45,6 +46,11 @@
  * whole and matches its SHA-256. Then each stream is received (base
  * first; a receive stages everything until its trailer checks); a later
  * stream that fails removes the volume the earlier ones made.
+ *
+ * MEMORY. A push holds its stream and its list of chunks in memory, a pull
+ * the streams of the chain: a stream of names is about 0.23% of the data
+ * it names (2.4 MB a GiB), so a volume of some TiB would want the stream
+ * spooled through the parts instead (not done).
  */
 #include <errno.h>
 #include <openssl/sha.h>
