@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from conftest import (BUILD, assert_error, ctl_json, describe, mounted, ok, run_ctl,
+from conftest import (BUILD, api, assert_error, ctl_json, describe, mounted, ok, run_ctl,
                       start_daemon, wait_until)
 from test_rados_move import chunk_count, rados_store, write_files
 
@@ -171,3 +171,22 @@ def test_pushed_copies_objects_in_c(ceph_cluster):
         pytest.fail(f"test_pushidx timed out\nstdout: {e.stdout!r}\nstderr: {e.stderr!r}")
     assert cp.returncode == 0 and "SKIPPED" not in cp.stdout + cp.stderr, describe(cp)
     assert ceph_cluster.objects(pool) == [], "test_pushidx left objects"
+
+
+def test_the_api_checks_requests_before_the_pool(store, daemon):
+    """The routes refuse a malformed request with 400 before anything else; a store whose
+    chunks are local answers that pushed copies live in a RADOS pool (no cluster needed)."""
+    for path, body, word in (("/v1/push", {"volume": "v"}, "snapshot"),
+                             ("/v1/push", {"volume": "v", "snapshot": "s", "bogus": 1}, "bogus"),
+                             ("/v1/pull", {"volume": "v"}, "name")):
+        status, ans = api(store, "POST", path, body)
+        assert status == 400 and word in ans["error"]["message"], (path, status, ans)
+    status, ans = api(store, "DELETE", "/v1/pushed")
+    assert status == 400 and "name=" in ans["error"]["message"], (status, ans)
+    for method, path, body in (("GET", "/v1/pushed", None),
+                               ("POST", "/v1/push", {"volume": "v", "snapshot": "s"}),
+                               ("POST", "/v1/pull", {"name": "v@s"}),
+                               ("DELETE", "/v1/pushed?name=v%40s", None)):
+        status, ans = api(store, method, path, body)
+        assert status == 500 and ans["error"]["code"] == "EOPNOTSUPP", (path, status, ans)
+        assert "local files" in ans["error"]["message"], ans
