@@ -76,6 +76,18 @@
  * reported as -EIO with the reason in cs_last_error(); writes carry
  * LIBRADOS_OPERATION_FULL_TRY, so a full pool gives -ENOSPC at once, and
  * releases FULL_FORCE as well, so deleting makes room on a full pool.
+ * What a user waits on, a sync and a get, waits at most wait_s (the spec's
+ * timeout, or the mount's rados_timeout: cs_store_rados_timeout), on
+ * completions whose callback wakes the waiters: then -EIO, the puts left
+ * in flight and queued again (counted failed once: a later sync waits for
+ * them again, and their end, whatever librados makes of it, is no second
+ * failure). The first fault of an episode goes to the daemon's log with
+ * its reason (cs_notice), the next ones are only counted, and the first
+ * operation that works again ends the episode with a notice
+ * (cs_rados_fault, cs_rados_works).
+ *
+ * READS. Every get goes through the read cache of cs_rados_ra.c, into
+ * which the prefetch op reads ahead of a file read in order.
  */
 #include <errno.h>
 #include <pthread.h>
