@@ -13,8 +13,9 @@
  * after that asks the pool (only a read racing the drop may be served).
  *
  * Bounds. The cache holds at most cap bytes (entries in flight count); a
- * prefetch that finds no room is dropped, a get that finds none reads
- * straight into its caller's buffer. Entries leave least recently used
+ * prefetch that finds no room is dropped; a get's read goes in anyway (so
+ * that its wait stays bounded even while the cluster is away and reads
+ * ahead fill the cache), the next evictions bringing it back under cap. Entries leave least recently used
  * first, only when complete and no get uses them. A prefetch that failed
  * (no object, the cluster away) is dropped by the get that meets it, which
  * then reads again itself. A get waits at most the store's wait bound
@@ -86,14 +87,16 @@ static int ra_room(struct rdcache *ca, size_t len)
 }
 
 /* Start reading chunk @hash (@len bytes) into a new entry (mu held): the
- * entry, or NULL when there is no room or the read could not be sent. */
-static struct rdra *ra_start(struct rdstore *r, const uint8_t *hash, uint32_t len)
+ * entry, or NULL when there is no room (unless @get: a get's read goes
+ * beyond the bound rather than wait unbounded outside the cache) or the
+ * read could not be sent. */
+static struct rdra *ra_start(struct rdstore *r, const uint8_t *hash, uint32_t len, int get)
 {
 	struct rdcache *ca = &r->ra;
 	char oid[RD_OID_LEN];
 	struct rdra *e;
 
-	if (!ra_room(ca, len) || !(e = calloc(1, sizeof(*e))))
+	if ((!ra_room(ca, len) && !get) || !(e = calloc(1, sizeof(*e))))
 		return NULL;
 	e->buf = malloc(len ? len : 1);
 	if (!e->buf || cs_rados_completion(r, &e->c) < 0) {
@@ -159,13 +162,13 @@ void cs_rados_ra_prefetch(struct rdstore *r, const uint8_t *hash, uint32_t len)
 
 	pthread_mutex_lock(&ca->mu);
 	if (!*ra_slot(ca, hash))
-		ra_start(r, hash, len);
+		ra_start(r, hash, len, 0);
 	pthread_mutex_unlock(&ca->mu);
 }
 
 /* The entry of @hash, taken for a get (users), started when absent; *@own:
- * 1 when this get started it. NULL: no room, or a cached entry of another
- * length (a damaged ref: read around the cache). */
+ * 1 when this get started it. NULL: no memory, the read not sent, or a
+ * cached entry of another length (a damaged ref: read around the cache). */
 static struct rdra *ra_take(struct rdstore *r, const uint8_t *hash, uint32_t len, int *own)
 {
 	struct rdcache *ca = &r->ra;
@@ -179,7 +182,7 @@ static struct rdra *ra_take(struct rdstore *r, const uint8_t *hash, uint32_t len
 		ra_link_newest(ca, e);
 		ca->hits++;
 	} else if (!e) {
-		e = ra_start(r, hash, len);
+		e = ra_start(r, hash, len, 1);
 		ca->misses++;
 	} else {
 		e = NULL;
