@@ -1,9 +1,10 @@
 """A RADOS pool that stops answering under a mount (issue 15, item 5), through the real
 programs: mounted with `-o rados_timeout=2`, the session cluster's OSD stopped (SIGSTOP: it
 keeps its memstore objects, and is resumed on every path), a write and its fsync get EIO after
-that bounded wait, the mount stays up, the daemon's log gives the reason once for the whole
-episode and says when the pool works again; once the OSD runs, writes go through and what was
-fsync'd before is intact. Bad values of the option get clear errors."""
+that bounded wait, and so does a read of bytes the page cache does not hold; the mount stays
+up, the daemon's log gives the reason once for the whole episode and says when the pool works
+again; once the OSD runs, writes go through and what was fsync'd before is intact. Bad values
+of the option get clear errors."""
 
 import errno
 import os
@@ -54,6 +55,18 @@ def test_pool_away_gives_eio_logged_once_and_work_resumes(janitor, work, ceph_cl
             assert write_fsync(m / "lost1", os.urandom(4 * CH)) == errno.EIO
             assert write_fsync(m / "lost2", os.urandom(4 * CH)) == errno.EIO
             assert (m / "before").stat().st_size == len(before), "the mount stays up"
+            # a read the page cache cannot answer waits the same bound
+            fd = os.open(m / "before", os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                try:
+                    os.pread(fd, CH, 0)
+                    read_err = None
+                except OSError as e:
+                    read_err = e.errno
+            finally:
+                os.close(fd)
+            assert read_err == errno.EIO
         finally:
             os.kill(osd, signal.SIGCONT)
         after = os.urandom(8 * CH)
