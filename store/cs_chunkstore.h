@@ -63,6 +63,8 @@ struct cs_chunkspace {
 	uint64_t bytes;      /* bytes they take */
 	uint64_t live_bytes; /* bytes of chunks the index names */
 	uint64_t reclaimed;  /* bytes given back since the store was opened */
+	uint64_t read_hits;  /* gets a read cache served, the bytes read ahead or */
+	uint64_t read_misses;/* kept; gets it had to read for (0, 0: no cache) */
 };
 
 struct cs_chunkstore;

@@ -541,6 +541,10 @@ static void rd_space(struct cs_chunkstore *cs, struct cs_chunkspace *out)
 	out->live_bytes = r->bytes;
 	out->reclaimed = r->reclaimed;
 	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_lock(&r->ra.mu);
+	out->read_hits = r->ra.hits;
+	out->read_misses = r->ra.misses;
+	pthread_mutex_unlock(&r->ra.mu);
 }
 
 static void rd_close(struct cs_chunkstore *cs)

@@ -77,6 +77,10 @@ static int ra_plan(const cs_store *st, uint64_t vol, uint64_t ino, uint64_t i0, 
 	}
 	if (i1 + 1 > f->next || i0 == 0)
 		f->next = i1 + 1;
+	if (f->ahead > i1 + 1 + w / 2) { /* still half a window ahead: later, at once */
+		pthread_mutex_unlock(&ra_mu);
+		return 0;
+	}
 	*from = f->ahead > i1 + 1 ? f->ahead : i1 + 1;
 	*to = i1 + 1 + w;
 	if (*from < *to)

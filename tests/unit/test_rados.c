@@ -518,6 +518,58 @@ static void test_store_data_path_in_the_pool(void **state)
 	tu_free(data);
 }
 
+/* A file read in order (cs_read_ahead before each read, as FUSE's read
+ * does) has the chunks ahead of its reader fetched: the gets after the
+ * first are served by the read cache. A file read backwards is not read
+ * ahead: every get is a miss. */
+static void test_read_ahead_of_a_file_read_in_order(void **state)
+{
+	struct tu_fx *fx = FX;
+	size_t len = 16 * CH, off;
+	uint8_t *a = tu_malloc(len), *b = tu_malloc(len);
+	struct cs_chunkspace sp0, sp1, sp2;
+	struct tu_rng r;
+
+	NEED_CLUSTER();
+	fx->st->chunks->ops->close(fx->st->chunks); /* the local chunk files it opened */
+	fx->st->chunks = rados_open(fx->st);
+	TU_OK(cs_volume_create(fx->st, "vol", NULL, 1000, 1000, NULL));
+	cs_vol *v = tu_vol_open(fx, "vol", 0);
+	uint64_t fa = tu_mkfile(fx, v, R, "a"), fb = tu_mkfile(fx, v, R, "b");
+
+	tu_rng_seed(&r, 9);
+	tu_rng_fill(&r, a, len);
+	tu_rng_fill(&r, b, len);
+	tu_write(v, fa, 0, a, len);
+	tu_write(v, fb, 0, b, len);
+	TU_OK(cs_vol_sync(v));
+	fx->st->chunks->ops->space(fx->st->chunks, &sp0);
+	for (off = 0; off < len; off += CH) {
+		cs_read_ahead(v, fa, off, CH);
+		tu_read_expect(v, fa, off, a + off, CH);
+	}
+	fx->st->chunks->ops->space(fx->st->chunks, &sp1);
+	TU_EXPECT(sp1.read_hits - sp0.read_hits >= 15, "in order: %llu hits, %llu misses",
+		  (unsigned long long)(sp1.read_hits - sp0.read_hits),
+		  (unsigned long long)(sp1.read_misses - sp0.read_misses));
+	for (off = len; off > 0; off -= CH) {
+		cs_read_ahead(v, fb, off - CH, CH);
+		tu_read_expect(v, fb, off - CH, b + off - CH, CH);
+	}
+	fx->st->chunks->ops->space(fx->st->chunks, &sp2);
+	TU_EXPECT_EQ(sp2.read_hits, sp1.read_hits, "backwards: no read ahead");
+	TU_EXPECT_EQ(sp2.read_misses - sp1.read_misses, 16, "backwards: every get reads");
+
+	TU_OK(cs_unlink(v, R, "a", NULL));
+	TU_OK(cs_unlink(v, R, "b", NULL));
+	TU_OK(cs_vol_sync(v));
+	TU_OK(cs_gc(fx->st, NULL));
+	TU_EXPECT(cs_gc_compact(fx->st) >= 0, "gc compact: %s", cs_last_error());
+	TU_EXPECT_EQ(pool_objects(), 0, "objects after both files are gone");
+	tu_free(a);
+	tu_free(b);
+}
+
 /* ---- two whole stores sharing the pool, writing and deleting at once ---- */
 
 #define SH_FILES 6
@@ -891,6 +943,7 @@ int main(void)
 		T(test_adopt_marks_an_existing_object),
 		T(test_two_stores_race_on_the_same_chunks),
 		T(test_store_data_path_in_the_pool),
+		T(test_read_ahead_of_a_file_read_in_order),
 		T(test_two_stores_write_and_delete_concurrently),
 		T(test_open_errors_are_bounded),
 		T(test_prefetch_serves_gets_from_the_cache),
