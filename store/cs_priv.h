@@ -573,6 +573,38 @@ int cs_file_check(const struct cs_inode *in);
 /* Move an inline file's bytes into chunk 0 (@buf: chunk-size scratch). */
 int cs_file_inline_to_chunks(struct cs_txn *t, struct cs_inode *in, uint8_t *buf);
 
+/* A whole chunk of a write, hashed and compressed before the volume is
+ * locked (it does not depend on what the file held): writers on several
+ * threads encode in parallel, and the lock covers only the bookkeeping. */
+struct cs_pre_chunk {
+	uint8_t hash[CS_HASH_LEN];
+	char *value; /* NULL: all zeros (a hole) */
+	size_t vlen;
+	uint32_t raw_len;
+	uint8_t ref[CS_REF_MAX]; /* cs_pre_store put it there (reflen > 0) */
+	size_t reflen;
+};
+
+struct cs_pre_write {
+	uint64_t first; /* chunk index of pre[0] */
+	size_t n;
+	struct cs_pre_chunk *c;
+};
+
+/* Encode chunk @d (@csz bytes) into @c: its trailing zeros trimmed (all
+ * zeros: a hole, no value), hashed and compressed at @level. */
+int cs_pre_encode_one(struct cs_pre_chunk *c, const uint8_t *d, uint32_t csz, int level);
+/* Encode the whole chunks of a write of @size bytes of @src at @off. */
+int cs_pre_encode(struct cs_pre_write *pw, uint64_t off, const uint8_t *src, size_t size,
+                  int level, uint32_t csz);
+/* Put the chunks of @pw the store does not hold, and make them durable. */
+int cs_pre_store(cs_store *st, struct cs_pre_write *pw);
+/* Free @pw; chunks put but never named are garbage (told to the store). */
+void cs_pre_free(cs_store *st, struct cs_pre_write *pw);
+/* Store pre-encoded chunk @c as chunk @idx of @in over @old (NULL: a hole). */
+int cs_store_pre(struct cs_txn *t, struct cs_inode *in, uint64_t idx, struct cs_pre_chunk *c,
+                 const struct cs_ext *old);
+
 /* Truncate (or extend) @in to @size inside txn @t, dropping or trimming
  * extents, moving data between inline and chunked forms. */
 int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in,
@@ -581,7 +613,7 @@ int cs_file_resize(struct cs_txn *t, cs_vol *vol, struct cs_inode *in,
  * extents (cs_fsize.c), then its own keys (cs_inode_purge). */
 int cs_file_purge(struct cs_txn *t, struct cs_inode *in);
 
-/* The write buffer (cs_file.c); see the size rule above cs_file_view. */
+/* The write buffer (cs_wbuf.c); see the size rule above cs_file_view. */
 /* Begin a txn on @vol for an operation on file @ino that reads its extents
  * (truncate, fallocate): the buffered chunks of @ino are committed first,
  * under the same hold of the volume lock, so none is left to land on top
@@ -609,6 +641,22 @@ int cs_wb_flush_vs(cs_store *st, struct cs_volstate *vs);
 int cs_wb_flush_open(cs_store *st);
 /* Free the buffers of @vs; a dirty chunk still there (its flush failed) is dropped. */
 void cs_wb_release(struct cs_volstate *vs);
+/* Copy what the buffer holds of [@off, @end) of @ino over @out (vs->lock held). */
+void cs_wb_overlay(struct cs_volstate *vs, uint64_t ino, uint64_t off, uint64_t end, uint8_t *out);
+/* May a write of @size bytes at @off (chunks of @csz) wait in the buffer? */
+int cs_wb_candidate(uint64_t off, size_t size, uint64_t csz);
+/* Commit the buffered chunks of @ino (0: all; @only_old: those past their
+ * age) inside @t, the volume locked; @t stays open with an empty batch. */
+int cs_wb_flush_locked(struct cs_txn *t, uint64_t ino, int only_old);
+/* At the start of a write: commit what waited too long, or everything
+ * when the buffer is nearly full. */
+int cs_wb_make_room(struct cs_txn *t);
+/* Does the buffer hold a chunk of @ino in [@first, @last]? */
+int cs_wb_overlaps(struct cs_volstate *vs, uint64_t ino, uint64_t first, uint64_t last);
+/* Put a write (cs_wb_candidate) into the buffer: 0, 1 when it does not
+ * fit (the caller writes it through), or an error. */
+int cs_wb_write(struct cs_txn *t, struct cs_inode *in, uint64_t off, const uint8_t *src,
+                size_t size);
 
 /* ---- store internals (cs_store.c, cs_volume.c) ---- */
 

@@ -41,8 +41,8 @@
  *   2. where chunk bytes live (cs_chunkstore.h): cs_cfile cs_rados_conn
  *      cs_rados_rel cs_rados_ra cs_rados
  *   3. records and transactions: cs_rec cs_chunk cs_txn
- *   4. inodes, directories, file data: cs_inode cs_file cs_readahead cs_fsize cs_dir
- *      cs_xattr
+ *   4. inodes, directories, file data: cs_inode cs_extent cs_wbuf cs_file
+ *      cs_readahead cs_fsize cs_dir cs_xattr
  *   5. volumes, snapshots, clones: cs_snaprec cs_volume cs_snapshot cs_prop
  *      cs_gc cs_diff cs_check cs_scrubmap cs_scrub
  *   6. streams: cs_streamfmt cs_send cs_recvcheck cs_recv cs_pushobj cs_push
