@@ -61,6 +61,7 @@
 #define CS_SESSION_INIT_WAIT 10 /* seconds for the kernel's INIT */
 #define CS_SESSION_STOP_WAIT 5  /* seconds before aborting the connection */
 #define CS_SESSION_TICK_NS 250000000LL /* the flusher's period */
+#define CS_SESSION_BUSY_NS 4000000LL    /* and while the write buffer holds data */
 #define CS_FUSECTL "/sys/fs/fuse/connections"
 
 extern char **environ;
@@ -228,30 +229,33 @@ static void session_inited(void *arg)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* The flusher thread of a read-write session: every CS_SESSION_TICK_NS it
- * writes out what waited in the volume's write buffer past its age. Flush
- * requests are not used (cs_fuse.c), so without it the data of a file
- * written and closed would wait for the next write, sync or stat. */
+/* The flusher thread of a read-write session: the volume's writeback
+ * (cs_vol_writeback). While the write buffer holds data it looks every
+ * CS_SESSION_BUSY_NS (the buffer is written out once an eighth full, by
+ * this thread, beside the writers), else every CS_SESSION_TICK_NS, and
+ * after an error. Flush requests are not used (cs_fuse.c), so without it
+ * the data of a file written and closed would wait for the next write,
+ * sync or stat. */
 static void *flusher_main(void *arg)
 {
 	struct cs_session *s = arg;
-	int rc, last = 0;
+	int rc = 0, last = 0;
 
 	pthread_setname_np(pthread_self(), "cstorfs-flush");
 	pthread_mutex_lock(&s->lock);
 	while (!s->flusher_stop) {
 		struct timespec ts;
 
-		deadline_after(&ts, CS_SESSION_TICK_NS);
+		deadline_after(&ts, rc > 0 ? CS_SESSION_BUSY_NS : CS_SESSION_TICK_NS);
 		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 		if (s->flusher_stop)
 			break;
 		pthread_mutex_unlock(&s->lock);
-		rc = cs_vol_flush_aged(s->vol);
+		rc = cs_vol_writeback(s->vol);
 		if (rc < 0 && rc != last) /* the next write or sync reports it too */
 			cs_err("session: writing out buffered data of %s: %s", s->volume,
 			       cs_last_error());
-		last = rc;
+		last = rc < 0 ? rc : 0;
 		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -1,22 +1,16 @@
 /*
- * cs_file.c - file data: extents, read, write and the write buffer (sizes
- * and holes: cs_fsize.c).
- *
- * Keys owned: 'E' VID ino idx ~E -> extent: SHA-256 of the chunk (32),
- * raw length (4), stored length (4). Chunk idx covers bytes
- * [idx * C, (idx + 1) * C) where C is the volume's chunk size (rec->
- * chunk_size, fixed at creation, CS_CHUNK_MIN..CS_CHUNK_MAX; a clone has
- * its origin's, so shared extents mean the same bytes). A chunk's raw bytes are
- * stored without their trailing zeros: bytes past the raw length read as
- * zeros, and an all-zero chunk is a hole (no extent at all).
+ * cs_file.c - file data: read, and write (through the write buffer of
+ * cs_wbuf.c, or straight into the file's chunks); extents and chunk
+ * encoding are cs_extent.c's, sizes and holes cs_fsize.c's.
  *
  * Files of size <= CS_INLINE_MAX keep their bytes in the inode record
  * instead (invariant 3 in cs_priv.h); crossing that size moves the data
  * between the two forms inside the same transaction.
  *
- * Writes are read-modify-write of whole chunks, hashed and compressed in
- * the calling thread while the volume is locked, and committed in one
- * batch with the inode (size, times) and the counters.
+ * A write of up to 1 MiB waits in the write buffer (cs_wbuf.c); a larger
+ * one, or one that finds no room, is a read-modify-write of whole chunks
+ * committed in one batch with the inode (size, times) and the counters,
+ * its whole chunks hashed and compressed before the volume is locked.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -228,12 +222,15 @@ ssize_t cs_write(cs_vol *vol, uint64_t ino, uint64_t off, const void *src,
 			return rc;
 		}
 	}
+	cs_wb_wait_room(vol, off, size);
 	rc = cs_txn_begin(&t, vol->st, vol);
 	if (rc) {
 		cs_pre_free(vol->st, &pw);
 		return rc;
 	}
 	rc = cs_wb_make_room(&t);
+	if (rc == 0 && t.rec.quota) /* a quota (set since) counts what waits in the buffer */
+		rc = cs_wb_flush_locked(&t, 0, 0);
 	if (rc == 0)
 		rc = cs_inode_load(vol, ino, &in);
 	if (rc == 0)

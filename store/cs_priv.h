@@ -175,7 +175,7 @@ struct cs_volrec {
  * data holds the whole chunk: what the store had, with the writes on top.
  * ino 0: the slot is free.
  */
-#define CS_WB_SLOTS 64 /* at most; a volume uses about 4 MiB of them (cs_file.c) */
+#define CS_WB_SLOTS 512 /* at most; a volume uses about 32 MiB of them (cs_wbuf.c) */
 #define CS_WB_AGE_NS 500000000LL /* flushed by the next write after this */
 
 struct cs_wslot {
@@ -185,6 +185,9 @@ struct cs_wslot {
 	uint64_t size;         /* the file's size after the last write here */
 	uint32_t old_raw;      /* raw length of the chunk's extent when filled (0: none) */
 	uint8_t *data;         /* the volume's chunk size in bytes, kept for reuse */
+	uint64_t fill;         /* which filling of the slot (vs->wb_fills) */
+	uint64_t gen;          /* writes into it since */
+	int held;              /* the writeback reads data: a writer copies it first */
 };
 
 /* Shared state of one volume opened in this process (by any handles). */
@@ -199,6 +202,9 @@ struct cs_volstate {
 	int rw_open;
 	struct cs_wslot wb[CS_WB_SLOTS]; /* under lock */
 	int wb_used;                     /* under lock; read atomically */
+	uint64_t wb_fills;               /* under lock */
+	int wb_busy;                     /* under lock: a writeback is running */
+	pthread_cond_t wb_cond;          /* with lock: a writeback ended */
 	int keep_times;                  /* writes leave mtime/ctime to the caller */
 };
 
@@ -645,6 +651,9 @@ void cs_wb_release(struct cs_volstate *vs);
 void cs_wb_overlay(struct cs_volstate *vs, uint64_t ino, uint64_t off, uint64_t end, uint8_t *out);
 /* May a write of @size bytes at @off (chunks of @csz) wait in the buffer? */
 int cs_wb_candidate(uint64_t off, size_t size, uint64_t csz);
+/* Before a write of @size bytes at @off (no lock held): while a writeback
+ * runs and the buffer has no room for it, wait for the writeback. */
+void cs_wb_wait_room(cs_vol *vol, uint64_t off, size_t size);
 /* Commit the buffered chunks of @ino (0: all; @only_old: those past their
  * age) inside @t, the volume locked; @t stays open with an empty batch. */
 int cs_wb_flush_locked(struct cs_txn *t, uint64_t ino, int only_old);

@@ -443,6 +443,7 @@ int cs_vol_open_snapshot(cs_store *st, const char *volume, const char *name,
 	vs->snap_epoch = s.epoch;
 	vs->nopen = 1;
 	pthread_mutex_init(&vs->lock, NULL);
+	pthread_cond_init(&vs->wb_cond, NULL);
 	vs->next = st->vols;
 	st->vols = vs;
 	vol->st = st;

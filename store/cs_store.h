@@ -376,6 +376,18 @@ int cs_vol_flush(cs_vol *vol);
  * Errors as cs_vol_sync. */
 int cs_vol_flush_aged(cs_vol *vol);
 
+/* Write out the volume's write buffer in the background: for a thread of
+ * the caller's that calls it every few milliseconds while the buffer holds
+ * anything (the daemon's flusher). Once the buffer is an eighth full (or
+ * holds chunks older than their age limit) it takes what is there, hashes,
+ * compresses and stores it and syncs the chunk store WITHOUT the volume
+ * lock (writers go on filling the buffer, a chunk written meanwhile is
+ * copied first), then commits, under the lock, the chunks nobody wrote
+ * since. Writers that find the buffer full while it runs wait for it. One
+ * runs at a time. Returns the slots still buffered (>= 0), or an error as
+ * cs_vol_sync. */
+int cs_vol_writeback(cs_vol *vol);
+
 /* Whether cs_write sets the file's mtime and ctime (on, the default). A
  * caller that maintains them itself turns it off: a FUSE session with the
  * kernel's writeback cache, where the kernel stamps the time of each

@@ -411,6 +411,7 @@ static int vol_attach(cs_store *st, uint64_t vid, int flags, cs_vol **out)
 		}
 		vs->id = vid;
 		pthread_mutex_init(&vs->lock, NULL);
+		pthread_cond_init(&vs->wb_cond, NULL);
 		vs->next = st->vols;
 		st->vols = vs;
 	}
@@ -469,6 +470,7 @@ void cs_vol_close(cs_vol *vol)
 			;
 		*p = vs->next;
 		cs_wb_release(vs);
+		pthread_cond_destroy(&vs->wb_cond);
 		pthread_mutex_destroy(&vs->lock);
 		free(vs);
 	}

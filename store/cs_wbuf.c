@@ -50,30 +50,51 @@ void cs_wb_overlay(struct cs_volstate *vs, uint64_t ino, uint64_t off, uint64_t 
  *     (slot_end): a record never claims bytes still in the buffer, so a
  *     crash cannot turn unflushed writes into zeros inside the file.
  * wb_used counts the slots in use; readers that see 0 need no lock.
+ *
+ * THE WRITEBACK (cs_vol_writeback, the daemon's flusher thread). It takes
+ * the slots in use (marking them held), and without the lock encodes
+ * their chunks, puts them and syncs the chunk store; then, under the lock,
+ * commits those of them that are still what it took (same filling, no
+ * write since: fill and gen) and frees them. A slot written or refilled
+ * meanwhile stays for the next round, and what was put for it is garbage
+ * (never named). While a slot is held nobody writes into its bytes: a
+ * writer copies them first (wb_own) and the writeback frees the old copy.
+ * So a writer waits for the encoding only when the buffer is full.
  */
 
-#define WB_SPAN 8                  /* chunks a buffered write may touch */
-#define WB_MAX_WRITE (256u << 10) /* and its largest size */
+#define WB_BYTES (32u << 20)      /* the buffer of a volume, about */
+#define WB_MAX_WRITE (1u << 20)   /* the largest write it takes (FUSE's) */
+
+/* Slots a volume of chunk size @csz uses: 4 to CS_WB_SLOTS. */
+static int slots_for(uint64_t csz)
+{
+	uint64_t n = WB_BYTES / csz;
+
+	return n < 4 ? 4 : n > CS_WB_SLOTS ? CS_WB_SLOTS : (int)n;
+}
+
+/* The most chunks one buffered write may touch: a quarter of the slots. */
+static int span_for(uint64_t csz)
+{
+	return slots_for(csz) / 4;
+}
+
+static int wb_slots(const struct cs_volstate *vs)
+{
+	return slots_for(vs->rec.chunk_size);
+}
 
 /* May a write of @size bytes at @off (chunks of @csz) wait in the buffer?
- * Under 256 KiB (small files, database pages); larger ones are encoded
- * outside the lock, in parallel, and synced with other writers' (cs_write). */
+ * Up to FUSE's largest write: small files, database pages, and streams of
+ * large writes, which the writeback then encodes beside the writer. */
 int cs_wb_candidate(uint64_t off, size_t size, uint64_t csz)
 {
-	return size < WB_MAX_WRITE && (off + size - 1) / csz - off / csz < WB_SPAN;
+	return size <= WB_MAX_WRITE && (off + size - 1) / csz - off / csz < (uint64_t)span_for(csz);
 }
 
 static int64_t ns_since(const struct timespec *a, const struct timespec *b)
 {
 	return (int64_t)(b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec);
-}
-
-/* Slots a volume uses: about 4 MiB of chunks, 4 to CS_WB_SLOTS of them. */
-static int wb_slots(const struct cs_volstate *vs)
-{
-	uint32_t n = (4u << 20) / vs->rec.chunk_size;
-
-	return n < 4 ? 4 : n > CS_WB_SLOTS ? CS_WB_SLOTS : (int)n;
 }
 
 static struct cs_wslot *wb_find(struct cs_volstate *vs, uint64_t ino, uint64_t idx)
@@ -84,10 +105,18 @@ static struct cs_wslot *wb_find(struct cs_volstate *vs, uint64_t ino, uint64_t i
 	return NULL;
 }
 
+#define WB_KEEP 64 /* slots that keep their bytes when freed (reused) */
+
 static void wb_free(struct cs_volstate *vs, struct cs_wslot *w)
 {
 	w->ino = 0;
 	__atomic_store_n(&vs->wb_used, vs->wb_used - 1, __ATOMIC_RELEASE);
+	if (w - vs->wb >= WB_KEEP) { /* an idle volume holds no more than these */
+		if (!w->held) /* else the writeback frees them (wb_untake) */
+			free(w->data);
+		w->data = NULL;
+		w->held = 0;
+	}
 }
 
 /* How far a flush of slot @w may raise its file's recorded size: its
@@ -153,7 +182,8 @@ int cs_inode_load_view(cs_vol *vol, uint64_t ino, struct cs_inode *out)
  * (each inode is loaded and put once: a txn does not read its own
  * writes), with the sizes and times they give their files (rule 3). The
  * slots stay in use: wb_flush_locked frees them once this is committed. */
-static int wb_write_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS])
+static int wb_write_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS],
+			   struct cs_pre_chunk *pre)
 {
 	struct cs_volstate *vs = t->vs;
 	char done[CS_WB_SLOTS] = { 0 };
@@ -173,7 +203,9 @@ static int wb_write_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS])
 			if (!pick[j] || w->ino != ino)
 				continue;
 			rc = cs_ext_get(t->st, &t->rec, ino, w->idx, &e);
-			if (rc == 0 || rc == -ENOENT)
+			if ((rc == 0 || rc == -ENOENT) && pre) /* encoded by the writeback */
+				rc = cs_store_pre(t, &in, w->idx, &pre[j], rc == 0 ? &e : NULL);
+			else if (rc == 0 || rc == -ENOENT)
 				rc = cs_file_chunk_store(t, &in, w->idx, w->data, rc == 0 ? &e : NULL);
 			if (slot_end(vs, w) > in.size)
 				in.size = slot_end(vs, w);
@@ -206,9 +238,10 @@ static int wb_pick(const struct cs_volstate *vs, uint64_t ino, int only_old,
 /* Commit the slots marked in @pick inside @t (the volume locked, the
  * batch empty) and free them (rule 1); @t stays open with an empty batch.
  * On failure every slot is kept and the batch is empty again. */
-static int wb_commit_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS])
+static int wb_commit_picked(struct cs_txn *t, const char pick[CS_WB_SLOTS],
+			    struct cs_pre_chunk *pre)
 {
-	int rc = wb_write_picked(t, pick);
+	int rc = wb_write_picked(t, pick, pre);
 
 	if (rc) {
 		cs_txn_reset(t);
@@ -227,7 +260,7 @@ int cs_wb_flush_locked(struct cs_txn *t, uint64_t ino, int only_old)
 
 	if (!t->vs->wb_used || !wb_pick(t->vs, ino, only_old, &t->now, pick))
 		return 0;
-	return wb_commit_picked(t, pick);
+	return wb_commit_picked(t, pick, NULL);
 }
 
 void cs_wb_discard(struct cs_volstate *vs, uint64_t ino)
@@ -278,6 +311,10 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, int whole
 			w = &vs->wb[i];
 	if (!w)
 		return 1;
+	if (w->held) { /* freed while the writeback reads it: its buffer is the writeback's */
+		w->data = NULL;
+		w->held = 0;
+	}
 	if (!w->data && !(w->data = malloc(vs->rec.chunk_size)))
 		return -ENOMEM;
 	have = 0;
@@ -295,14 +332,16 @@ static int wb_get(struct cs_txn *t, struct cs_inode *in, uint64_t idx, int whole
 	w->idx = idx;
 	w->since = w->mtime = t->now;
 	w->size = 0;
+	w->fill = ++vs->wb_fills;
+	w->gen = 0;
 	__atomic_store_n(&vs->wb_used, vs->wb_used + 1, __ATOMIC_RELEASE);
 	*out = w;
 	return 0;
 }
 
 /* At the start of a write (@t just begun): commit the slots that waited
- * long enough, or every slot when fewer than WB_SPAN are free (a buffered
- * write fills at most WB_SPAN). All of them at once: one commit
+ * long enough, or every slot when fewer than span_for() are free (a
+ * buffered write fills at most that many). All of them at once: one commit
  * puts their chunks and syncs the chunk store once (cs_txn.c), where
  * committing the oldest one or two per write cost a sync per small file. */
 int cs_wb_make_room(struct cs_txn *t)
@@ -314,9 +353,9 @@ int cs_wb_make_room(struct cs_txn *t)
 	if (!vs->wb_used)
 		return 0;
 	n = wb_pick(vs, 0, 1, &t->now, pick);
-	if (vs->wb_used - n > wb_slots(vs) - WB_SPAN)
+	if (vs->wb_used - n > wb_slots(vs) - span_for(vs->rec.chunk_size))
 		n = wb_pick(vs, 0, 0, &t->now, pick);
-	return n ? wb_commit_picked(t, pick) : 0;
+	return n ? wb_commit_picked(t, pick, NULL) : 0;
 }
 
 /* Commit, in a transaction of its own, every slot of @vs (with @only_old:
@@ -329,6 +368,10 @@ static int wb_flush_own_txn(cs_store *st, struct cs_volstate *vs, int only_old)
 
 	if (!__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
 		return 0;
+	pthread_mutex_lock(&vs->lock); /* a running writeback ends first: it may */
+	while (vs->wb_busy)            /* commit what this would encode again */
+		pthread_cond_wait(&vs->wb_cond, &vs->lock);
+	pthread_mutex_unlock(&vs->lock);
 	rc = cs_txn_begin(&t, st, &v);
 	if (rc)
 		return rc;
@@ -357,6 +400,7 @@ int cs_wb_flush_open(cs_store *st)
 
 void cs_wb_release(struct cs_volstate *vs)
 {
+	CS_ASSERT(!vs->wb_busy); /* the caller stopped its writeback thread */
 	for (int i = 0; i < CS_WB_SLOTS; i++) {
 		/* a slot left here is one the last flush could not write (a full
 		 * disk): its closer syncs first and was told; it goes now */
@@ -374,6 +418,23 @@ int cs_vol_flush(cs_vol *vol)
 int cs_vol_flush_aged(cs_vol *vol)
 {
 	return vol->rdonly ? 0 : wb_flush_own_txn(vol->st, vol->vs, 1);
+}
+
+/* Before writing into slot @w: when the writeback holds its bytes, write
+ * into a copy (the writeback frees the old bytes when it is done). */
+static int wb_own(struct cs_volstate *vs, struct cs_wslot *w)
+{
+	uint8_t *copy;
+
+	if (!w->held)
+		return 0;
+	copy = malloc(vs->rec.chunk_size);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, w->data, vs->rec.chunk_size);
+	w->data = copy;
+	w->held = 0;
+	return 0;
 }
 
 /* Does the write buffer hold a chunk of @ino in [first, last]? */
@@ -417,13 +478,169 @@ int cs_wb_write(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 			n = end - pos;
 		rc = wb_get(t, in, idx, co == 0 && n == csz, &w);
 		CS_ASSERT(rc <= 0); /* a slot was free */
+		if (rc == 0)
+			rc = wb_own(vs, w);
 		if (rc)
 			return rc;
 		memcpy(w->data + co, src + (pos - off), n);
+		w->gen++;
 		if (off + size > w->size)
 			w->size = off + size;
 		w->mtime = t->now;
 		pos += n;
 	}
 	return 0;
+}
+
+static int wb_writeback(cs_vol *vol, int all);
+
+void cs_wb_wait_room(cs_vol *vol, uint64_t off, size_t size)
+{
+	struct cs_volstate *vs = vol->vs;
+	uint64_t csz = vs->rec.chunk_size; /* fixed at creation */
+	int need = (int)((off + size - 1) / csz - off / csz) + 1 + span_for(csz);
+
+	if (vol->rdonly || !cs_wb_candidate(off, size, csz))
+		return;
+	pthread_mutex_lock(&vs->lock);
+	while (wb_slots(vs) - vs->wb_used < need) {
+		if (vs->wb_busy) {
+			pthread_cond_wait(&vs->wb_cond, &vs->lock);
+			continue;
+		}
+		/* nobody writes it out: do it here, outside the lock too (an
+		 * error is the write's own to meet: cs_wb_make_room) */
+		pthread_mutex_unlock(&vs->lock);
+		if (wb_writeback(vol, 1) < 0)
+			return;
+		pthread_mutex_lock(&vs->lock);
+	}
+	pthread_mutex_unlock(&vs->lock);
+}
+
+/* What the writeback took of a slot: its filling, its writes, its bytes. */
+struct wb_taken {
+	uint64_t fill, gen;
+	uint8_t *data;
+};
+
+/* Take the slots due (vs->lock held): all of them once the buffer is an
+ * eighth full, else those past their age. Marks them held; returns how
+ * many. */
+static int wb_take(struct cs_volstate *vs, int all, char pick[CS_WB_SLOTS], struct wb_taken *tk)
+{
+	struct timespec now;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	n = wb_pick(vs, 0, !all && vs->wb_used < wb_slots(vs) / 8, &now, pick);
+	for (int i = 0; i < CS_WB_SLOTS; i++)
+		if (pick[i]) {
+			struct cs_wslot *w = &vs->wb[i];
+
+			tk[i] = (struct wb_taken){ w->fill, w->gen, w->data };
+			w->held = 1;
+		}
+	vs->wb_busy = n > 0;
+	return n;
+}
+
+/* Encode, put and sync the chunks taken (no lock held). */
+static int wb_encode(cs_store *st, const char pick[CS_WB_SLOTS], const struct wb_taken *tk,
+		     struct cs_pre_chunk *pre, uint32_t csz, int level)
+{
+	int rc = 0, put = 0;
+
+	for (int i = 0; i < CS_WB_SLOTS && rc == 0; i++) {
+		if (!pick[i])
+			continue;
+		rc = cs_pre_encode_one(&pre[i], tk[i].data, csz, level);
+		if (rc == 0 && pre[i].value)
+			rc = cs_chunk_put_new(st, pre[i].hash, pre[i].value, pre[i].vlen, pre[i].ref);
+		if (rc > 0) {
+			pre[i].reflen = (size_t)rc;
+			put = 1;
+			rc = 0;
+		}
+	}
+	return rc == 0 && put ? cs_chunk_durable(st) : rc;
+}
+
+/* Give the taken slots' bytes back (vs->lock held) and end the writeback. */
+static void wb_untake(struct cs_volstate *vs, const char pick[CS_WB_SLOTS],
+		      const struct wb_taken *tk)
+{
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		struct cs_wslot *w = &vs->wb[i];
+
+		if (!pick[i])
+			continue;
+		if (w->data == tk[i].data)
+			w->held = 0;
+		else /* a writer copied it, or the slot was refilled: ours now */
+			free(tk[i].data);
+	}
+	vs->wb_busy = 0;
+	pthread_cond_broadcast(&vs->wb_cond);
+}
+
+int cs_vol_writeback(cs_vol *vol)
+{
+	return wb_writeback(vol, 0);
+}
+
+/* The writeback: with @all, every slot (a writer that found no room). */
+static int wb_writeback(cs_vol *vol, int all)
+{
+	struct cs_volstate *vs = vol->vs;
+	struct wb_taken *tk = NULL;
+	struct cs_pre_chunk *pre = NULL;
+	char pick[CS_WB_SLOTS], mine[CS_WB_SLOTS];
+	struct cs_txn t;
+	uint32_t csz;
+	int rc, level, n;
+
+	if (vol->rdonly || !__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
+		return 0;
+	tk = calloc(CS_WB_SLOTS, sizeof(*tk));
+	pre = calloc(CS_WB_SLOTS, sizeof(*pre));
+	if (!tk || !pre) {
+		free(tk);
+		free(pre);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&vs->lock);
+	n = vs->wb_busy ? 0 : wb_take(vs, all, pick, tk);
+	csz = vs->rec.chunk_size;
+	level = vs->rec.compression;
+	pthread_mutex_unlock(&vs->lock);
+	rc = n ? wb_encode(vol->st, pick, tk, pre, csz, level) : 0;
+	if (n && cs_txn_begin(&t, vol->st, vol) == 0) {
+		memcpy(mine, pick, sizeof(mine));
+		for (int i = 0; i < CS_WB_SLOTS; i++) { /* only what nobody wrote since */
+			struct cs_wslot *w = &vs->wb[i];
+
+			mine[i] = pick[i] && w->ino && w->fill == tk[i].fill && w->gen == tk[i].gen;
+		}
+		if (rc == 0)
+			rc = wb_commit_picked(&t, mine, pre);
+		wb_untake(vs, pick, tk);
+		n = vs->wb_used;
+		cs_txn_abort(&t, 0); /* committed already: only ends the txn */
+	} else if (n) { /* a read-only volume (a failed store): give the slots back */
+		rc = rc ? rc : -EROFS;
+		pthread_mutex_lock(&vs->lock);
+		wb_untake(vs, pick, tk);
+		pthread_mutex_unlock(&vs->lock);
+	} else {
+		n = __atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE);
+	}
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		if (pre[i].reflen) /* put, never named: garbage */
+			cs_chunk_named(vol->st, pre[i].ref, pre[i].reflen, 0);
+		free(pre[i].value);
+	}
+	free(pre);
+	free(tk);
+	return rc ? rc : n;
 }
