@@ -14,28 +14,23 @@
  * bytes) and the offset of the encoded chunk (8 bytes). The bytes are
  * written once: no WAL, no memtable, no compaction carries them again.
  *
- * THE STAGE. put() copies the record into the stage, an aligned buffer
- * that holds the active file's newest bytes, from the start of their first
- * 4 KiB block on; it is written out (O_DIRECT, in whole blocks, the last
- * one padded with zeros and written again with what follows it) by sync(),
- * or once CF_STAGE bytes wait, then kept from its last partial block on.
+ * THE STAGE. put() copies the record into the stage, an aligned buffer of
+ * the active file's newest bytes from the start of their first 4 KiB
+ * block; sync() (or CF_STAGE bytes waiting) writes it with O_DIRECT in
+ * whole blocks, the last one padded and written again with what follows.
  * Nothing reads staged bytes: an index entry names a record only after a
- * sync (rule 1), and reclaim writes the stage out before it reads a file.
- * Direct writes skip the page cache: copying every chunk into fresh page
- * cache pages was the largest cost of a sequential write (a third of the
- * daemon's time in copy_folio_from_iter_atomic), and a chunk is read back
- * cold anyway. Where O_DIRECT is refused (tmpfs) the stage is written with
- * plain pwrite. A failed write keeps the stage for the next try; the
- * sync that met it fails, so nothing names what was lost.
+ * sync (rule 1), and reclaim writes the stage out before reading a file.
+ * The page cache is skipped: copying chunks into fresh page-cache pages
+ * was a third of the daemon's time in a sequential write. Where O_DIRECT
+ * is refused (tmpfs) the stage goes out by pwrite. A failed write keeps
+ * the stage; the sync that met it fails, so nothing names what was lost.
  *
- * Durability (rule 1 of cs_chunkstore.h): sync() writes out the stage and
- * fdatasyncs the dirty files (and the
- * directory when a file was created) in a group: a thread that finds a
- * sync running waits for it and then finds its own writes covered, or
- * runs the next one for everyone waiting. Files grow in CF_PREALLOC steps
- * (fallocate), so a sync writes the data, not a new allocation each time
- * (an fdatasync per 1 MiB appended: 324 MiB/s here; into preallocated
- * space: 1,009 MiB/s).
+ * Durability (rule 1 of cs_chunkstore.h): sync() writes the stage out and
+ * fdatasyncs the dirty files (and the directory when a file was created)
+ * in a group: a thread that finds a sync running waits for it and then
+ * finds its own writes covered, or runs the next one for everyone
+ * waiting. Files grow in CF_PREALLOC steps (fallocate), so a sync writes
+ * the data, not a new allocation each time.
  *
  * Space (rules 2 and 3): a file's live bytes are the records the index
  * names; the rest is garbage (chunks whose last reference went, copies a
@@ -46,8 +41,8 @@
  * the old copy), then deletes the file: a file is deleted only after a
  * synced batch, so no durable entry can name it. It moves at most a
  * budget per call and pauses while foreground writes run (CF_YIELD_NS).
- * Readers take a reference on a file, so a file deleted under a read
- * stays open until that read is done.
+ * A file nothing names goes at the next WAL sync (settle()). Readers take
+ * a reference on a file: one deleted under a read stays open until then.
  *
  * Open recovers: live bytes are counted from the index, a file's tail
  * past the last named byte (writes whose batch never came) is cut, and a
@@ -63,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cs_cfstage.h"
 #include "cs_chunkstore.h"
 #include "cs_health.h"
 #include "cs_priv.h"
@@ -74,9 +70,6 @@
 #define CF_REF_LEN (CS_REF_HEAD + 12)
 #define CF_YIELD_NS 10000000LL       /* reclaim pauses this long behind writers */
 #define CF_YIELD_EVERY (1ull << 20)  /* after moving this much (<= 100 MiB/s then) */
-#define CF_ALIGN 4096u               /* direct writes: offsets, lengths, buffer */
-#define CF_STAGE (4u << 20)          /* staged bytes that make a write */
-#define CF_STAGE_CAP (CF_STAGE + CF_HDR + CS_CHUNK_VALUE_MAX + 2 * CF_ALIGN)
 
 struct cfile {
 	uint32_t id;
@@ -88,6 +81,7 @@ struct cfile {
 	uint64_t scan;  /* reclaim: records before this offset are moved */
 	int refs;       /* 1 while in the table, +1 per read or write in flight */
 	int pending;    /* puts whose batch has not said yet whether it names them */
+	uint64_t dead;  /* nothing named in it at settle() number this (0: not seen so) */
 	int dirty;      /* written since its last fdatasync */
 };
 
@@ -105,12 +99,9 @@ struct cfstore {
 	pthread_mutex_t sync_mu; /* one sync at a time */
 	uint64_t synced;         /* wseq covered by the last sync (read atomically) */
 	pthread_mutex_t wmu;     /* the stage (taken before mu, after sync_mu) */
-	uint8_t *stage;          /* CF_STAGE_CAP bytes, CF_ALIGN-aligned */
+	struct cf_stage stage;
 	struct cfile *sf;        /* the file it belongs to (a reference), or NULL */
-	uint64_t s_start;        /* the file offset of stage[0] (aligned) */
-	size_t s_len;            /* bytes in it */
-	int s_dirty;             /* bytes in it not written out yet */
-	int buffered;            /* O_DIRECT was refused here: plain pwrite */
+	uint64_t settles;        /* settle() tokens given */
 };
 
 static __thread uint64_t my_wseq; /* the last put of this thread */
@@ -280,92 +271,52 @@ static int reserve(struct cfstore *c, uint64_t len, struct cfile **out, uint64_t
 	return 0;
 }
 
-/* Write out the stage (wmu held): whole blocks, then keep its last
- * partial block. 0, or the error (the stage kept for the next try). */
+/* Write out the stage (wmu held); then a sealed file loses its padding. */
 static int stage_flush(struct cfstore *c)
 {
 	struct cfile *f = c->sf;
-	size_t len = c->s_len, keep = c->s_len % CF_ALIGN;
-	ssize_t n = -1;
+	int rc = f ? cf_stage_flush(&c->stage) : 0;
 
-	if (!f || !c->s_dirty)
-		return 0;
-	if (!c->buffered) {
-		size_t wlen = (len + CF_ALIGN - 1) / CF_ALIGN * CF_ALIGN;
-
-		memset(c->stage + len, 0, wlen - len);
-		n = pwrite(f->dfd, c->stage, wlen, (off_t)c->s_start);
-		if (n < 0 && errno == EINVAL) /* refused after all: go on without it */
-			c->buffered = 1;
-		else
-			n = n == (ssize_t)wlen ? (ssize_t)len : n < 0 ? -1 : 0;
-	}
-	if (c->buffered)
-		n = pwrite(f->fd, c->stage, len, (off_t)c->s_start);
-	if (n != (ssize_t)len)
-		return cs_fail(n < 0 ? -errno : -EIO, "chunk files: writing %08x.ck: %s", f->id,
-			       n < 0 ? strerror(errno) : "short write");
+	if (rc || !f)
+		return rc;
 	pthread_mutex_lock(&c->mu);
 	f->dirty = 1;
 	if (f != c->active && f->alloc <= f->size && ftruncate(f->fd, (off_t)f->size) == 0)
 		f->alloc = f->size; /* sealed: no padding past its end */
 	pthread_mutex_unlock(&c->mu);
-	memmove(c->stage, c->stage + (len - keep), keep);
-	c->s_start += len - keep;
-	c->s_len = keep;
-	c->s_dirty = 0;
 	return 0;
 }
 
-/* Make the stage end at offset @off of file @f (wmu held), writing out
- * what it held of another file first. */
-static int stage_to(struct cfstore *c, struct cfile *f, uint64_t off)
-{
-	struct cfile *old = c->sf;
-	char name[32];
-	int rc;
-
-	if (old == f && c->s_start + c->s_len == off)
-		return 0;
-	rc = stage_flush(c);
-	if (rc)
-		return rc;
-	if (!c->buffered && f->dfd < 0) {
-		fname(f->id, name, sizeof(name));
-		f->dfd = openat(c->dirfd, name, O_WRONLY | O_DIRECT | O_CLOEXEC);
-		if (f->dfd < 0)
-			c->buffered = 1; /* tmpfs and the like */
-	}
-	pthread_mutex_lock(&c->mu);
-	f->refs++;
-	c->sf = f;
-	if (old)
-		unref(old);
-	pthread_mutex_unlock(&c->mu);
-	c->s_start = off / CF_ALIGN * CF_ALIGN;
-	c->s_len = off - c->s_start;
-	if (c->s_len && pread(f->fd, c->stage, c->s_len, (off_t)c->s_start) != (ssize_t)c->s_len)
-		memset(c->stage, 0, c->s_len); /* past the end: never named (recovery cut it) */
-	return 0;
-}
-
-/* Append record @hdr + @val (@len bytes) at @off of @f to the stage. */
+/* Append record @hdr + @val (@len bytes) at @off of @f to the stage (wmu
+ * held), writing out first what it held of another file, or too much. */
 static int stage_put(struct cfstore *c, struct cfile *f, uint64_t off, const uint8_t *hdr,
 		     const void *val, uint32_t len)
 {
+	struct cfile *old = c->sf;
+	char name[32];
 	int rc = 0;
 
-	if (c->sf == f && c->s_len + CF_HDR + len > CF_STAGE)
+	if (old == f && cf_stage_full(&c->stage, CF_HDR + len))
 		rc = stage_flush(c);
+	if (rc == 0 && !(old == f && cf_stage_at(&c->stage, f->fd, off))) {
+		rc = stage_flush(c);
+		if (rc == 0 && !c->stage.buffered && f->dfd < 0) {
+			fname(f->id, name, sizeof(name));
+			f->dfd = openat(c->dirfd, name, O_WRONLY | O_DIRECT | O_CLOEXEC);
+		}
+		if (rc == 0) {
+			pthread_mutex_lock(&c->mu);
+			f->refs++;
+			c->sf = f;
+			if (old)
+				unref(old);
+			pthread_mutex_unlock(&c->mu);
+			cf_stage_move(&c->stage, f->id, f->fd, f->dfd, off);
+		}
+	}
 	if (rc == 0)
-		rc = stage_to(c, f, off);
-	if (rc)
-		return rc;
-	memcpy(c->stage + c->s_len, hdr, CF_HDR);
-	memcpy(c->stage + c->s_len + CF_HDR, val, len);
-	c->s_len += CF_HDR + len;
-	c->s_dirty = 1;
-	return 0;
+		cf_stage_append(&c->stage, hdr, CF_HDR, val, len);
+	return rc;
 }
 
 static int cf_put(struct cs_chunkstore *cs, const uint8_t *hash, const void *val, uint32_t len,
@@ -604,6 +555,28 @@ static struct cfile *victim(struct cfstore *c)
 	return best;
 }
 
+/* Files nothing names stay so (puts go to the active file only): note
+ * them before a WAL sync, delete them after it. */
+static uint64_t cf_settle(struct cs_chunkstore *cs, uint64_t token)
+{
+	struct cfstore *c = cf_of(cs);
+	uint64_t t;
+
+	pthread_mutex_lock(&c->mu);
+	t = token ? token : ++c->settles;
+	for (size_t i = c->n; i-- > 0;) {
+		struct cfile *f = c->f[i];
+		int dead = f != c->active && f != c->sf && !f->live && !f->pending && f->size;
+
+		if (!token && dead && !f->dead)
+			f->dead = t;
+		else if (token && dead && f->dead && f->dead <= token)
+			remove_file(c, f);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return t;
+}
+
 static int cf_wanted(struct cs_chunkstore *cs)
 {
 	struct cfstore *c = cf_of(cs);
@@ -640,7 +613,7 @@ static void cf_close(struct cs_chunkstore *cs)
 		(void)stage_flush(c);
 		unref(c->sf);
 	}
-	free(c->stage);
+	cf_stage_fini(&c->stage);
 	if (c->active && c->active->alloc > c->active->size &&
 	    ftruncate(c->active->fd, (off_t)c->active->size) == 0)
 		c->active->alloc = c->active->size;
@@ -840,6 +813,7 @@ static const struct cs_chunkstore_ops cf_ops = {
 	.named = cf_named,
 	.get = cf_get,
 	.drop = cf_drop,
+	.settle = cf_settle,
 	.wanted = cf_wanted,
 	.reclaim = cf_reclaim,
 	.check = cf_check,
@@ -955,8 +929,7 @@ int cs_cfile_open(cs_store *st, struct cs_chunkstore **out)
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->sync_mu, NULL);
 	pthread_mutex_init(&c->wmu, NULL);
-	if (posix_memalign((void **)&c->stage, CF_ALIGN, CF_STAGE_CAP)) {
-		c->stage = NULL;
+	if (cf_stage_init(&c->stage)) {
 		c->dirfd = -1;
 		rc = -ENOMEM;
 		goto fail;

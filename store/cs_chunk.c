@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <zstd.h>
 
+#include "cs_health.h"
 #include "cs_priv.h"
 #include "cs_rados.h"
 
@@ -278,6 +279,17 @@ int cs_chunk_put_new(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *
 int cs_chunk_durable(cs_store *st)
 {
 	return st->chunks->ops->sync(st->chunks);
+}
+
+int cs_chunk_sync_wal(cs_store *st)
+{
+	const struct cs_chunkstore_ops *ops = st->chunks->ops;
+	uint64_t token = ops->settle ? ops->settle(st->chunks, 0) : 0;
+	int rc = cs_store_sync_wal(st);
+
+	if (rc == 0 && token)
+		ops->settle(st->chunks, token);
+	return rc;
 }
 
 void cs_chunk_named(cs_store *st, const uint8_t *ref, size_t reflen, int named)

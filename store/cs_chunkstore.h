@@ -102,6 +102,12 @@ struct cs_chunkstore_ops {
 	 * only: space comes back in reclaim(), under rule 2. */
 	void (*drop)(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *ref,
 		     size_t reflen);
+	/* Optional. Space back at a WAL sync (cs_chunk_sync_wal): with @token
+	 * 0, before the sync, note what every record of which is dropped and
+	 * return a token (nonzero); after the sync succeeded, called with it:
+	 * give back what was noted by then (rule 2: the batches that dropped
+	 * it are durable). Any thread; cheap when nothing is to be done. */
+	uint64_t (*settle)(struct cs_chunkstore *cs, uint64_t token);
 	/* Is there space to give back (cheap; any thread)? */
 	int (*wanted)(struct cs_chunkstore *cs);
 	/* Give space back, moving at most about @budget bytes of live chunks;

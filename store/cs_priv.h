@@ -439,6 +439,11 @@ int cs_chunk_put_new(cs_store *st, const uint8_t hash[CS_HASH_LEN], const char *
 		     size_t vlen, uint8_t *ref);
 /* Rule 1 of cs_chunkstore.h: make this thread's puts durable. */
 int cs_chunk_durable(cs_store *st);
+/* Sync the WAL (cs_store_sync_wal), and give back at once the space of
+ * chunk files whose every record was dropped before it (rule 2 holds:
+ * the batches that dropped them are durable now): a delete followed by a
+ * sync returns the space then, not at the next gc poll. */
+int cs_chunk_sync_wal(cs_store *st);
 /* Tell the chunk store whether the batch after put @ref named it. */
 void cs_chunk_named(cs_store *st, const uint8_t *ref, size_t reflen, int named);
 /* A committed batch deleted index value @v of @hash: account its bytes. */

@@ -623,7 +623,7 @@ int cs_store_sync(cs_store *st)
 	pthread_mutex_unlock(&st->vlock);
 	if (rc)
 		return rc;
-	return cs_store_sync_wal(st);
+	return cs_chunk_sync_wal(st);
 }
 
 const char *cs_store_path(const cs_store *st)

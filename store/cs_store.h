@@ -38,7 +38,7 @@
  * symbols; a new file must be placed here). This header holds the types
  * and the manual for all of them; the private ones are in cs_priv.h.
  *   1. errors, keys, the write door: cs_err cs_kv cs_health
- *   2. where chunk bytes live (cs_chunkstore.h): cs_cfile cs_rados_conn
+ *   2. where chunk bytes live (cs_chunkstore.h): cs_cfstage cs_cfile cs_rados_conn
  *      cs_rados_rel cs_rados_ra cs_rados
  *   3. records and transactions: cs_rec cs_chunk cs_txn
  *   4. inodes, directories, file data: cs_inode cs_extent cs_wbuf cs_file

@@ -500,7 +500,7 @@ int cs_vol_sync(cs_vol *vol)
 {
 	int rc = cs_vol_flush(vol);
 
-	return rc ? rc : cs_store_sync_wal(vol->st);
+	return rc ? rc : cs_chunk_sync_wal(vol->st);
 }
 
 int cs_statfs(cs_vol *vol, struct cs_statfs *out)

@@ -150,6 +150,29 @@ static void test_write_delete_write_gives_space_back(void **state)
 	tu_check_recount(fx);
 }
 
+/* A delete and then a sync give back the chunk files nothing names any
+ * more at once (settle: rule 2 holds, the sync made the delete durable),
+ * without the gc; files that still hold a live chunk stay. */
+static void test_a_sync_after_a_delete_gives_dead_files_back(void **state)
+{
+	struct tu_fx *fx = FX;
+	uint64_t keep = write_random(fx, "keep", 3, 31), nfiles = 0;
+
+	write_random(fx, "big", 140, 32);
+	TU_OK(cs_vol_sync(fx->vol));
+	TU_EXPECT(tu_disk_bytes(fx, "chunks", &nfiles) > 140 * (uint64_t)MiB && nfiles >= 3,
+		  "140 MiB written: %llu files", (unsigned long long)nfiles);
+	delete_file(fx, "big");
+	TU_OK(cs_vol_sync(fx->vol));
+	uint64_t after = tu_disk_bytes(fx, "chunks", &nfiles);
+	TU_EXPECT(after < 80 * (uint64_t)MiB, "%llu bytes in %llu chunk files after the sync",
+		  (unsigned long long)after, (unsigned long long)nfiles);
+	read_random(fx, keep, 3, 31);
+	tu_store_reopen(fx, 1);
+	read_random(fx, tu_lookup(fx->vol, R, "keep"), 3, 31);
+	tu_check_recount(fx);
+}
+
 struct busy {
 	struct tu_fx *fx;
 	uint64_t ino;
@@ -326,6 +349,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, tu_setup, tu_teardown)
 	const struct CMUnitTest tests[] = {
 	    T(test_chunk_bytes_are_written_once_to_chunk_files),
+	    T(test_a_sync_after_a_delete_gives_dead_files_back),
 	    T(test_unnamed_tail_is_cut_at_open),
 	    T(test_write_delete_write_gives_space_back),
 	    T(test_reclaim_moves_live_chunks_under_readers_and_writers),
