@@ -203,7 +203,8 @@ struct cs_volstate {
 	struct cs_wslot wb[CS_WB_SLOTS]; /* under lock */
 	int wb_used;                     /* under lock; read atomically */
 	uint64_t wb_fills;               /* under lock */
-	int wb_busy;                     /* under lock: a writeback is running */
+	int wb_busy;                     /* under lock: writebacks running */
+	int64_t wb_last;                 /* under lock: CLOCK_MONOTONIC ns of the last one */
 	pthread_cond_t wb_cond;          /* with lock: a writeback ended */
 	int keep_times;                  /* writes leave mtime/ctime to the caller */
 };

@@ -59,11 +59,17 @@ void cs_wb_overlay(struct cs_volstate *vs, uint64_t ino, uint64_t off, uint64_t 
  * meanwhile stays for the next round, and what was put for it is garbage
  * (never named). While a slot is held nobody writes into its bytes: a
  * writer copies them first (wb_own) and the writeback frees the old copy.
- * So a writer waits for the encoding only when the buffer is full.
+ * Up to WB_PARALLEL writebacks run at once, on different slots (a slot
+ * held by one is not taken by another): a writer that finds the buffer
+ * full writes back what the flusher did not take, on the other core. If
+ * two commit the same chunk, the older one finds the slot written since
+ * and leaves it. So a writer waits only when the buffer is full and both
+ * run.
  */
 
 #define WB_BYTES (32u << 20)      /* the buffer of a volume, about */
 #define WB_MAX_WRITE (1u << 20)   /* the largest write it takes (FUSE's) */
+#define WB_PARALLEL 2             /* writebacks at once (on different slots) */
 
 /* Slots a volume of chunk size @csz uses: 4 to CS_WB_SLOTS. */
 static int slots_for(uint64_t csz)
@@ -105,18 +111,38 @@ static struct cs_wslot *wb_find(struct cs_volstate *vs, uint64_t ino, uint64_t i
 	return NULL;
 }
 
-#define WB_KEEP 64 /* slots that keep their bytes when freed (reused) */
+#define WB_KEEP 64                 /* slots whose bytes an idle volume keeps */
+#define WB_IDLE_NS 2000000000LL    /* idle: no writeback for this long */
 
+/* A freed slot keeps its bytes for the next filling: freeing and taking
+ * them again for every chunk faulted in fresh zeroed pages (clear_page, a
+ * sixth of the daemon's time in a sequential write). A volume left idle
+ * gives back all but WB_KEEP of them (wb_trim). */
 static void wb_free(struct cs_volstate *vs, struct cs_wslot *w)
 {
 	w->ino = 0;
 	__atomic_store_n(&vs->wb_used, vs->wb_used - 1, __ATOMIC_RELEASE);
-	if (w - vs->wb >= WB_KEEP) { /* an idle volume holds no more than these */
-		if (!w->held) /* else the writeback frees them (wb_untake) */
-			free(w->data);
-		w->data = NULL;
-		w->held = 0;
-	}
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The buffer is empty: once no writeback ran for WB_IDLE_NS, free the
+ * bytes of the slots past WB_KEEP. */
+static void wb_trim(struct cs_volstate *vs)
+{
+	pthread_mutex_lock(&vs->lock);
+	if (!vs->wb_used && !vs->wb_busy && mono_ns() - vs->wb_last > WB_IDLE_NS)
+		for (int i = WB_KEEP; i < CS_WB_SLOTS; i++) {
+			free(vs->wb[i].data); /* free and unheld: no writeback runs */
+			vs->wb[i].data = NULL;
+		}
+	pthread_mutex_unlock(&vs->lock);
 }
 
 /* How far a flush of slot @w may raise its file's recorded size: its
@@ -494,6 +520,16 @@ int cs_wb_write(struct cs_txn *t, struct cs_inode *in, uint64_t off,
 
 static int wb_writeback(cs_vol *vol, int all);
 
+/* Slots in use that no writeback holds (vs->lock held). */
+static int wb_unheld(const struct cs_volstate *vs)
+{
+	int n = 0;
+
+	for (int i = 0; i < CS_WB_SLOTS; i++)
+		n += vs->wb[i].ino && !vs->wb[i].held;
+	return n;
+}
+
 void cs_wb_wait_room(cs_vol *vol, uint64_t off, size_t size)
 {
 	struct cs_volstate *vs = vol->vs;
@@ -504,7 +540,7 @@ void cs_wb_wait_room(cs_vol *vol, uint64_t off, size_t size)
 		return;
 	pthread_mutex_lock(&vs->lock);
 	while (wb_slots(vs) - vs->wb_used < need) {
-		if (vs->wb_busy) {
+		if (vs->wb_busy >= WB_PARALLEL || (vs->wb_busy && !wb_unheld(vs))) {
 			pthread_cond_wait(&vs->wb_cond, &vs->lock);
 			continue;
 		}
@@ -524,24 +560,28 @@ struct wb_taken {
 	uint8_t *data;
 };
 
-/* Take the slots due (vs->lock held): all of them once the buffer is an
- * eighth full, else those past their age. Marks them held; returns how
- * many. */
+/* Take the slots due (vs->lock held) that no other writeback holds: all
+ * of them with @all or once the buffer is an eighth full, else those past
+ * their age. Marks them held; returns how many. */
 static int wb_take(struct cs_volstate *vs, int all, char pick[CS_WB_SLOTS], struct wb_taken *tk)
 {
 	struct timespec now;
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	n = wb_pick(vs, 0, !all && vs->wb_used < wb_slots(vs) / 8, &now, pick);
-	for (int i = 0; i < CS_WB_SLOTS; i++)
-		if (pick[i]) {
-			struct cs_wslot *w = &vs->wb[i];
+	wb_pick(vs, 0, !all && vs->wb_used < wb_slots(vs) / 8, &now, pick);
+	n = 0;
+	for (int i = 0; i < CS_WB_SLOTS; i++) {
+		struct cs_wslot *w = &vs->wb[i];
 
+		pick[i] = pick[i] && !w->held;
+		if (pick[i]) {
 			tk[i] = (struct wb_taken){ w->fill, w->gen, w->data };
 			w->held = 1;
+			n++;
 		}
-	vs->wb_busy = n > 0;
+	}
+	vs->wb_busy += n > 0;
 	return n;
 }
 
@@ -580,7 +620,8 @@ static void wb_untake(struct cs_volstate *vs, const char pick[CS_WB_SLOTS],
 		else /* a writer copied it, or the slot was refilled: ours now */
 			free(tk[i].data);
 	}
-	vs->wb_busy = 0;
+	vs->wb_busy--;
+	vs->wb_last = mono_ns();
 	pthread_cond_broadcast(&vs->wb_cond);
 }
 
@@ -600,8 +641,12 @@ static int wb_writeback(cs_vol *vol, int all)
 	uint32_t csz;
 	int rc, level, n;
 
-	if (vol->rdonly || !__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE))
+	if (vol->rdonly)
 		return 0;
+	if (!__atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE)) {
+		wb_trim(vs);
+		return 0;
+	}
 	tk = calloc(CS_WB_SLOTS, sizeof(*tk));
 	pre = calloc(CS_WB_SLOTS, sizeof(*pre));
 	if (!tk || !pre) {
@@ -610,7 +655,7 @@ static int wb_writeback(cs_vol *vol, int all)
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&vs->lock);
-	n = vs->wb_busy ? 0 : wb_take(vs, all, pick, tk);
+	n = vs->wb_busy >= WB_PARALLEL ? 0 : wb_take(vs, all, pick, tk);
 	csz = vs->rec.chunk_size;
 	level = vs->rec.compression;
 	pthread_mutex_unlock(&vs->lock);
