@@ -541,6 +541,7 @@ int main(int argc, char **argv)
 	 * write (clear_page, benchmarks/PROFILE.md). */
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_ARENA_MAX, 1); /* threads' own arenas give a heap back whole */
 	if (o.debug)
 		cs_log_set_level(CS_LOG_DEBUG);
 	signal(SIGPIPE, SIG_IGN);
