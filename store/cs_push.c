@@ -54,13 +54,13 @@
  */
 #include <errno.h>
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "cs_par.h"
 #include "cs_priv.h"
 #include "cs_push.h"
 #include "cs_pushobj.h"
@@ -243,60 +243,7 @@ static int entry_remove(struct cs_pushpool *pp, struct pushent *e)
 
 /* ---- marks, PUSH_THREADS at a time ---- */
 
-#define PUSH_THREADS 8 /* marks in flight: each a round trip or two */
-
-/* @fn(@ctx, i) for every i in [0, n), by par_each's threads. */
-struct par {
-	size_t n, next;
-	int (*fn)(void *ctx, size_t i);
-	void *ctx;
-	pthread_mutex_t mu; /* next, rc, msg */
-	int rc;             /* the first error: the rest stop */
-	char msg[512];      /* its message (cs_last_error is per thread) */
-};
-
-static void *par_worker(void *arg)
-{
-	struct par *p = arg;
-
-	for (;;) {
-		size_t i;
-		int rc;
-
-		pthread_mutex_lock(&p->mu);
-		i = p->rc ? p->n : p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->n)
-			return NULL;
-		rc = p->fn(p->ctx, i);
-		pthread_mutex_lock(&p->mu);
-		if (rc && !p->rc) {
-			p->rc = rc;
-			snprintf(p->msg, sizeof(p->msg), "%s", cs_last_error());
-		}
-		pthread_mutex_unlock(&p->mu);
-	}
-}
-
-/* Run @fn on [0, @n) with up to PUSH_THREADS threads (librados is
- * thread-safe; each call waits on the cluster): 0, or the first error with
- * its message. */
-static int par_each(size_t n, int (*fn)(void *ctx, size_t i), void *ctx)
-{
-	struct par p = {.n = n, .fn = fn, .ctx = ctx};
-	pthread_t t[PUSH_THREADS];
-	int nt = 0;
-
-	pthread_mutex_init(&p.mu, NULL);
-	while (nt < PUSH_THREADS && (size_t)nt < n && !pthread_create(&t[nt], NULL, par_worker, &p))
-		nt++;
-	if (nt == 0)
-		par_worker(&p); /* no thread to be had: all here */
-	while (nt > 0)
-		pthread_join(t[--nt], NULL);
-	pthread_mutex_destroy(&p.mu);
-	return p.rc ? cs_fail(p.rc, "%s", p.msg) : 0;
-}
+#define PUSH_THREADS 8 /* marks in flight (cs_par.c): each a round trip or two */
 
 /* The marks of copy @id on the chunks @hashes (and their lengths @lens,
  * to check them: a push) in @pp's pool. */
@@ -357,7 +304,7 @@ static int unmark_all(struct cs_pushpool *pp, const uint8_t id[16], const uint8_
 	struct marking m;
 
 	marking_init(&m, pp, id, hashes, NULL);
-	return par_each(n, unmark_one, &m);
+	return cs_par_each(n, PUSH_THREADS, unmark_one, &m);
 }
 
 /* Undo a push that failed after its claim (@marking: the marks had begun;
@@ -385,7 +332,7 @@ static int push_fill(struct cs_pushpool *pp, struct pushent *e, const struct pst
 
 	marking_init(&m, pp, e->id, s->hashes, s->lens);
 	if (began)
-		rc = par_each(s->n, mark_one, &m);
+		rc = cs_par_each(s->n, PUSH_THREADS, mark_one, &m);
 	if (rc == 0)
 		rc = cs_push_parts_write(pp, e->id, 's', s->p, s->len, &n);
 	if (rc == 0)

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "cs_adoptq.h"
 #include "cs_chunkstore.h"
 #include "cs_health.h"
 #include "cs_priv.h"
@@ -73,6 +74,7 @@ struct cs_recv {
 	uint64_t chunks_new, chunks_present, records;
 	struct staged_ref *refs; /* chunks put for the batch in wb */
 	size_t nrefs, caprefs;
+	struct cs_adoptq aq;     /* chunks by name, adopted at the end of a feed */
 	struct cs_recv *next;
 };
 
@@ -283,12 +285,14 @@ static void settle_refs(struct cs_recv *r, int named)
 	r->nrefs = 0;
 }
 
+static int adopt_queued(struct cs_recv *r);
+
 static int flush_stage(struct cs_recv *r)
 {
-	int rc = 0;
+	int rc = adopt_queued(r); /* none left by a feed: a safety net */
 
-	if (!r->staged)
-		return 0;
+	if (rc || !r->staged)
+		return rc;
 	cs_sparser_state(r->p, &r->s.next_seq, &r->s.offset, r->s.chain);
 	state_put(r->wb, r->st, r->volume, &r->s);
 	if (r->nrefs) /* rule 1 of cs_chunkstore.h: the bytes before their names */
@@ -301,15 +305,49 @@ static int flush_stage(struct cs_recv *r)
 	return rc;
 }
 
+/* Chunk @hash, put or adopted (@ref, @reflen), named in r->wb (refs has
+ * room: stage_chunk grew it). */
+static void stage_ref(struct cs_recv *r, const uint8_t *hash, const uint8_t *ref, size_t reflen)
+{
+	struct staged_ref *sr = &r->refs[r->nrefs++];
+	uint8_t qk[9 + CS_HASH_LEN];
+
+	memcpy(sr->ref, ref, reflen);
+	sr->len = reflen;
+	rocksdb_writebatch_put_cf(r->wb, r->st->cf_chunks, (const char *)hash, CS_HASH_LEN,
+	                          (const char *)sr->ref, sr->len);
+	qk[0] = 'Q';
+	be64_put(qk + 1, r->s.rid);
+	memcpy(qk + 9, hash, CS_HASH_LEN);
+	rocksdb_writebatch_put_cf(r->wb, r->st->cf_meta, (const char *)qk, 9 + CS_HASH_LEN, "", 0);
+}
+
+/* The chunks by name queued by the records of a feed: adopted together
+ * (cs_adoptq.c: many in flight, not two round trips each one after the
+ * other), then staged as puts. Before the feed returns, so a missing or
+ * mismatched object fails the feed that carried its record, as one
+ * adopted at once did; the run gave back the marks of the others then. */
+static int adopt_queued(struct cs_recv *r)
+{
+	int rc;
+
+	if (r->aq.n == 0)
+		return 0;
+	rc = cs_adoptq_run(r->st->chunks, &r->aq);
+	for (size_t i = 0; rc == 0 && i < r->aq.n; i++)
+		stage_ref(r, r->aq.v[i].hash, r->aq.v[i].ref, (size_t)r->aq.v[i].reflen);
+	r->aq.n = 0;
+	return rc;
+}
+
 /* A chunk record (verified by cs_stream_check_record): stage it unless the
  * store has it. A chunk by name (CS_REC_NAMED, the pool checked at the
- * header) is in the pool: the chunk store checks it is and takes this
- * store's mark on it (adopt), staged as a put: a discarded receive drops
- * the mark (discard_fn, then reclaim). */
+ * header) is in the pool: it is queued for adopt_queued, where the chunk
+ * store checks it is and takes this store's mark on it (adopt), staged as
+ * a put: a discarded receive drops the mark (discard_fn, then reclaim). */
 static int stage_chunk(struct cs_recv *r, int type, const uint8_t *p, size_t len)
 {
-	uint8_t rk[1 + CS_HASH_LEN], qk[17 + CS_HASH_LEN];
-	struct staged_ref *sr;
+	uint8_t rk[1 + CS_HASH_LEN], ref[CS_REF_MAX];
 	size_t n;
 	char *v = NULL;
 	int rc;
@@ -324,27 +362,19 @@ static int stage_chunk(struct cs_recv *r, int type, const uint8_t *p, size_t len
 	}
 	if (rc != -ENOENT)
 		return rc;
-	rc = cs_grow((void **)&r->refs, &r->caprefs, r->nrefs + 1, sizeof(*r->refs));
+	/* room for this one and every one queued: adopt_queued cannot fail
+	 * on memory once it holds marks */
+	rc = cs_grow((void **)&r->refs, &r->caprefs, r->nrefs + r->aq.n + 1, sizeof(*r->refs));
 	if (rc)
 		return rc;
-	sr = &r->refs[r->nrefs];
+	r->chunks_new++;
 	if (type == CS_REC_NAMED)
-		rc = r->st->chunks->ops->adopt(r->st->chunks, p, be32_get(p + CS_HASH_LEN),
-		                               be32_get(p + CS_HASH_LEN + 4), sr->ref);
-	else
-		rc = cs_chunk_put(r->st, p, (const char *)p + CS_HASH_LEN, len - CS_HASH_LEN,
-		                  sr->ref);
+		return cs_adoptq_add(&r->aq, p, be32_get(p + CS_HASH_LEN),
+		                     be32_get(p + CS_HASH_LEN + 4));
+	rc = cs_chunk_put(r->st, p, (const char *)p + CS_HASH_LEN, len - CS_HASH_LEN, ref);
 	if (rc < 0)
 		return rc;
-	sr->len = (size_t)rc;
-	r->nrefs++;
-	rocksdb_writebatch_put_cf(r->wb, r->st->cf_chunks, (const char *)p, CS_HASH_LEN,
-	                          (const char *)sr->ref, sr->len);
-	qk[0] = 'Q';
-	be64_put(qk + 1, r->s.rid);
-	memcpy(qk + 9, p, CS_HASH_LEN);
-	rocksdb_writebatch_put_cf(r->wb, r->st->cf_meta, (const char *)qk, 9 + CS_HASH_LEN, "", 0);
-	r->chunks_new++;
+	stage_ref(r, p, ref, (size_t)rc);
 	return 0;
 }
 
@@ -501,6 +531,8 @@ int cs_recv_feed(struct cs_recv *r, const void *buf, size_t len)
 	if (r->failed)
 		return cs_fail(-EINVAL, "receive already failed");
 	rc = cs_sparser_feed(r->p, buf, len);
+	if (rc == 0)
+		rc = adopt_queued(r);
 	if (rc == 0 && (r->staged >= STAGE_RECORDS || r->staged_bytes >= STAGE_BYTES))
 		rc = flush_stage(r);
 	if (rc) {
@@ -508,6 +540,7 @@ int cs_recv_feed(struct cs_recv *r, const void *buf, size_t len)
 
 		r->failed = 1;
 		snprintf(msg, sizeof(msg), "%s", cs_last_error());
+		r->aq.n = 0; /* none adopted (a failed run gave its marks back) */
 		settle_refs(r, 0);
 		rocksdb_writebatch_clear(r->wb);
 		r->staged = 0;
@@ -827,6 +860,7 @@ void cs_recv_free(struct cs_recv *r)
 	cs_sparser_free(r->p);
 	settle_refs(r, 0);
 	free(r->refs);
+	cs_adoptq_free(&r->aq);
 	if (r->wb)
 		rocksdb_writebatch_destroy(r->wb);
 	free(r->s.hdr);

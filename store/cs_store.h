@@ -37,7 +37,7 @@
  * it (scripts/check-layout.py checks it in make test, from the objects'
  * symbols; a new file must be placed here). This header holds the types
  * and the manual for all of them; the private ones are in cs_priv.h.
- *   1. errors, keys, the write door: cs_err cs_kv cs_health
+ *   1. errors, keys, the write door, threads: cs_err cs_kv cs_health cs_par
  *   2. where chunk bytes live (cs_chunkstore.h): cs_cfstage cs_cfile cs_rados_conn
  *      cs_rados_rel cs_rados_ra cs_rados
  *   3. records and transactions: cs_rec cs_chunk cs_txn
@@ -45,7 +45,8 @@
  *      cs_readahead cs_fsize cs_dir cs_xattr
  *   5. volumes, snapshots, clones: cs_snaprec cs_volume cs_snapshot cs_prop
  *      cs_gc cs_diff cs_check cs_scrubmap cs_scrub
- *   6. streams: cs_streamfmt cs_send cs_recvcheck cs_recv cs_pushobj cs_push
+ *   6. streams: cs_streamfmt cs_send cs_recvcheck cs_adoptq cs_recv cs_pushobj
+ *      cs_push
  *   7. the store as a whole (open, recovery, close, stats): cs_store
  * Where a lower layer needs work done above it, the caller above does both
  * (cs_file_purge drops a file's data, then cs_inode_purge its keys;
