@@ -102,6 +102,7 @@ struct cfstore {
 	struct cf_stage stage;
 	struct cfile *sf;        /* the file it belongs to (a reference), or NULL */
 	uint64_t settles;        /* settle() tokens given */
+	int dead_new;            /* a sealed file lost its last live record */
 };
 
 static __thread uint64_t my_wseq; /* the last put of this thread */
@@ -506,6 +507,8 @@ static void lose(struct cfstore *c, const uint8_t *ref, size_t reflen, int live,
 		f->live -= f->live > CF_HDR + r.stored_len ? CF_HDR + r.stored_len : f->live;
 	if (f && settle)
 		f->pending--;
+	if (f && f != c->active && !f->live && !f->pending && f->size)
+		c->dead_new = 1;
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -564,6 +567,8 @@ static uint64_t cf_settle(struct cs_chunkstore *cs, uint64_t token)
 
 	pthread_mutex_lock(&c->mu);
 	t = token ? token : ++c->settles;
+	if (!token)
+		c->dead_new = 0;
 	for (size_t i = c->n; i-- > 0;) {
 		struct cfile *f = c->f[i];
 		int dead = f != c->active && f != c->sf && !f->live && !f->pending && f->size;
@@ -575,6 +580,11 @@ static uint64_t cf_settle(struct cs_chunkstore *cs, uint64_t token)
 	}
 	pthread_mutex_unlock(&c->mu);
 	return t;
+}
+
+static int cf_settle_due(struct cs_chunkstore *cs)
+{
+	return __atomic_load_n(&cf_of(cs)->dead_new, __ATOMIC_RELAXED);
 }
 
 static int cf_wanted(struct cs_chunkstore *cs)
@@ -814,6 +824,7 @@ static const struct cs_chunkstore_ops cf_ops = {
 	.get = cf_get,
 	.drop = cf_drop,
 	.settle = cf_settle,
+	.settle_due = cf_settle_due,
 	.wanted = cf_wanted,
 	.reclaim = cf_reclaim,
 	.check = cf_check,

@@ -281,6 +281,14 @@ int cs_chunk_durable(cs_store *st)
 	return st->chunks->ops->sync(st->chunks);
 }
 
+void cs_chunk_settle_due(cs_store *st)
+{
+	const struct cs_chunkstore_ops *ops = st->chunks->ops;
+
+	if (ops->settle_due && ops->settle_due(st->chunks))
+		(void)cs_chunk_sync_wal(st); /* best effort: the gc gives it back else */
+}
+
 int cs_chunk_sync_wal(cs_store *st)
 {
 	const struct cs_chunkstore_ops *ops = st->chunks->ops;

@@ -108,6 +108,9 @@ struct cs_chunkstore_ops {
 	 * give back what was noted by then (rule 2: the batches that dropped
 	 * it are durable). Any thread; cheap when nothing is to be done. */
 	uint64_t (*settle)(struct cs_chunkstore *cs, uint64_t token);
+	/* Optional, with settle: would a WAL sync give space back now (a
+	 * whole file's records were all dropped since the last settle)? */
+	int (*settle_due)(struct cs_chunkstore *cs);
 	/* Is there space to give back (cheap; any thread)? */
 	int (*wanted)(struct cs_chunkstore *cs);
 	/* Give space back, moving at most about @budget bytes of live chunks;

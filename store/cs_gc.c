@@ -299,11 +299,16 @@ int cs_gc_compact(cs_store *st)
 		rc = compact_blobs(st);
 		did = rc == 0;
 	}
+	struct cs_chunkspace before, after;
+
+	st->chunks->ops->space(st->chunks, &before);
 	for (int i = 0; rc >= 0 && i < RECLAIM_STEPS; i++) {
 		rc = st->chunks->ops->reclaim(st->chunks, RECLAIM_STEP);
-		did |= rc > 0 || (rc == 0 && i > 0);
+		did |= rc > 0;
 		if (rc == 0)
 			break;
 	}
+	st->chunks->ops->space(st->chunks, &after);
+	did |= after.reclaimed > before.reclaimed; /* a call that did all there was */
 	return rc < 0 ? rc : did;
 }

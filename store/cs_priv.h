@@ -445,6 +445,10 @@ int cs_chunk_durable(cs_store *st);
  * the batches that dropped them are durable now): a delete followed by a
  * sync returns the space then, not at the next gc poll. */
 int cs_chunk_sync_wal(cs_store *st);
+/* After a commit: when a whole chunk file's records were all dropped,
+ * cs_chunk_sync_wal now (its space back at once, not at the gc's next
+ * poll while the next writer writes). */
+void cs_chunk_settle_due(cs_store *st);
 /* Tell the chunk store whether the batch after put @ref named it. */
 void cs_chunk_named(cs_store *st, const uint8_t *ref, size_t reflen, int named);
 /* A committed batch deleted index value @v of @hash: account its bytes. */

@@ -403,9 +403,12 @@ static int txn_write(struct cs_txn *t)
 
 int cs_txn_commit(struct cs_txn *t)
 {
+	cs_store *st = t->st;
 	int rc = txn_write(t);
 
 	txn_end(t);
+	if (rc == 0) /* after the volume lock: a WAL sync, when a whole file died */
+		cs_chunk_settle_due(st);
 	return rc;
 }
 
