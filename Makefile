@@ -1,8 +1,8 @@
 # cstorfs - one readable Makefile.
 #
 #   make              the library, cstorfsd, cstorfs-ctl, cstorfs (mount)
-#   make test         dependencies, build, unit tests (plain, then ASan+UBSan),
-#                     integration tests (pytest, real FUSE mounts)
+#   make test         dependencies, build, unit tests (plain and ASan+UBSan side by side,
+#                     with 20 s of fuzzing), integration tests (pytest, real FUSE mounts)
 #   make check-asan   only the unit tests under AddressSanitizer + UBSan
 #   make run          set up a store in ./store-demo and mount volume "demo" at ./mnt
 #   make clean        remove build/
@@ -171,17 +171,20 @@ check-asan: $(UNIT_ASAN)
 integration: all
 	/usr/bin/python3 -m pytest -q tests/integration
 
+# Everything is built first, JOBS at a time (one make each: the C++ of the CSI shim and
+# the three builds of the store, plain, ASan and libFuzzer, would otherwise go one file at a
+# time). The plain unit tests, the ASan ones and the fuzzer then run side by side, each
+# program in its own temporary directory; -Otarget prints each one's output whole.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all $(UNIT) $(UNIT_ASAN) $(B)/fuzz_stream
 	$(MAKE) check-layout
-	$(MAKE) unit
-	$(MAKE) check-asan
-	$(MAKE) fuzz
+	$(MAKE) -j3 -Otarget unit check-asan fuzz
 	$(MAKE) integration
 
 run:
 	@scripts/deps.sh build
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	scripts/run-demo.sh
 
 fmt:
