@@ -155,3 +155,7 @@ def test_move_a_volume_by_chunk_names(janitor, work, ceph_cluster):
     assert_error(cp, cp.returncode or 1, gone)
     assert run_ctl("volume", "inspect", "w", store=d).returncode != 0
     assert chunk_count(d) == 0
+    # the marks d took on the others (adopted side by side with the missing one) go at its gc
+    ok(run_ctl("gc", store=d))
+    wait_until(lambda: all(len(m) == 1 for m in marks(c, pool, sample[1:]).values()),
+               timeout=60, what="the refused receive's marks to go (b's stay)")
