@@ -34,8 +34,9 @@
  * WHICH ONE. A store records its backend at creation (meta key "\0CS",
  * cs_chunk.c: cs_chunkstore_open); a store without one uses local files.
  *
- * LOCKING. put, get and sync may be called from any thread at once, with
- * or without the volume lock; drop is called under st->lock; reclaim only
+ * LOCKING. put, get, sync and adopt may be called from any thread at once
+ * (a receive adopts many chunks side by side: cs_adoptq.c), with or
+ * without the volume lock; drop is called under st->lock; reclaim only
  * from one thread at a time (the daemon's gc thread), without locks held.
  */
 #ifndef CS_CHUNKSTORE_H
