@@ -1,8 +1,10 @@
 /*
  * test_rados.c - the RADOS chunk store (store/cs_rados.c, issue 15) against a
  * live cluster: put/sync/get/check/release of one store, two stores sharing
- * a chunk, two stores adding and dropping the same chunks at once, a whole
- * store's data path (write, read, dedup, check, delete, gc) with its chunks
+ * a chunk, two stores adding and dropping the same chunks at once, two
+ * whole stores writing and deleting overlapping files for a minute
+ * (CS_TEST_SHARE_SECONDS, at least 600 steps each) after which the pool
+ * holds exactly the chunks both index, a whole store's data path (write, read, dedup, check, delete, gc) with its chunks
  * in the pool, and bounded errors (no pool, no cluster).
  *
  * Needs CS_TEST_CEPH_CONF (a ceph.conf) and CS_TEST_CEPH_POOL (an empty
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cs_priv.h"
 #include "cs_rados.h"
@@ -574,7 +577,8 @@ static void test_read_ahead_of_a_file_read_in_order(void **state)
 
 #define SH_FILES 6
 #define SH_SEEDS 4 /* both stores write the same 4 contents: shared chunks */
-#define SH_ROUNDS 600
+#define SH_ROUNDS 600    /* at least, and for at least ... */
+#define SH_SECONDS 60    /* seconds (CS_TEST_SHARE_SECONDS), both stores at once */
 #define SH_LEN (4 * CH)
 
 struct sharer {
@@ -627,14 +631,24 @@ static int sh_step(struct sharer *x, struct tu_rng *r, uint8_t *buf, int i)
 	return rc;
 }
 
+static double sh_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void *sh_run(void *arg)
 {
 	struct sharer *x = arg;
 	uint8_t *buf = malloc(SH_LEN);
+	const char *env = getenv("CS_TEST_SHARE_SECONDS");
+	double end = sh_now() + (env ? atof(env) : SH_SECONDS);
 	struct tu_rng r;
 
 	tu_rng_seed(&r, x->rng);
-	for (int i = 0; buf && i < SH_ROUNDS && !x->failed; i++) {
+	for (int i = 0; buf && (i < SH_ROUNDS || sh_now() < end) && !x->failed; i++) {
 		x->failed = sh_step(x, &r, buf, i);
 		x->step = i;
 	}
