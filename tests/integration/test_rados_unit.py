@@ -30,7 +30,7 @@ def test_rados_chunk_store(ceph_cluster):
                CS_TEST_CEPH_FULL_POOL=full, CS_TEST_CEPH_OSD_PID=str(osd))
     try:
         cp = subprocess.run([str(TEST_RADOS)], env=env, capture_output=True, text=True,
-                            timeout=240)
+                            timeout=420)  # the two stores share the pool for a minute
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"test_rados timed out\nstdout: {e.stdout!r}\nstderr: {e.stderr!r}")
     finally:
