@@ -151,6 +151,10 @@ def test_the_plugin_starts_from_nothing(host, state, root):
     store, plugin = host
     prepare(store, state)
     p = plugin(root).start()
+    # the plugin recovers (and so starts the daemon, which creates the store) right after
+    # it listens, beside the first calls: on a busy machine Activate can answer first
+    wait_until(lambda: (store / "db").is_dir() or p.proc.poll() is not None, timeout=30,
+               what="the plugin's start to create the store")
     assert (store / "db").is_dir(), "the plugin's start did not create the store\n" + \
         p.logtext()
     use_volume(p, store, mount_root(store, root))
