@@ -4,8 +4,9 @@
 #   make soak [SOAK_MINUTES=N]     or     SOAK_MINUTES=N BUILD=build scripts/soak.sh
 #
 # One fresh store and volume in a temporary directory; the checker runs in rotating modes
-# (plain, evict, remount, restart, kill -9, several files with hard links, O_DIRECT, and
-# everything at once), SOAK_RUN_SECONDS (default 60) a run, seeds SOAK_SEED (default: the
+# (plain, evict, remount, restart, kill -9, several files with hard links, O_DIRECT,
+# everything at once, and volumes of 4 KiB and 1 MiB chunks, as test_fsx.py has them),
+# SOAK_RUN_SECONDS (default 60) a run, seeds SOAK_SEED (default: the
 # time) + 0, 1, 2, ... Prints each run's summary, then the total operations and crashes
 # survived. At the first failure it stops, keeps the run's log as BUILD/soak-fail-SEED.log,
 # prints the replay command and exits 1. The mount, the daemon and the temporary directory
@@ -66,10 +67,21 @@ trap 'exit 130' INT TERM
 export PATH="$BUILD:$PATH"
 "$BUILD/cstorfsd" --store "$S" --create || exit 2
 "$BUILD/cstorfs-ctl" --store "$S" volume create soak >/dev/null || exit 2
-"$BUILD/cstorfs" "$S:soak" "$M" || exit 2
+"$BUILD/cstorfs-ctl" --store "$S" volume create soak4k --chunk-size 4K >/dev/null || exit 2
+"$BUILD/cstorfs-ctl" --store "$S" volume create soak1m --chunk-size 1M >/dev/null || exit 2
+VOL=soak
+"$BUILD/cstorfs" "$S:$VOL" "$M" || exit 2
 
-ev() { printf '%q ' "$EVENTS" "$BUILD" "$S" soak "$M" "$1"; }
-MODES=(plain evict remount restart kill links direct all)
+# Mount volume $1 at $M in place of the one there (a run's files are all closed).
+use_volume() {
+	[ "$1" = "$VOL" ] && return 0
+	fusermount3 -u "$M" || return 1
+	VOL=$1
+	"$BUILD/cstorfs" "$S:$VOL" "$M"
+}
+
+ev() { printf '%q ' "$EVENTS" "$BUILD" "$S" "$VOL" "$M" "$1"; }
+MODES=(plain evict remount restart kill links direct all chunk4k chunk1m)
 mode_args() {
 	case $1 in
 	plain) ;;
@@ -81,6 +93,8 @@ mode_args() {
 	direct) A+=(--direct --files 2) ;;
 	all) A+=(--files 3 --links --direct --evict "$EVICT" --remount "$(ev remount)"
 		--restart "$(ev restart)" --kill "$(ev kill)" --event-prob 0.005) ;;
+	chunk4k) A+=(--direct --files 2 --restart "$(ev restart)" --event-prob 0.005) ;;
+	chunk1m) A+=(--remount "$(ev remount)" --event-prob 0.005) ;;
 	esac
 }
 
@@ -91,6 +105,8 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	seed=$((SEED0 + runs))
 	left=$((end - $(date +%s)))
 	secs=$((left < RUN ? (left < 5 ? 5 : left) : RUN))
+	case $mode in chunk4k) v=soak4k ;; chunk1m) v=soak1m ;; *) v=soak ;; esac
+	use_volume $v || { echo "soak: cannot mount volume $v for run $runs" >&2; exit 1; }
 	d=$M/run$runs
 	mkdir "$d" && sleep 1 && stat "$d" >/dev/null || exit 1 # attributes the kernel holds
 	A=(--seed "$seed" --seconds "$secs" --log "$W/run.log")
@@ -102,7 +118,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	if [ $rc -ne 0 ]; then
 		cp "$W/run.log" "$BUILD/soak-fail-$seed.log"
 		cat "$W/err" >&2
-		echo "soak: FAILED in run $runs ($mode, seed $seed, exit $rc); log kept:" \
+		echo "soak: FAILED in run $runs ($mode, volume $VOL, seed $seed, exit $rc); log kept:" \
 			"$BUILD/soak-fail-$seed.log" >&2
 		echo "soak: replay on a fresh volume: $FSX --replay $BUILD/soak-fail-$seed.log" \
 			"$(printf '%q ' "${A[@]:6}")DIR" >&2
