@@ -3,7 +3,7 @@
 #
 #   make soak [SOAK_MINUTES=N]     or     SOAK_MINUTES=N BUILD=build scripts/soak.sh
 #
-# One fresh store and volume in a temporary directory; the checker runs in rotating modes
+# One fresh store (three volumes) in a temporary directory; the checker runs in rotating modes
 # (plain, evict, remount, restart, kill -9, several files with hard links, O_DIRECT,
 # everything at once, and volumes of 4 KiB and 1 MiB chunks, as test_fsx.py has them),
 # SOAK_RUN_SECONDS (default 60) a run, seeds SOAK_SEED (default: the
