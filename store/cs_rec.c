@@ -122,9 +122,11 @@ int cs_compression_split(uint32_t word, int *level, uint32_t *chunk_size)
 	uint32_t shift = word >> 16 & 0xff;
 
 	*level = (int)(word & 0xffff);
-	*chunk_size = shift ? 1u << shift : CS_CHUNK_SIZE;
+	*chunk_size = CS_CHUNK_SIZE;
 	if (word >> 24 || *level > 19 || (shift && (shift < 12 || shift > 20)))
-		return -EINVAL;
+		return -EINVAL; /* (a shift of 32 or more would not even be defined) */
+	if (shift)
+		*chunk_size = 1u << shift;
 	return 0;
 }
 
