@@ -121,7 +121,8 @@ $(B)/tests/test_rados $(B)/asan/tests/test_rados: LIBS_STORE += $(LIBS_RADOS)
 
 # Fuzzing (libFuzzer, clang): the stream parser.
 FUZZ_CC      ?= clang
-FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -DCS_FUZZING
+FUZZ_FLAGS   := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined -DCS_FUZZING
 FUZZ_SECONDS ?= 20
 $(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
