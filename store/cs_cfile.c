@@ -492,6 +492,13 @@ static int cf_get(struct cs_chunkstore *cs, const uint8_t *hash, const uint8_t *
 	return rc ? rc : (int)r.stored_len;
 }
 
+/* Does nothing name a record of @f any more, nor can (mu held)? Puts go
+ * to the active file and the stage's only, so such a file stays so. */
+static int unnamed(const struct cfstore *c, const struct cfile *f)
+{
+	return f != c->active && f != c->sf && !f->live && !f->pending && f->size;
+}
+
 /* The record of @ref left file @ref names (its bytes garbage from now):
  * take it off the file's live bytes; with @settle, a put is settled too. */
 static void lose(struct cfstore *c, const uint8_t *ref, size_t reflen, int live, int settle)
@@ -507,7 +514,7 @@ static void lose(struct cfstore *c, const uint8_t *ref, size_t reflen, int live,
 		f->live -= f->live > CF_HDR + r.stored_len ? CF_HDR + r.stored_len : f->live;
 	if (f && settle)
 		f->pending--;
-	if (f && f != c->active && !f->live && !f->pending && f->size)
+	if (f && unnamed(c, f))
 		c->dead_new = 1;
 	pthread_mutex_unlock(&c->mu);
 }
@@ -558,8 +565,8 @@ static struct cfile *victim(struct cfstore *c)
 	return best;
 }
 
-/* Files nothing names stay so (puts go to the active file only): note
- * them before a WAL sync, delete them after it. */
+/* Files nothing names (unnamed): note them before a WAL sync, delete them
+ * after it. */
 static uint64_t cf_settle(struct cs_chunkstore *cs, uint64_t token)
 {
 	struct cfstore *c = cf_of(cs);
@@ -571,7 +578,7 @@ static uint64_t cf_settle(struct cs_chunkstore *cs, uint64_t token)
 		c->dead_new = 0;
 	for (size_t i = c->n; i-- > 0;) {
 		struct cfile *f = c->f[i];
-		int dead = f != c->active && f != c->sf && !f->live && !f->pending && f->size;
+		int dead = unnamed(c, f);
 
 		if (!token && dead && !f->dead)
 			f->dead = t;

@@ -585,25 +585,17 @@ static int wb_take(struct cs_volstate *vs, int all, char pick[CS_WB_SLOTS], stru
 	return n;
 }
 
-/* Encode, put and sync the chunks taken (no lock held). */
+/* Encode the chunks taken into @pw (by slot; the others stay holes),
+ * then put and sync them as a write's whole chunks are (no lock held). */
 static int wb_encode(cs_store *st, const char pick[CS_WB_SLOTS], const struct wb_taken *tk,
-		     struct cs_pre_chunk *pre, uint32_t csz, int level)
+		     struct cs_pre_write *pw, uint32_t csz, int level)
 {
-	int rc = 0, put = 0;
+	int rc = 0;
 
-	for (int i = 0; i < CS_WB_SLOTS && rc == 0; i++) {
-		if (!pick[i])
-			continue;
-		rc = cs_pre_encode_one(&pre[i], tk[i].data, csz, level);
-		if (rc == 0 && pre[i].value)
-			rc = cs_chunk_put_new(st, pre[i].hash, pre[i].value, pre[i].vlen, pre[i].ref);
-		if (rc > 0) {
-			pre[i].reflen = (size_t)rc;
-			put = 1;
-			rc = 0;
-		}
-	}
-	return rc == 0 && put ? cs_chunk_durable(st) : rc;
+	for (int i = 0; i < CS_WB_SLOTS && rc == 0; i++)
+		if (pick[i])
+			rc = cs_pre_encode_one(&pw->c[i], tk[i].data, csz, level);
+	return rc ? rc : cs_pre_store(st, pw);
 }
 
 /* Give the taken slots' bytes back (vs->lock held) and end the writeback. */
@@ -634,8 +626,8 @@ int cs_vol_writeback(cs_vol *vol)
 static int wb_writeback(cs_vol *vol, int all)
 {
 	struct cs_volstate *vs = vol->vs;
+	struct cs_pre_write pw = {.n = CS_WB_SLOTS};
 	struct wb_taken *tk = NULL;
-	struct cs_pre_chunk *pre = NULL;
 	char pick[CS_WB_SLOTS], mine[CS_WB_SLOTS];
 	struct cs_txn t;
 	uint32_t csz;
@@ -648,10 +640,10 @@ static int wb_writeback(cs_vol *vol, int all)
 		return 0;
 	}
 	tk = calloc(CS_WB_SLOTS, sizeof(*tk));
-	pre = calloc(CS_WB_SLOTS, sizeof(*pre));
-	if (!tk || !pre) {
+	pw.c = calloc(CS_WB_SLOTS, sizeof(*pw.c));
+	if (!tk || !pw.c) {
 		free(tk);
-		free(pre);
+		free(pw.c);
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&vs->lock);
@@ -659,7 +651,7 @@ static int wb_writeback(cs_vol *vol, int all)
 	csz = vs->rec.chunk_size;
 	level = vs->rec.compression;
 	pthread_mutex_unlock(&vs->lock);
-	rc = n ? wb_encode(vol->st, pick, tk, pre, csz, level) : 0;
+	rc = n ? wb_encode(vol->st, pick, tk, &pw, csz, level) : 0;
 	if (n && cs_txn_begin(&t, vol->st, vol) == 0) {
 		memcpy(mine, pick, sizeof(mine));
 		for (int i = 0; i < CS_WB_SLOTS; i++) { /* only what nobody wrote since */
@@ -668,7 +660,7 @@ static int wb_writeback(cs_vol *vol, int all)
 			mine[i] = pick[i] && w->ino && w->fill == tk[i].fill && w->gen == tk[i].gen;
 		}
 		if (rc == 0)
-			rc = wb_commit_picked(&t, mine, pre);
+			rc = wb_commit_picked(&t, mine, pw.c);
 		wb_untake(vs, pick, tk);
 		n = vs->wb_used;
 		cs_txn_abort(&t, 0); /* committed already: only ends the txn */
@@ -680,12 +672,7 @@ static int wb_writeback(cs_vol *vol, int all)
 	} else {
 		n = __atomic_load_n(&vs->wb_used, __ATOMIC_ACQUIRE);
 	}
-	for (int i = 0; i < CS_WB_SLOTS; i++) {
-		if (pre[i].reflen) /* put, never named: garbage */
-			cs_chunk_named(vol->st, pre[i].ref, pre[i].reflen, 0);
-		free(pre[i].value);
-	}
-	free(pre);
+	cs_pre_free(vol->st, &pw); /* what was put and not committed is garbage */
 	free(tk);
 	return rc ? rc : n;
 }
