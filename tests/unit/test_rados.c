@@ -88,6 +88,14 @@ static struct cs_chunkstore *rados_open(cs_store *st)
 	return cs;
 }
 
+/* A whole store @st (opened with local chunk files) with its chunks in
+ * the test pool from now on. */
+static void use_rados(cs_store *st)
+{
+	st->chunks->ops->close(st->chunks); /* the local chunk files it opened */
+	st->chunks = rados_open(st);
+}
+
 /* ---- a chunk and its index entry, as cs_txn.c keeps them ---- */
 
 struct chunk {
@@ -491,8 +499,7 @@ static void test_store_data_path_in_the_pool(void **state)
 
 	NEED_CLUSTER();
 
-	fx->st->chunks->ops->close(fx->st->chunks); /* the local chunk files it opened */
-	fx->st->chunks = rados_open(fx->st);
+	use_rados(fx->st);
 	TU_OK(cs_volume_create(fx->st, "vol", NULL, 1000, 1000, NULL));
 	cs_vol *v = tu_vol_open(fx, "vol", 0);
 	uint64_t f1 = tu_mkfile(fx, v, R, "a"), f2 = tu_mkfile(fx, v, R, "b");
@@ -534,8 +541,7 @@ static void test_read_ahead_of_a_file_read_in_order(void **state)
 	struct tu_rng r;
 
 	NEED_CLUSTER();
-	fx->st->chunks->ops->close(fx->st->chunks); /* the local chunk files it opened */
-	fx->st->chunks = rados_open(fx->st);
+	use_rados(fx->st);
 	TU_OK(cs_volume_create(fx->st, "vol", NULL, 1000, 1000, NULL));
 	cs_vol *v = tu_vol_open(fx, "vol", 0);
 	uint64_t fa = tu_mkfile(fx, v, R, "a"), fb = tu_mkfile(fx, v, R, "b");
@@ -750,8 +756,7 @@ static void test_two_stores_write_and_delete_concurrently(void **state)
 	tu_new_path(dir2, sizeof(dir2), "store2");
 	TU_OK(cs_store_open(dir2, CS_STORE_CREATE, &x[1].st));
 	for (int s = 0; s < 2; s++) {
-		x[s].st->chunks->ops->close(x[s].st->chunks);
-		x[s].st->chunks = rados_open(x[s].st);
+		use_rados(x[s].st);
 		x[s].cred = fx->cred;
 		TU_OK(cs_volume_create(x[s].st, "vol", NULL, 1000, 1000, NULL));
 		TU_OK(cs_vol_open(x[s].st, "vol", 0, &x[s].v));
